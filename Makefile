@@ -1,0 +1,28 @@
+# Two entry points for humans and CI: `make demo` and `make test`.
+# Each creates the virtual environment it needs (.venv) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: train the default char-LM briefly (offline: Python stdlib source), export it, print a sample
+demo: $(VENV)/.installed
+	$(PY) train.py --task charlm --epochs 3 --steps-per-epoch 150 --fresh
+	$(PY) export.py --task charlm
+
+## test: run the test suite
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench-install: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+
+.PHONY: install demo test bench-install

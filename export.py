@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""python export.py --task NAME [--run-dir DIR] [--out saved_models]"""
+import sys
+
+from keras_rnn.cli import export_main
+
+if __name__ == "__main__":
+    sys.exit(export_main())

@@ -1,0 +1,70 @@
+"""Configurations as dataclasses, turned into command-line options in one place.
+
+Every task's config inherits `TrainConfig` (the options shared by all tasks) and
+documents each field with `field(metadata={"help": ...})`; `add_arguments`
+turns the fields into argparse options (`--steps-per-epoch` for
+`steps_per_epoch`), so `--help` always lists every option with its default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional, get_args, get_origin, get_type_hints
+
+
+def option(default, help: str, choices=None):
+    """A dataclass field carrying its --help text (and allowed values)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Options every task shares (the command-line contract)."""
+
+    epochs: int = option(10, "passes over the training data (or of --steps-per-epoch batches)")
+    steps_per_epoch: Optional[int] = option(None, "batches per epoch (default: one pass over the data)")
+    batch_size: int = option(64, "examples per batch")
+    seed: int = option(0, "random seed (data order, initialisation, sampling)")
+    optimizer: str = option("adam", "optimizer", choices=["adam", "rmsprop", "sgd", "adagrad"])
+    learning_rate: float = option(2e-3, "learning rate")
+    clipnorm: float = option(5.0, "clip each gradient to this L2 norm (0 = off)")
+    clipvalue: float = option(0.0, "clip each gradient element to [-v, v] (0 = off)")
+    patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
+
+
+def _base_type(tp):
+    if get_origin(tp) is not None:  # Optional[int] -> int
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args[0]
+    return tp
+
+
+def add_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
+    """Add one `--option` per dataclass field, with its type, default and help."""
+    hints = get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=f.default, help=help_text)
+        else:
+            parser.add_argument(flag, type=tp, default=f.default, help=help_text,
+                                choices=f.metadata.get("choices"))
+
+
+def from_args(config_cls, args: argparse.Namespace):
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def save(config, path: Path) -> None:
+    Path(path).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
+def load(config_cls, path: Path):
+    return config_cls(**json.loads(Path(path).read_text()))

@@ -1,0 +1,1 @@
+"""Corpora and tf.data pipelines."""

@@ -1,0 +1,163 @@
+"""Character corpora: read and validate text, split it, map characters to ids.
+
+Three sources, one rule for splitting (first 90% of characters for training,
+last 10% for validation, as nanoGPT and most char-LM write-ups do):
+
+- `stdlib_source()`: the Python standard library's own `.py` files (tests
+  excluded, sorted paths): a real, large corpus that is always available offline;
+- `read_text_file(path)`: any UTF-8 text;
+- `tfds_text(name)`: a `tensorflow-datasets` text set such as `tiny_shakespeare`.
+"""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+
+from keras_rnn import UserError
+
+VALIDATION_FRACTION = 0.1
+# Directories of the stdlib left out of the default corpus: tests, and third-party code.
+_EXCLUDED_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """Bytes to text, refusing empty, binary and non-UTF-8 input with a clear message."""
+    if not data:
+        raise UserError(f"{source} is empty: give a UTF-8 text file with some text in it")
+    if b"\x00" in data:
+        raise UserError(f"{source} looks binary (it contains NUL bytes): give a UTF-8 text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{source} is not valid UTF-8 (byte {err.start}: {data[err.start:err.start + 1]!r}); "
+            "convert it first, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`") from None
+
+
+def read_text_file(path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; --text-file takes the path of a UTF-8 text file")
+    return decode_utf8(path.read_bytes(), str(path))
+
+
+def stdlib_source_files() -> list[Path]:
+    """The interpreter's own stdlib `.py` files, tests excluded, in a fixed order."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    return sorted(
+        p for p in root.rglob("*.py")
+        if not (_EXCLUDED_DIRS & set(p.relative_to(root).parts)) and not p.name.startswith("test_"))
+
+
+def stdlib_source(max_chars: int | None = None, progress: bool = True) -> str:
+    """Concatenate stdlib source files (each followed by a blank line)."""
+    import keras  # progress bar only
+
+    files = stdlib_source_files()
+    bar = keras.utils.Progbar(len(files), unit_name="file") if progress else None
+    parts, total = [], 0
+    for i, path in enumerate(files):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a handful of stdlib files are Latin-1 on purpose
+        parts.append(text + "\n\n")
+        total += len(parts[-1])
+        if bar:
+            bar.update(i + 1)
+        if max_chars and total >= max_chars:
+            break
+    if bar and max_chars and total >= max_chars:
+        bar.update(len(files), finalize=True)
+    text = "".join(parts)
+    return text[:max_chars] if max_chars else text
+
+
+def tfds_text(name: str, manual_dir: str | None = None, data_dir: str | None = None) -> str:
+    """All splits of a tensorflow-datasets text set, concatenated in order.
+
+    tiny_shakespeare's own splits are the first 90% / next 5% / last 5% of the
+    file, so concatenating them and splitting 90/10 gives the usual split back.
+    With `manual_dir` (holding e.g. `input.txt`) the set is built offline.
+    """
+    import tensorflow as tf  # noqa: F401  (tensorflow before tensorflow_datasets)
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as err:  # DatasetNotFoundError and friends
+        raise UserError(f"unknown tensorflow-datasets set {name!r}: {err}") from None
+    if not builder.is_prepared():
+        print(f"Preparing tensorflow-datasets '{name}' in {builder.data_dir} ...")
+        config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+        builder.download_and_prepare(download_config=config)
+    order = {"train": 0, "validation": 1, "test": 2}
+    splits = sorted(builder.info.splits, key=lambda s: order.get(s, 3))
+    texts = [example["text"].decode("utf-8")
+             for split in splits for example in tfds.as_numpy(builder.as_dataset(split=split))]
+    return "".join(texts)
+
+
+def split_train_validation(text: str, fraction: float = VALIDATION_FRACTION) -> tuple[str, str]:
+    cut = int(len(text) * (1 - fraction))
+    return text[:cut], text[cut:]
+
+
+class CharVocabulary:
+    """Characters <-> integer ids. Id 0 is the unknown character; 1.. are `chars`.
+
+    Saved as JSON with the run. Inside TensorFlow graphs the mapping is an
+    `IntegerLookup` over Unicode code points (`lookup_layer`), so a served model
+    turns strings into ids with the same table that encoded the training data.
+    """
+
+    UNKNOWN = 0
+
+    def __init__(self, chars: list[str]):
+        self.chars = list(chars)
+        self._index = {c: i + 1 for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharVocabulary":
+        return cls(sorted(set(text)))
+
+    @property
+    def size(self) -> int:
+        return len(self.chars) + 1
+
+    @property
+    def codepoints(self) -> list[int]:
+        return [ord(c) for c in self.chars]
+
+    def lookup_layer(self):
+        """code points (int) -> ids; unknown code points -> 0."""
+        import keras
+
+        return keras.layers.IntegerLookup(
+            vocabulary=np.array(self.codepoints, dtype="int64"),
+            num_oov_indices=1, mask_token=None, output_mode="int", name="char_ids")
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text to int32 ids through the same IntegerLookup the exported model uses."""
+        import tensorflow as tf
+
+        codepoints = tf.strings.unicode_decode(text, "UTF-8")
+        return self.lookup_layer()(codepoints).numpy().astype("int32")
+
+    def unknown_chars(self, text: str) -> set[str]:
+        return {c for c in text if c not in self._index}
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i - 1] if i > 0 else "\ufffd" for i in ids)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(
+            {"unknown_id": self.UNKNOWN, "chars": self.chars}, ensure_ascii=False, indent=0) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "CharVocabulary":
+        return cls(json.loads(Path(path).read_text())["chars"])

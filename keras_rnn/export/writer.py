@@ -1,0 +1,116 @@
+"""Write a task's `ServingSpec` as a TF Serving model version and LiteRT models.
+
+Layout under `--out` (default `saved_models/`):
+
+    saved_models/
+      models.config               TF Serving --model_config_file listing every model
+      NAME/<version>/             SavedModel (saved_model.pb, variables/, assets.extra/metadata.json)
+      litert/NAME/<version>/      NAME_<fn>.tflite (float32), NAME_<fn>_drq.tflite
+                                  (dynamic-range quantized), NAME.json (vocabulary, shapes)
+
+Versions count up (1, 2, ...). Everything is written under `.tmp-*` names and
+renamed into place at the end, so TF Serving (which watches for numeric
+directories) never sees a half-written version; an interrupted export leaves
+only a `.tmp-*` directory, which the next export removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_rnn.export import ServingSpec
+
+LITERT_DIR = "litert"
+CONFIG_FILE = "models.config"
+
+
+def next_version(*dirs: Path) -> int:
+    versions = [int(p.name) for d in dirs if d.exists() for p in d.iterdir() if p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def write_savedmodel(module, endpoints: dict, path: Path) -> None:
+    archive = keras.export.ExportArchive()
+    if module is not None:  # lookup tables are not found through the endpoints alone
+        archive.track(module)
+    for name, (fn, signature) in endpoints.items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+    archive.write_out(str(path), verbose=False)
+
+
+def convert_to_litert(name: str, fn, signature: list, workdir: Path) -> dict[str, bytes]:
+    """Float32 and dynamic-range-quantized .tflite bytes, TFLITE_BUILTINS only.
+
+    Conversion goes through a SavedModel holding just this fixed-shape function
+    (and only the variables it uses: a lookup table would need Flex ops), so
+    the .tflite signature keeps the input and output names.
+    """
+    savedmodel = workdir / f"_convert_{name}"
+    write_savedmodel(None, {name: (fn, signature)}, savedmodel)
+    out = {}
+    for suffix, optimizations in (("", []), ("_drq", [tf.lite.Optimize.DEFAULT])):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[name])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.optimizations = optimizations
+        out[suffix] = converter.convert()
+    shutil.rmtree(savedmodel)
+    return out
+
+
+def write_models_config(out_root: Path) -> Path:
+    """TF Serving's model config: every model directory that holds a numeric version."""
+    names = sorted(d.name for d in out_root.iterdir()
+                   if d.is_dir() and d.name != LITERT_DIR and any(p.name.isdigit() for p in d.iterdir()))
+    entries = "".join(
+        f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n    model_platform: "tensorflow"\n  }}\n'
+        for n in names)
+    path = out_root / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"model_config_list {{\n{entries}}}\n")
+    os.replace(tmp, path)
+    return path
+
+
+def export(spec: ServingSpec, out_root) -> dict:
+    """Write every format of `spec`; returns the paths written."""
+    out_root = Path(out_root)
+    model_root, litert_root = out_root / spec.name, out_root / LITERT_DIR / spec.name
+    for root in (model_root, litert_root):
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-*"):  # left by an interrupted export
+            shutil.rmtree(stale, ignore_errors=True)
+    version = next_version(model_root, litert_root)
+    tmp_model, tmp_litert = model_root / f".tmp-{version}", litert_root / f".tmp-{version}"
+    metadata = json.dumps(spec.metadata, ensure_ascii=False, indent=1) + "\n"
+    steps = 1 + len(spec.litert)
+    try:
+        print(f"[1/{steps + 1}] SavedModel with signatures {', '.join(spec.endpoints)} ...")
+        write_savedmodel(spec.module, spec.endpoints, tmp_model)
+        (tmp_model / "assets.extra").mkdir()
+        (tmp_model / "assets.extra" / "metadata.json").write_text(metadata, encoding="utf-8")
+        tmp_litert.mkdir()
+        litert_files = []
+        for i, (name, (fn, signature)) in enumerate(spec.litert.items()):
+            print(f"[{i + 2}/{steps + 1}] LiteRT '{name}' (float32 and dynamic-range quantized) ...")
+            for suffix, content in convert_to_litert(name, fn, signature, tmp_litert).items():
+                file = tmp_litert / f"{spec.name}_{name}{suffix}.tflite"
+                file.write_bytes(content)
+                litert_files.append(litert_root / str(version) / file.name)
+        (tmp_litert / f"{spec.name}.json").write_text(metadata, encoding="utf-8")
+        print(f"[{steps + 1}/{steps + 1}] Publishing version {version} ...")
+        os.rename(tmp_litert, litert_root / str(version))
+        os.rename(tmp_model, model_root / str(version))  # last: the server sees a complete version
+    except BaseException:
+        shutil.rmtree(tmp_model, ignore_errors=True)
+        shutil.rmtree(tmp_litert, ignore_errors=True)
+        raise
+    config = write_models_config(out_root)
+    return {"version": version, "savedmodel": model_root / str(version),
+            "litert": litert_files, "metadata": litert_root / str(version) / f"{spec.name}.json",
+            "models_config": config}

@@ -1,0 +1,124 @@
+"""Recurrent cells as plain TensorFlow ops, built from a trained Keras model.
+
+Why a second form of the same cells: a served `generate` loop and a LiteRT step
+model want one small step made of a few matmuls and element-wise ops, with no
+`while_loop` inside the step (LiteRT builtins need static shapes) and with the
+first layer's input projection precomputed, one row per token
+(`embedding @ kernel + bias`). The tests hold it to the Keras layers' outputs
+within 1e-5.
+
+The state of the whole stack travels as ONE float tensor `[batch, state_size]`,
+the per-layer states concatenated (`h` for rnn/gru; `h, c` for lstm), so a host
+loop needs to know nothing about the cell to carry it.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+def states_per_layer(cell: str) -> int:
+    return 2 if cell == "lstm" else 1
+
+
+class RecurrentStack(tf.Module):
+    """Embedding -> stacked rnn/lstm/gru -> Dense, one time step at a time.
+
+    Reads its weights from a Keras model whose layers are named `embedding`,
+    `rnn_0` ... `rnn_{L-1}` and `logits` (what `tasks.charlm.build_model` makes);
+    `assign_from` refreshes them, so traced functions are reused while training.
+    """
+
+    def __init__(self, model, cell: str, layers: int, name="recurrent_stack"):
+        super().__init__(name=name)
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        self.cell, self.num_layers = cell, layers
+        self.units = model.get_layer("rnn_0").units
+        self.reset_after = getattr(model.get_layer("rnn_0"), "reset_after", True)
+        self.state_size = layers * self.units * states_per_layer(cell)
+        values = self._weights(model)
+        self.input_table = tf.Variable(values["input_table"], trainable=False, name="input_table")
+        self.kernels = [tf.Variable(k, trainable=False, name=f"kernel_{i + 1}")
+                        for i, k in enumerate(values["kernels"])]
+        self.input_biases = [tf.Variable(b, trainable=False, name=f"input_bias_{i + 1}")
+                             for i, b in enumerate(values["input_biases"])]
+        self.recurrent_kernels = [tf.Variable(u, trainable=False, name=f"recurrent_kernel_{i}")
+                                  for i, u in enumerate(values["recurrent_kernels"])]
+        self.recurrent_biases = [tf.Variable(b, trainable=False, name=f"recurrent_bias_{i}")
+                                 for i, b in enumerate(values["recurrent_biases"])]
+        self.output_kernel = tf.Variable(values["output_kernel"], trainable=False, name="output_kernel")
+        self.output_bias = tf.Variable(values["output_bias"], trainable=False, name="output_bias")
+
+    def _weights(self, model) -> dict:
+        embedding = model.get_layer("embedding").embeddings.numpy()
+        out = {"kernels": [], "input_biases": [], "recurrent_kernels": [], "recurrent_biases": []}
+        for i in range(self.num_layers):
+            cell = model.get_layer(f"rnn_{i}").cell
+            kernel, recurrent = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
+            bias = cell.bias.numpy()
+            if self.cell == "gru" and self.reset_after:
+                input_bias, recurrent_bias = bias[0], bias[1]
+            else:
+                input_bias, recurrent_bias = bias, bias[:0]  # empty: no separate recurrent bias
+            if i == 0:
+                out["input_table"] = embedding @ kernel + input_bias
+            else:
+                out["kernels"].append(kernel)
+                out["input_biases"].append(input_bias)
+            out["recurrent_kernels"].append(recurrent)
+            out["recurrent_biases"].append(recurrent_bias)
+        dense = model.get_layer("logits")
+        out["output_kernel"], out["output_bias"] = dense.kernel.numpy(), dense.bias.numpy()
+        return out
+
+    def assign_from(self, model) -> None:
+        values = self._weights(model)
+        self.input_table.assign(values["input_table"])
+        for name in ("kernels", "input_biases", "recurrent_kernels", "recurrent_biases"):
+            for var, value in zip(getattr(self, name), values[name]):
+                var.assign(value)
+        self.output_kernel.assign(values["output_kernel"])
+        self.output_bias.assign(values["output_bias"])
+
+    def zero_state(self, batch_size):
+        return tf.zeros([batch_size, self.state_size], tf.float32)
+
+    def step(self, token, state):
+        """token [B] int32, state [B, S] -> logits [B, V], new state [B, S]."""
+        n = states_per_layer(self.cell)
+        parts = tf.split(state, self.num_layers * n, axis=-1)
+        x_proj = tf.gather(self.input_table, token)
+        new_parts = []
+        for i in range(self.num_layers):
+            if i > 0:
+                x_proj = tf.matmul(h, self.kernels[i - 1]) + self.input_biases[i - 1]
+            layer_state = parts[i * n:(i + 1) * n]
+            new_state = self._cell(x_proj, layer_state, self.recurrent_kernels[i], self.recurrent_biases[i])
+            h = new_state[0]
+            new_parts.extend(new_state)
+        logits = tf.matmul(h, self.output_kernel) + self.output_bias
+        return logits, tf.concat(new_parts, axis=-1)
+
+    def _cell(self, x_proj, state, recurrent_kernel, recurrent_bias):
+        """One step of Keras' SimpleRNN / LSTM (gates i,f,c,o) / GRU (gates z,r,h)."""
+        if self.cell == "rnn":
+            return [tf.tanh(x_proj + tf.matmul(state[0], recurrent_kernel))]
+        if self.cell == "lstm":
+            h, c = state
+            i, f, g, o = tf.split(x_proj + tf.matmul(h, recurrent_kernel), 4, axis=-1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            return [tf.sigmoid(o) * tf.tanh(c), c]
+        h = state[0]
+        x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
+        if self.reset_after:  # Keras default, cuDNN-compatible
+            r_z, r_r, r_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
+            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            candidate = tf.tanh(x_h + r * r_h)
+        else:  # the lecture slides' GRU: reset gate applied before the matmul
+            zr = tf.matmul(h, recurrent_kernel[:, :2 * self.units])
+            z, r = tf.sigmoid(x_z + zr[:, :self.units]), tf.sigmoid(x_r + zr[:, self.units:])
+            candidate = tf.tanh(x_h + tf.matmul(r * h, recurrent_kernel[:, 2 * self.units:]))
+        return [z * h + (1.0 - z) * candidate]

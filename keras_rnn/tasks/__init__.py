@@ -1,0 +1,16 @@
+"""Task registry: one module per model family, looked up by `--task NAME`."""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> module holding `TASK` (imported lazily: each pulls in TensorFlow)
+_MODULES = {"charlm": "keras_rnn.tasks.charlm"}
+
+NAMES = sorted(_MODULES)
+
+
+def get(name: str):
+    if name not in _MODULES:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(NAMES)}")
+    return importlib.import_module(_MODULES[name]).TASK

@@ -1,0 +1,198 @@
+"""The one place that compiles a model, builds the callbacks and calls `model.fit`.
+
+A task says *what* to train (`task.prepare` returns a `TrainingPlan`); this
+module says *how*, the same way for every task:
+
+- run directories: `runs/TASK/<timestamp>/` holding config, model, logs, metrics;
+- callbacks: best-val checkpoint (`model.keras`), early stopping, TensorBoard,
+  `BackupAndRestore` (re-run the same command after an interruption and it
+  resumes), `TerminateOnNaN`, a CSV log, a loss-curve PNG, an optional
+  wall-clock budget, plus the task's own callbacks;
+- `metrics.json` is written last: its presence marks a finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+from keras_rnn import UserError, config as config_lib, plots
+
+RUNS_ROOT = Path("runs")
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass
+class TrainingPlan:
+    """What a task hands to `train`."""
+
+    model: keras.Model
+    train_data: tf.data.Dataset
+    validation_data: tf.data.Dataset | None
+    loss: Any
+    metrics: list = dataclasses.field(default_factory=list)
+    callbacks: list = dataclasses.field(default_factory=list)
+    steps_per_epoch: int | None = None
+    validation_steps: int | None = None
+    summary: Callable[[dict], dict] | None = None  # history -> extra metrics.json entries
+
+
+# ---------------------------------------------------------------- run directories
+def is_finished(run_dir: Path) -> bool:
+    return (Path(run_dir) / METRICS_FILE).exists()
+
+
+def latest_run(task_name: str, root: Path = RUNS_ROOT) -> Path | None:
+    runs = sorted(p for p in (Path(root) / task_name).glob("*") if (p / CONFIG_FILE).exists())
+    return runs[-1] if runs else None
+
+
+def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = False) -> Path:
+    """Pick the run directory: resume an interrupted run with the same config, else start anew."""
+    wanted = dataclasses.asdict(cfg)
+    if run_dir is None:
+        previous = None if fresh else latest_run(task_name)
+        if previous and not is_finished(previous) and _saved_config(previous) == wanted:
+            print(f"Resuming the interrupted run in {previous} (pass --fresh to start a new one)")
+            return previous
+        run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(run_dir)
+    if is_finished(run_dir):
+        raise UserError(f"{run_dir} already holds a finished run: pass another --run-dir, "
+                        "or delete that directory to train again")
+    saved = _saved_config(run_dir)
+    if saved is not None and saved != wanted:
+        changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        raise UserError(f"{run_dir} holds an unfinished run with other options ({', '.join(changed)}): "
+                        "repeat that run's exact command to resume it, or pass another --run-dir")
+    if saved is not None:
+        print(f"Resuming the interrupted run in {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_lib.save(cfg, run_dir / CONFIG_FILE)
+    return run_dir
+
+
+def _saved_config(run_dir: Path):
+    path = Path(run_dir) / CONFIG_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def require_finished_run(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_FILE).exists() or not is_finished(run_dir):
+        raise UserError(f"{run_dir} has no finished model (no {MODEL_FILE} and {METRICS_FILE}): "
+                        "finish training there first (re-running the same train command resumes it)")
+    return run_dir
+
+
+# ---------------------------------------------------------------- callbacks
+class LossCurve(keras.callbacks.Callback):
+    """Redraws `loss.png` from the CSV log after every epoch (resumed runs included)."""
+
+    def __init__(self, csv_path: Path, png_path: Path, title: str):
+        super().__init__()
+        self.csv_path, self.png_path, self.title = csv_path, png_path, title
+
+    def on_epoch_end(self, epoch, logs=None):
+        plots.plot_history_csv(self.csv_path, self.png_path, self.title)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training cleanly once a wall-clock budget is spent (checked every batch)."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self.start > self.seconds:
+            print(f"\nTime budget of {self.seconds / 60:g} min reached: stopping.")
+            self.model.stop_training = True
+
+
+def make_optimizer(cfg) -> keras.optimizers.Optimizer:
+    clipping = {}
+    if cfg.clipnorm:
+        clipping["clipnorm"] = cfg.clipnorm
+    if cfg.clipvalue:
+        clipping["clipvalue"] = cfg.clipvalue
+    classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+               "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
+    return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping)
+
+
+def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
+    monitor = "val_loss"
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience, restore_best_weights=False),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        LossCurve(run_dir / "history.csv", run_dir / "loss.png", task_name),
+    ]
+    if getattr(cfg, "max_minutes", 0):
+        callbacks.append(TimeBudget(cfg.max_minutes))
+    # Last, so an interruption never leaves a backup newer than the logs above.
+    callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
+    return callbacks
+
+
+# ---------------------------------------------------------------- the loop
+def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
+    """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
+    keras.utils.set_random_seed(cfg.seed)
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
+    print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
+    plan = task.prepare(cfg, run_dir)
+    plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
+    plan.model.summary()
+    callbacks = standard_callbacks(run_dir, cfg, task.name)
+    callbacks[1:1] = list(plan.callbacks) + list(extra_callbacks)
+    started = time.monotonic()
+    history = plan.model.fit(
+        plan.train_data, validation_data=plan.validation_data, epochs=cfg.epochs,
+        steps_per_epoch=plan.steps_per_epoch or cfg.steps_per_epoch,
+        validation_steps=plan.validation_steps, callbacks=callbacks, shuffle=False, verbose=1)
+    if plan.model.stop_training and history.history and any(
+            math.isnan(v) for v in history.history.get("loss", [])):
+        raise UserError("training stopped: the loss became NaN; lower --learning-rate or set --clipnorm")
+    if not (run_dir / MODEL_FILE).exists():  # e.g. no validation data: keep the last weights
+        plan.model.save(run_dir / MODEL_FILE)
+    logs = _read_history(run_dir / "history.csv")
+    metrics = {"task": task.name, "epochs_run": len(logs.get("loss", [])),
+               "train_seconds_this_session": round(time.monotonic() - started, 1),
+               "finished": datetime.now().isoformat(timespec="seconds")}
+    if logs.get("val_loss"):
+        best = min(range(len(logs["val_loss"])), key=logs["val_loss"].__getitem__)
+        metrics.update({f"best_{k}": v[best] for k, v in logs.items()})
+        metrics["best_epoch"] = best + 1
+    if plan.summary:
+        metrics.update(plan.summary(metrics))
+    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    return metrics
+
+
+def _read_history(csv_path: Path) -> dict:
+    import csv
+
+    if not csv_path.exists():
+        return {}
+    rows = list(csv.DictReader(csv_path.open()))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(r[k]) for r in rows] for k in keys}
