@@ -31,7 +31,7 @@ class TrainConfig:
     optimizer: str = option("adam", "optimizer", choices=["adam", "rmsprop", "sgd", "adagrad"])
     learning_rate: float = option(2e-3, "learning rate")
     clipnorm: float = option(5.0, "clip each gradient to this L2 norm (0 = off)")
-    clipvalue: float = option(0.0, "clip each gradient element to [-v, v] (0 = off)")
+    clipvalue: float = option(0.0, "clip each gradient element to [-v, v]; replaces --clipnorm (0 = off)")
     patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
 
 

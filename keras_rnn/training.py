@@ -125,11 +125,12 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
+    # Keras takes one kind of clipping: a --clipvalue replaces the (default) --clipnorm.
     clipping = {}
-    if cfg.clipnorm:
-        clipping["clipnorm"] = cfg.clipnorm
     if cfg.clipvalue:
         clipping["clipvalue"] = cfg.clipvalue
+    elif cfg.clipnorm:
+        clipping["clipnorm"] = cfg.clipnorm
     classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
                "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
     return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping)

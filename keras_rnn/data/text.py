@@ -86,6 +86,7 @@ def tfds_text(name: str, manual_dir: str | None = None, data_dir: str | None = N
     """
     import tensorflow as tf  # noqa: F401  (tensorflow before tensorflow_datasets)
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import download_manager
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
@@ -94,7 +95,11 @@ def tfds_text(name: str, manual_dir: str | None = None, data_dir: str | None = N
     if not builder.is_prepared():
         print(f"Preparing tensorflow-datasets '{name}' in {builder.data_dir} ...")
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-        builder.download_and_prepare(download_config=config)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except download_manager.NonMatchingChecksumError:
+            raise UserError(f"the files in {manual_dir} are not the ones '{name}' expects (checksum "
+                            "mismatch): put the original download there, or use --text-file") from None
     order = {"train": 0, "validation": 1, "test": 2}
     splits = sorted(builder.info.splits, key=lambda s: order.get(s, 3))
     texts = [example["text"].decode("utf-8")

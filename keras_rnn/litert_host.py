@@ -1,0 +1,82 @@
+"""Reference host loop for a LiteRT step model, with numpy and ai_edge_litert only.
+
+This is what a mobile app does with `charlm_step.tflite`: keep the state, feed
+one character id, read the logits, pick the next character, repeat. It imports
+no TensorFlow (the tests check), so it runs where only the LiteRT runtime is.
+
+    python -m keras_rnn.litert_host saved_models/litert/charlm/1/charlm_step.tflite \
+        saved_models/litert/charlm/1/charlm.json --prompt "def " --num-chars 200
+
+Greedy decoding (top_k=1) gives the same text as the SavedModel and Keras;
+temperature sampling draws from the same distribution but with numpy's random
+numbers, so the text differs from the SavedModel's for the same seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+
+class CharLMLiteRT:
+    def __init__(self, tflite_path, metadata_path, num_threads: int = 1):
+        with open(metadata_path, encoding="utf-8") as f:
+            self.meta = json.load(f)
+        self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner("step")
+        self.index = {c: i + 1 for i, c in enumerate(self.meta["chars"])}
+        self.unknown = self.meta["unknown_id"]
+
+    def zero_state(self) -> np.ndarray:
+        return np.zeros([1, self.meta["state_size"]], np.float32)
+
+    def step(self, token: int, state: np.ndarray):
+        out = self.runner(token=np.array([token], np.int32), state=state)
+        return out["logits"][0], out["state"]
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(c, self.unknown) for c in (text or "\n")]
+
+    def generate(self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0,
+                 seed: int = 0) -> str:
+        if num_chars <= 0 or temperature <= 0 or top_k < 0:
+            raise ValueError("need num_chars > 0, temperature > 0 and top_k >= 0 (top_k=1 is greedy)")
+        rng = np.random.default_rng(seed)
+        state = self.zero_state()
+        for token in self.encode(prompt):
+            logits, state = self.step(token, state)
+        out = []
+        for _ in range(num_chars):
+            logits = logits.astype(np.float64) / temperature
+            logits[self.unknown] = -np.inf  # never generate the unknown character
+            if top_k:
+                logits[logits < np.sort(logits)[-min(top_k, len(logits))]] = -np.inf
+            if top_k == 1:
+                token = int(np.argmax(logits))
+            else:
+                p = np.exp(logits - logits.max())
+                token = int(rng.choice(len(p), p=p / p.sum()))
+            out.append(token)
+            logits, state = self.step(token, state)
+        return "".join(self.meta["chars"][t - 1] for t in out)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tflite")
+    parser.add_argument("metadata")
+    parser.add_argument("--prompt", default="\n")
+    parser.add_argument("--num-chars", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    model = CharLMLiteRT(args.tflite, args.metadata)
+    print(args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""End to end on a tiny generated corpus: train (CLI) -> export (CLI) -> serve.
+
+Serving is proven in fresh processes: the SavedModel answers a TF Serving REST
+body in a process where keras_rnn and keras cannot even be imported, and the .tflite
+runs in a process without TensorFlow.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn.litert_host import CharLMLiteRT
+from keras_rnn.tasks import charlm
+from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
+
+# Stand-in for TF Serving's REST API: {"signature_name", "inputs" (columnar) | "instances" (rows)}.
+# keras and keras_rnn are made unimportable first (TensorFlow imports keras when it can):
+# the SavedModel must load and answer on TensorFlow alone, as in TF Serving.
+SERVE = r"""
+import json, sys
+sys.modules["keras"] = sys.modules["keras_rnn"] = None
+import tensorflow as tf
+path, body = sys.argv[1], json.loads(sys.argv[2])
+signature = tf.saved_model.load(path).signatures[body["signature_name"]]
+specs = signature.structured_input_signature[1]
+if "instances" in body:
+    columns = {k: [row[k] for row in body["instances"]] for k in body["instances"][0]}
+else:
+    columns = body["inputs"]
+outputs = signature(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in columns.items()})
+decode = lambda v: v.decode("utf-8") if isinstance(v, bytes) else v
+result = {k: [decode(x) for x in v.numpy().tolist()] for k, v in outputs.items()}
+leaked = sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in ("keras", "keras_rnn"))
+print(json.dumps({"outputs": result, "imported": leaked}))
+"""
+
+
+def serve(savedmodel, body: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-c", SERVE, str(savedmodel), json.dumps(body)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["imported"] == [], f"the serving process imported {answer['imported']}"
+    return answer["outputs"]
+
+
+@pytest.fixture(scope="module")
+def paths(exported):
+    litert = exported / "litert" / "charlm" / "1"
+    return {"savedmodel": exported / "charlm" / "1", "tflite": litert / "charlm_step.tflite",
+            "drq": litert / "charlm_step_drq.tflite", "meta": litert / "charlm.json"}
+
+
+@pytest.fixture(scope="module")
+def keras_sampler(trained_run):
+    cfg, vocab, model = charlm.TASK.load(trained_run)
+    return charlm.KerasStepSampler(charlm.TASK.step_model(cfg, vocab, model), vocab)
+
+
+def test_run_directory_holds_what_export_needs_and_the_loss_dropped(trained_run):
+    for name in ["config.json", "vocab.json", "model.keras", "metrics.json", "history.csv",
+                 "loss.png", "samples.txt"]:
+        assert (trained_run / name).exists(), name
+    assert (trained_run / "logs").is_dir() and not (trained_run / "backup").exists()
+    rows = list(csv.DictReader((trained_run / "history.csv").open()))
+    assert len(rows) == 3
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"]) < np.log(20)
+    assert (trained_run / "samples.txt").read_text().count("=== epoch") == 3
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["best_val_bits_per_char"] == pytest.approx(metrics["best_val_loss"] / np.log(2))
+
+
+def test_savedmodel_answers_a_rest_body_without_keras(paths):
+    body = {"signature_name": "generate",
+            "inputs": {"prompt": ["the cat", "hello"], "num_chars": 30, "temperature": 1.0,
+                       "top_k": 1, "seed": 0}}
+    text = serve(paths["savedmodel"], body)["text"]
+    assert [len(t) for t in text] == [30, 30]
+    assert "\ufffd" not in "".join(text)  # the unknown character is never generated
+
+
+def test_step_signature_answers_row_format_requests(paths):
+    meta = json.loads(paths["meta"].read_text())
+    body = {"signature_name": "step",
+            "instances": [{"token": 1, "state": [0.0] * meta["state_size"]},
+                          {"token": 2, "state": [0.0] * meta["state_size"]}]}
+    out = serve(paths["savedmodel"], body)
+    assert np.array(out["logits"]).shape == (2, len(meta["chars"]) + 1)
+    assert np.array(out["state"]).shape == (2, meta["state_size"])
+
+
+def test_greedy_text_is_identical_in_keras_savedmodel_and_litert(paths, keras_sampler):
+    prompt, n = "the ", 60
+    expected = keras_sampler.generate(prompt, n, top_k=1)
+    generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
+    served = generate(prompt=tf.constant([prompt]), num_chars=tf.constant(n), temperature=tf.constant(1.0),
+                      top_k=tf.constant(1), seed=tf.constant(0))["text"][0].numpy().decode()
+    litert = CharLMLiteRT(paths["tflite"], paths["meta"]).generate(prompt, n, top_k=1)
+    assert served == expected
+    assert litert == expected
+    # it learned the corpus: the complete words it writes are words of the corpus
+    words = expected.replace(".", " ").split()[:-1]
+    assert words and set(words) <= set(CORPUS_WORDS)
+
+
+def test_litert_step_logits_match_keras(paths, keras_sampler, trained_run):
+    tokens = keras_sampler.vocab.encode("hello world. the cat sat on the mat.\n" * 2)
+    litert = CharLMLiteRT(paths["tflite"], paths["meta"])
+    lite_state, keras_state = litert.zero_state(), tf.zeros([1, keras_sampler.state_size])
+    worst = 0.0
+    for token in tokens:
+        lite_logits, lite_state = litert.step(int(token), lite_state)
+        keras_logits, keras_state = keras_sampler.model([tf.constant([[token]]), keras_state])
+        worst = max(worst, float(np.abs(lite_logits - keras_logits.numpy()[0]).max()))
+    assert worst <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["tflite", "drq"])
+def test_tflite_uses_builtin_ops_only(paths, name):
+    interpreter = Interpreter(model_path=str(paths[name]))
+    interpreter.allocate_tensors()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
+    signature = interpreter.get_signature_list()["step"]
+    assert sorted(signature["inputs"]) == ["state", "token"]
+    assert sorted(signature["outputs"]) == ["logits", "state"]
+
+
+def test_quantized_model_is_smaller_and_still_greedy_sensible(paths):
+    assert paths["drq"].stat().st_size < paths["tflite"].stat().st_size
+    text = CharLMLiteRT(paths["drq"], paths["meta"]).generate("the ", 40, top_k=1)
+    assert len(text) == 40
+
+
+def test_host_loop_runs_without_tensorflow(paths):
+    code = ("import sys; from keras_rnn.litert_host import CharLMLiteRT; "
+            f"m = CharLMLiteRT({str(paths['tflite'])!r}, {str(paths['meta'])!r}); "
+            "print(repr(m.generate('the ', 25, temperature=0.8, seed=3))); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(eval(proc.stdout.strip())) == 25
+
+
+def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
+    generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
+
+    def call(prompt="the", n=40, temperature=1.0, top_k=0, seed=0):
+        return generate(prompt=tf.constant([prompt]), num_chars=tf.constant(n), top_k=tf.constant(top_k),
+                        temperature=tf.constant(temperature), seed=tf.constant(seed))["text"][0].numpy()
+
+    assert call(seed=5) == call(seed=5)
+    assert len({call(seed=s) for s in range(4)}) > 1
+    assert len(call(prompt="\u4e2d\u6587?!").decode()) == 40  # unknown characters: mapped, not fatal
+    assert len(call(prompt="").decode()) == 40  # empty prompt = newline
+    for kwargs, message in [({"temperature": 0.0}, "temperature must be > 0"),
+                            ({"n": 0}, "num_chars must be > 0"),
+                            ({"n": 10**7}, "num_chars must be <="),
+                            ({"top_k": -1}, "top_k must be >= 0")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            call(**kwargs)
+
+
+def test_versions_count_up_and_models_config_lists_the_model(trained_run, tmp_path):
+    for _ in range(2):
+        run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--no-sample")
+    assert sorted(p.name for p in (tmp_path / "charlm").iterdir()) == ["1", "2"]
+    assert sorted(p.name for p in (tmp_path / "litert" / "charlm").iterdir()) == ["1", "2"]
+    config = (tmp_path / "models.config").read_text()
+    assert 'name: "charlm"' in config and 'base_path: "/models/charlm"' in config
+
+
+def test_interrupted_export_publishes_nothing(trained_run, tmp_path, monkeypatch):
+    from keras_rnn.export import writer
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "convert_to_litert", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.export(charlm.TASK.serving(trained_run), tmp_path)
+    assert list((tmp_path / "charlm").iterdir()) == []
+    assert list((tmp_path / "litert" / "charlm").iterdir()) == []
+
+
+def test_export_refuses_a_run_without_a_finished_model(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    proc = run_cli("export.py", "--task", "charlm", "--run-dir", tmp_path, "--out", tmp_path / "o", check=False)
+    assert proc.returncode == 2 and "no finished model" in proc.stderr
+
+
+def test_train_refuses_to_overwrite_a_finished_run(trained_run, corpus_file):
+    proc = run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", trained_run,
+                   *TRAIN_ARGS, check=False)
+    assert proc.returncode == 2 and "already holds a finished run" in proc.stderr

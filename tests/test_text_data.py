@@ -1,0 +1,92 @@
+"""Corpus reading, validation, splitting and the character vocabulary."""
+
+import numpy as np
+import pytest
+
+from keras_rnn import UserError
+from keras_rnn.data import text as text_data
+from keras_rnn.tasks import charlm
+from tests.conftest import TRAIN_ARGS, run_cli
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
+    ("caf\u00e9 au lait".encode("latin-1"), "not valid UTF-8"),
+])
+def test_bad_text_files_are_refused_with_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        text_data.read_text_file(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        text_data.read_text_file(tmp_path / "nope.txt")
+
+
+def test_cli_reports_bad_input_in_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("na\u00efve ".encode("latin-1") * 100)
+    proc = run_cli("train.py", "--task", "charlm", "--text-file", path, "--run-dir", tmp_path / "run",
+                   check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "not valid UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
+    cfg = charlm.Config(seq_len=100, batch_size=4)
+    ids = np.arange(50, dtype="int32") % 5
+    with pytest.raises(UserError, match="fewer than one batch needs"):
+        charlm.make_datasets(cfg, ids, ids)
+
+
+def test_stdlib_corpus_excludes_tests_and_is_ordered():
+    files = text_data.stdlib_source_files()
+    assert len(files) > 200
+    assert files == sorted(files)
+    assert not any(part in ("test", "tests") for f in files for part in f.parts[-3:-1])
+    assert not any(f.name.startswith("test_") for f in files)
+    text = text_data.stdlib_source(max_chars=50_000, progress=False)
+    assert len(text) == 50_000 and "def " in text
+
+
+def test_split_is_first_90_last_10_percent():
+    train, val = text_data.split_train_validation("a" * 900 + "b" * 100)
+    assert train == "a" * 900 and val == "b" * 100
+
+
+def test_vocabulary_round_trip_unknown_and_saving(tmp_path):
+    vocab = text_data.CharVocabulary.from_text("hello héllo wörld\n")
+    ids = vocab.encode("hello")
+    assert ids.dtype == np.int32 and vocab.decode(ids) == "hello"
+    assert list(vocab.encode("hé?")) == [vocab.encode("h")[0], vocab.encode("é")[0], 0]  # '?' unknown
+    assert vocab.unknown_chars("hé?!") == {"?", "!"}
+    vocab.save(tmp_path / "v.json")
+    assert text_data.CharVocabulary.load(tmp_path / "v.json").chars == vocab.chars
+
+
+def test_help_lists_every_option_with_its_default():
+    proc = run_cli("train.py", "--task", "charlm", "--help")
+    for flag in ["--cell", "--units", "--layers", "--embedding-dim", "--dropout", "--seq-len",
+                 "--batch-size", "--optimizer", "--learning-rate", "--clipnorm", "--clipvalue",
+                 "--epochs", "--steps-per-epoch", "--seed", "--run-dir", "--stateful",
+                 "--text-file", "--dataset", "--tfds-manual-dir"]:
+        assert flag in proc.stdout, flag
+    assert "(default: lstm)" in proc.stdout
+
+
+def test_tfds_manual_dir_with_the_wrong_file_is_refused_offline(tmp_path):
+    """--dataset tiny_shakespeare --tfds-manual-dir DIR builds offline; a wrong input.txt is named."""
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "input.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n")
+    with pytest.raises(UserError, match="checksum mismatch"):
+        text_data.tfds_text("tiny_shakespeare", manual_dir=str(manual), data_dir=str(tmp_path / "tfds"))
+
+
+def test_unknown_tfds_name_is_refused(tmp_path):
+    with pytest.raises(UserError, match="unknown tensorflow-datasets set"):
+        text_data.tfds_text("no_such_dataset_xyz", data_dir=str(tmp_path))

@@ -1,0 +1,55 @@
+"""The shared training loop: resuming after an interruption, run directories."""
+
+import csv
+import dataclasses
+
+import keras
+import pytest
+
+from keras_rnn import UserError, training
+from keras_rnn.tasks import charlm
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _cfg(corpus_file, **kw):
+    return charlm.Config(text_file=str(corpus_file), units=16, layers=1, seq_len=16, batch_size=8,
+                         epochs=4, steps_per_epoch=5, sample_length=10, **kw)
+
+
+def test_rerunning_after_an_interruption_resumes(tmp_path, corpus_file):
+    cfg = _cfg(corpus_file)
+    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    with pytest.raises(KeyboardInterrupt):
+        training.train(charlm.TASK, cfg, run_dir, extra_callbacks=[InterruptAtEpoch(2)])
+    assert not training.is_finished(run_dir) and (run_dir / "backup").exists()
+
+    resumed = training.prepare_run_dir("charlm", cfg, str(run_dir))  # the same command again
+    assert resumed == run_dir
+    metrics = training.train(charlm.TASK, cfg, run_dir)
+    epochs = [int(r["epoch"]) for r in csv.DictReader((run_dir / "history.csv").open())]
+    assert epochs == [0, 1, 2, 3]  # epochs 0-1 before, 2-3 after: nothing repeated, nothing lost
+    assert metrics["epochs_run"] == 4 and training.is_finished(run_dir)
+
+
+def test_changed_options_do_not_resume_silently(tmp_path, corpus_file):
+    run_dir = training.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
+    changed = dataclasses.replace(_cfg(corpus_file), units=32)
+    with pytest.raises(UserError, match="other options \\(units\\)"):
+        training.prepare_run_dir("charlm", changed, str(run_dir))
+
+
+def test_optimizer_gets_clipping_options():
+    cfg = charlm.Config(optimizer="rmsprop", learning_rate=0.01, clipnorm=1.0, clipvalue=0.5)
+    opt = training.make_optimizer(cfg)
+    assert isinstance(opt, keras.optimizers.RMSprop)
+    assert opt.clipvalue == 0.5 and opt.clipnorm is None  # by value replaces by norm
+    assert training.make_optimizer(charlm.Config(clipnorm=2.0)).clipnorm == 2.0
