@@ -157,11 +157,13 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
 def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
     keras.utils.set_random_seed(cfg.seed)
+    keras.mixed_precision.set_global_policy(cfg.precision)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
     print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
     plan = task.prepare(cfg, run_dir)
     plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
     plan.model.summary()
+    keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
     callbacks = standard_callbacks(run_dir, cfg, task.name)
     callbacks[1:1] = list(plan.callbacks) + list(extra_callbacks)
     started = time.monotonic()

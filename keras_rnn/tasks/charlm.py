@@ -159,7 +159,7 @@ def build_model(cfg: Config, vocab_size: int, *, batch_size=None, stateful=False
             x = layer(x)
             if cfg.dropout:
                 x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = keras.layers.Dense(vocab_size, dtype="float32", name="logits")(x)  # float32 even when mixed
     if step:
         return keras.Model(inputs, [logits, keras.ops.concatenate(state_parts, axis=-1)], name="charlm_step")
     return keras.Model(tokens, logits, name=f"charlm_{cfg.cell}")
