@@ -68,6 +68,9 @@ def export_main(argv=None) -> int:
     parser.add_argument("--run-dir", default=None, help="run to export (default: the latest run of the task)")
     parser.add_argument("--out", default="saved_models", help="export root (TF Serving model base)")
     parser.add_argument("--no-sample", action="store_true", help="skip the check call on the exported model")
+    parser.add_argument("--xla", action="store_true",
+                        help="also export XLA-compiled signatures (e.g. generate_xla); TF Serving runs "
+                             "them only with --xla_cpu_compilation_enabled")
     args = parser.parse_args(argv)
 
     def run():
@@ -79,7 +82,7 @@ def export_main(argv=None) -> int:
         if run_dir is None:
             raise UserError(f"no runs of {task.name} under {training.RUNS_ROOT}/: "
                             f"train one first (python train.py --task {task.name})")
-        spec = task.serving(training.require_finished_run(run_dir))
+        spec = task.serving(training.require_finished_run(run_dir), xla=args.xla)
         written = writer.export(spec, args.out)
         print(f"\nExported {run_dir} as version {written['version']}:")
         print(f"  SavedModel (TF Serving): {written['savedmodel']}")

@@ -167,13 +167,19 @@ def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
             call(**kwargs)
 
 
-def test_versions_count_up_and_models_config_lists_the_model(trained_run, tmp_path):
-    for _ in range(2):
-        run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--no-sample")
+def test_versions_count_up_and_xla_variant_matches(trained_run, tmp_path, keras_sampler):
+    run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--no-sample")
+    run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--xla")
     assert sorted(p.name for p in (tmp_path / "charlm").iterdir()) == ["1", "2"]
     assert sorted(p.name for p in (tmp_path / "litert" / "charlm").iterdir()) == ["1", "2"]
     config = (tmp_path / "models.config").read_text()
     assert 'name: "charlm"' in config and 'base_path: "/models/charlm"' in config
+    signatures = tf.saved_model.load(str(tmp_path / "charlm" / "2")).signatures
+    assert "generate_xla" not in tf.saved_model.load(str(tmp_path / "charlm" / "1")).signatures
+    greedy = dict(prompt=tf.constant(["the "]), num_chars=tf.constant(30), temperature=tf.constant(1.0),
+                  top_k=tf.constant(1), seed=tf.constant(0))
+    xla_text = signatures["generate_xla"](**greedy)["text"][0].numpy().decode()
+    assert xla_text == keras_sampler.generate("the ", 30, top_k=1)
 
 
 def test_interrupted_export_publishes_nothing(trained_run, tmp_path, monkeypatch):

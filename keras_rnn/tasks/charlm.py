@@ -203,6 +203,7 @@ class CharLMServing(tf.Module):
     def __init__(self, stack: RecurrentStack, vocab: text_data.CharVocabulary):
         super().__init__(name="charlm_serving")
         self.stack = stack
+        self.xla_sample_ids = tf.function(self.sample_ids, jit_compile=True)
         self.lookup = vocab.lookup_layer()
         # id -> code point; id 0 (unknown) renders as U+FFFD but is never sampled.
         self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
@@ -215,7 +216,7 @@ class CharLMServing(tf.Module):
         ids = self.lookup(codepoints.flat_values)
         return codepoints.with_flat_values(tf.cast(ids, tf.int32))
 
-    def generate(self, prompt, num_chars, temperature, top_k, seed):
+    def generate(self, prompt, num_chars, temperature, top_k, seed, xla=False):
         tf.debugging.assert_positive(num_chars, message="num_chars must be > 0")
         tf.debugging.assert_less_equal(num_chars, MAX_GENERATE_CHARS,
                                        message=f"num_chars must be <= {MAX_GENERATE_CHARS}")
@@ -224,8 +225,18 @@ class CharLMServing(tf.Module):
         ids = self.encode(prompt)
         tf.debugging.assert_less_equal(tf.reduce_max(ids.row_lengths()), tf.constant(MAX_PROMPT_CHARS, tf.int64),
                                        message=f"prompts must be at most {MAX_PROMPT_CHARS} characters")
-        lengths = tf.cast(ids.row_lengths(), tf.int32)
-        padded = ids.to_tensor()
+        sample_ids = self.xla_sample_ids if xla else self.sample_ids
+        tokens = sample_ids(ids.to_tensor(), tf.cast(ids.row_lengths(), tf.int32),
+                            num_chars, temperature, top_k, seed)
+        return {"text": tf.strings.unicode_encode(tf.gather(self.codepoints, tokens), "UTF-8")}
+
+    def generate_xla(self, prompt, num_chars, temperature, top_k, seed):
+        """`generate` with the loop compiled by XLA: faster, but TF Serving runs it only
+        with --xla_cpu_compilation_enabled (CPU), so it is exported on request (--xla)."""
+        return self.generate(prompt, num_chars, temperature, top_k, seed, xla=True)
+
+    def sample_ids(self, padded, lengths, num_chars, temperature, top_k, seed):
+        """Numbers only (no strings), so it can be XLA-compiled: prompt ids -> generated ids."""
         batch = tf.shape(padded)[0]
         vocab_size = tf.shape(self.codepoints)[0]
 
@@ -247,9 +258,7 @@ class CharLMServing(tf.Module):
         _, _, _, out = tf.while_loop(
             lambda i, *_: i < num_chars, sample,
             (tf.constant(0), state, logits, tf.TensorArray(tf.int32, size=num_chars)))
-        tokens = tf.transpose(out.stack())
-        text = tf.strings.unicode_encode(tf.gather(self.codepoints, tokens), "UTF-8")
-        return {"text": text}
+        return tf.transpose(out.stack())
 
     def step(self, token, state):
         logits, state = self.stack.step(token, state)
@@ -270,34 +279,41 @@ def step_signature(state_size: int, batch=None):
 
 
 class KerasStepSampler:
-    """The TensorFlow tutorial's sampler: a Python loop, one `tf.function` call per character.
+    """The TensorFlow tutorial's sampler ("Text generation with an RNN", `OneStep`).
 
-    Runs the Keras step model (`build_model(step=True)`). Used as the reference
-    that exported models must match, and as the speed baseline.
+    A Python loop calls one `tf.function` per character; inside it: the input
+    character (a string) -> id, one step of the Keras step model
+    (`build_model(step=True)`), temperature / top-k sampling, id -> character.
+    It is the reference the exported models are tested against, and the speed
+    baseline. It draws the same random numbers as the exported `generate`.
     """
 
     def __init__(self, step_model: keras.Model, vocab: text_data.CharVocabulary):
         self.model, self.vocab = step_model, vocab
         self.state_size = step_model.inputs[1].shape[-1]
+        self.ids_from_codepoints = vocab.lookup_layer()
+        self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
         self.banned = tf.constant([True] + [False] * len(vocab.chars))
-        self._step = tf.function(self._one_step)
+        self.generate_one_step = tf.function(self._one_step)
 
-    def _one_step(self, token, state, temperature, top_k, seed, i):
-        logits, state = self.model([token[:, None], state])
-        return decoding.sample(logits, temperature, top_k, seed, i, banned=self.banned), state, logits
+    def _one_step(self, char, state, temperature, top_k, seed, i):
+        ids = tf.cast(self.ids_from_codepoints(tf.strings.unicode_decode(char, "UTF-8").to_tensor()), tf.int32)
+        logits, state = self.model([ids[:, -1:], state])
+        next_id = decoding.sample(logits, temperature, top_k, seed, i, banned=self.banned)
+        return tf.strings.unicode_encode(tf.gather(self.codepoints, next_id[:, None]), "UTF-8"), state
 
     def generate(self, prompt: str, num_chars: int, temperature=1.0, top_k=0, seed=0) -> str:
-        """Same contract and same random draws as the exported `generate` (top_k=1: greedy)."""
-        ids = self.vocab.encode(prompt or "\n")
+        """Same contract as the exported `generate` (top_k=1: greedy)."""
+        prompt = prompt or "\n"
         args = (tf.constant(temperature, tf.float32), tf.constant(top_k), tf.constant(seed))
         state = tf.zeros([1, self.state_size])
-        for token in ids[:-1]:  # prime the state with all but the last prompt character
-            _, state, _ = self._step(tf.constant([token]), state, *args, tf.constant(0))
-        token, out = tf.constant([ids[-1]]), []
+        for char in prompt[:-1]:  # prime the state with all but the last prompt character
+            _, state = self.generate_one_step(tf.constant([char]), state, *args, tf.constant(0))
+        char, out = tf.constant([prompt[-1]]), []
         for i in range(num_chars):
-            token, state, _ = self._step(token, state, *args, tf.constant(i))
-            out.append(int(token[0]))
-        return self.vocab.decode(out)
+            char, state = self.generate_one_step(char, state, *args, tf.constant(i))
+            out.append(char)
+        return tf.strings.join(tf.concat(out, axis=0)).numpy().decode("utf-8")
 
 
 class WriteSamples(keras.callbacks.Callback):
@@ -377,14 +393,19 @@ class CharLMTask:
         step.set_weights(model.get_weights())
         return step
 
-    def serving(self, run_dir: Path) -> ServingSpec:
-        cfg, vocab, model = self.load(run_dir)
+    def serving(self, run_dir: Path, xla: bool = False) -> ServingSpec:
+        return self.spec(*self.load(run_dir), xla=xla)
+
+    def spec(self, cfg: Config, vocab, model, xla: bool = False) -> ServingSpec:
+        """What export writes for a trained Keras model (see `CharLMServing`)."""
         module = CharLMServing(RecurrentStack(model, cfg.cell, cfg.layers), vocab)
         size = module.stack.state_size
+        endpoints = {"generate": (module.generate, generate_signature()),
+                     "step": (module.step, step_signature(size))}
+        if xla:
+            endpoints["generate_xla"] = (module.generate_xla, generate_signature())
         return ServingSpec(
-            name=NAME, module=module,
-            endpoints={"generate": (module.generate, generate_signature()),
-                       "step": (module.step, step_signature(size))},
+            name=NAME, module=module, endpoints=endpoints,
             litert={"step": (module.step, step_signature(size, batch=1))},
             metadata={"task": NAME, "cell": cfg.cell, "layers": cfg.layers, "units": cfg.units,
                       "state_size": size, "unknown_id": 0, "chars": vocab.chars,
