@@ -205,3 +205,15 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run, corpus_file):
     proc = run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", trained_run,
                    *TRAIN_ARGS, check=False)
     assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
+
+
+def test_sample_command_matches_the_served_model(trained_run, paths):
+    proc = run_cli("-m", "keras_rnn.sample", "--run-dir", trained_run, "--prompt", "the λ", "--num-chars", "30",
+                   "--temperature", "0.7", "--seed", "4")
+    assert "never saw ('λ')" in proc.stderr
+    generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
+    served = generate(prompt=tf.constant(["the λ"]), num_chars=tf.constant(30), temperature=tf.constant(0.7),
+                      top_k=tf.constant(0), seed=tf.constant(4))["text"][0].numpy().decode()
+    assert proc.stdout == "the λ" + served + "\n"
+    bad = run_cli("-m", "keras_rnn.sample", "--run-dir", trained_run, "--temperature", "0", check=False)
+    assert bad.returncode == 2 and "--temperature > 0" in bad.stderr
