@@ -29,3 +29,19 @@ def plot_history_csv(csv_path, png_path, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
+
+
+def plot_panels(png_path, panels: list[tuple[str, dict]], title: str = "") -> None:
+    """Stacked line plots sharing the x axis: `panels` is [(panel title, {label: values})]."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), squeeze=False)
+    for ax, (name, lines) in zip(axes[:, 0], panels):
+        for label, values in lines.items():
+            ax.plot(values, label=label, linewidth=1)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

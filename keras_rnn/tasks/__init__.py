@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # name -> module holding `TASK` (imported lazily: each pulls in TensorFlow)
-_MODULES = {"charlm": "keras_rnn.tasks.charlm"}
+_MODULES = {"charlm": "keras_rnn.tasks.charlm", "esn": "keras_rnn.tasks.esn"}
 
 NAMES = sorted(_MODULES)
 

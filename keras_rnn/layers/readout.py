@@ -1,0 +1,135 @@
+"""Closed-form (ridge regression) readout, fitted through `model.fit`.
+
+`RidgeReadout` is a linear layer that can also accumulate the normal
+equations XᵀX and XᵀY over batches (float64) and solve
+(XᵀX + alpha·I) W = XᵀY for its weights. `EchoStateNetwork` is the model whose
+`train_step` does exactly that instead of a gradient step, so `fit` keeps its
+callbacks, progress bar and history; samples with weight 0 (the washout) are
+left out of the fit and the loss.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras_rnn.layers.reservoir import Reservoir
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class RidgeReadout(keras.layers.Layer):
+    """y = x W + b, with W and b set by `solve()` from what `accumulate()` has seen."""
+
+    def __init__(self, units: int, alpha: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.alpha = units, alpha
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        self.kernel = self.add_weight(shape=(d, self.units), initializer="zeros", trainable=False, name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", trainable=False, name="bias")
+        # Normal equations over [1; x], in float64: float32 loses the digits small errors need.
+        self.xtx = self.add_weight(shape=(d + 1, d + 1), initializer="zeros", trainable=False,
+                                   dtype="float64", name="xtx")
+        self.xty = self.add_weight(shape=(d + 1, self.units), initializer="zeros", trainable=False,
+                                   dtype="float64", name="xty")
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.kernel) + self.bias
+
+    def accumulate(self, inputs, targets, sample_weight=None):
+        x = keras.ops.reshape(keras.ops.cast(inputs, "float64"), (-1, inputs.shape[-1]))
+        y = keras.ops.reshape(keras.ops.cast(targets, "float64"), (-1, self.units))
+        x = keras.ops.concatenate([keras.ops.ones_like(x[:, :1]), x], axis=-1)
+        wx = x if sample_weight is None else x * keras.ops.reshape(keras.ops.cast(sample_weight, "float64"), (-1, 1))
+        self.xtx.assign_add(keras.ops.matmul(keras.ops.transpose(wx), x))
+        self.xty.assign_add(keras.ops.matmul(keras.ops.transpose(wx), y))
+
+    def solve(self):
+        eye = keras.ops.eye(self.xtx.shape[0], dtype="float64")
+        w = keras.ops.solve(self.xtx + self.alpha * eye, self.xty)
+        self.bias.assign(keras.ops.cast(w[0], self.bias.dtype))
+        self.kernel.assign(keras.ops.cast(w[1:], self.kernel.dtype))
+
+    def reset(self):
+        self.xtx.assign(keras.ops.zeros_like(self.xtx))
+        self.xty.assign(keras.ops.zeros_like(self.xty))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "alpha": self.alpha}
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class EchoStateNetwork(keras.Model):
+    """Reservoir + ridge readout on [u_t; x_t]. Inputs [batch, time, features] -> [batch, time, outputs].
+
+    The last `outputs` input features are the previous target (teacher forcing);
+    `generate` feeds the predictions back there (free-running).
+    """
+
+    def __init__(self, output_dim: int, reservoir: dict, alpha: float = 1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.output_dim, self.reservoir_config, self.alpha = output_dim, dict(reservoir), alpha
+        self.reservoir = Reservoir(**self.reservoir_config, return_sequences=True, name="reservoir")
+        self.readout = RidgeReadout(output_dim, alpha, name="readout")
+
+    def build(self, input_shape):
+        if not self.reservoir.built:
+            self.reservoir.build(input_shape)
+        if not self.readout.built:
+            self.readout.build((*input_shape[:-1], input_shape[-1] + self.reservoir.cell.units))
+
+    def call(self, inputs):
+        states = self.reservoir(inputs)
+        return self.readout(keras.ops.concatenate([inputs, states], axis=-1))
+
+    def step(self, inputs, state):
+        """One step, for serving: (input [B, F], state [B, units]) -> (prediction, state)."""
+        state, _ = self.reservoir.cell(inputs, [state])
+        return self.readout(keras.ops.concatenate([inputs, state], axis=-1)), state
+
+    def generate(self, warmup, num_steps, exogenous=None):
+        """Teacher-forced over `warmup` [B, T, F], then `num_steps` predictions fed back as inputs
+        (after `exogenous[:, i]` [B, num_steps, F - outputs] when the inputs have other features)."""
+        states = self.reservoir(warmup)
+        state = states[:, -1]
+        prediction = self.readout(keras.ops.concatenate([warmup[:, -1], state], axis=-1))
+
+        def body(i, prediction, state, out):
+            out = out.write(i, prediction)
+            inputs = prediction if exogenous is None else tf.concat([exogenous[:, i], prediction], -1)
+            prediction, state = self.step(inputs, state)
+            return i + 1, prediction, state, out
+
+        _, _, _, out = tf.while_loop(lambda i, *_: i < num_steps, body,
+                                     (tf.constant(0), prediction, state,
+                                      tf.TensorArray(prediction.dtype, size=num_steps)))
+        return tf.transpose(out.stack(), [1, 0, 2])
+
+    def train_step(self, data):
+        """No gradients: add the batch to the normal equations, solve, report loss and metrics."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        states = self.reservoir(x)
+        features = keras.ops.concatenate([x, states], axis=-1)
+        if not self.readout.built:
+            self.readout.build(features.shape)
+        self.readout.accumulate(features, y, sample_weight)
+        self.readout.solve()
+        y_pred = self.readout(features)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "output_dim": self.output_dim,
+                "reservoir": self.reservoir_config, "alpha": self.alpha}
+
+
+class FreshNormalEquations(keras.callbacks.Callback):
+    """Every epoch fits the readout on that epoch's data alone (not on repeats of it)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.model.readout.built:  # else the first batch builds it with zeros
+            self.model.readout.reset()

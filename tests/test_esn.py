@@ -1,0 +1,164 @@
+"""Echo state network: reservoir properties, the closed-form readout, data checks,
+training through the shared loop, and the exports (SavedModel, LiteRT step)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import UserError, training
+from keras_rnn.data import series as series_data
+from keras_rnn.export import writer
+from keras_rnn.layers import (EchoStateNetwork, ReservoirCell, RidgeReadout, check_size,
+                              echo_state_property)
+from keras_rnn.tasks import esn
+from tests.conftest import run_cli
+
+SMALL = dict(units=100, length=1600, validation_length=300, washout=100, window=500, plot_steps=100,
+             spectral_radius=0.9, leak_rate=1.0, input_scaling=0.5, seed=1)
+
+
+def built_cell(**kw):
+    cell = ReservoirCell(**{"units": 80, "spectral_radius": 0.7, "connectivity": 0.1, "seed": 5, **kw})
+    cell.build((None, 2))
+    return cell
+
+
+def test_spectral_radius_is_exactly_the_requested_one():
+    for radius in (0.5, 1.25):
+        w = built_cell(spectral_radius=radius).recurrent_kernel.numpy().astype(np.float64)
+        assert np.max(np.abs(np.linalg.eigvals(w))) == pytest.approx(radius, rel=1e-6)
+
+
+def test_weights_are_fixed_sparse_and_deterministic_by_seed():
+    a, b, c = built_cell(), built_cell(), built_cell(seed=6)
+    for name in ("kernel", "recurrent_kernel", "bias"):
+        np.testing.assert_array_equal(getattr(a, name).numpy(), getattr(b, name).numpy())
+    assert not np.array_equal(a.recurrent_kernel.numpy(), c.recurrent_kernel.numpy())
+    assert 0.07 < np.mean(a.recurrent_kernel.numpy() != 0) < 0.13  # connectivity 0.1
+    assert not a.trainable_weights
+
+
+def test_echo_state_property_contractive_reservoir_forgets_its_initial_state():
+    inputs = np.random.default_rng(0).uniform(-1, 1, (2, 80, 2))
+    distance = echo_state_property(built_cell(spectral_radius=0.8), inputs)
+    assert distance.shape == (80,)
+    assert distance[-1] < 1e-5 * distance[0]
+
+
+def test_ridge_readout_equals_numpy_solve_of_the_normal_equations():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 20, 6)), rng.normal(size=(3, 20, 2))
+    weights = (rng.random((3, 20)) > 0.3).astype(np.float32)
+    readout = RidgeReadout(2, alpha=0.1)
+    readout.build((None, None, 6))
+    for i in range(3):  # one batch at a time
+        readout.accumulate(x[i:i + 1].astype(np.float32), y[i:i + 1].astype(np.float32), weights[i:i + 1])
+    readout.solve()
+    keep = weights.reshape(-1) > 0
+    xa = np.concatenate([np.ones((keep.sum(), 1)), x.reshape(-1, 6)[keep].astype(np.float32)], axis=1)
+    expected = np.linalg.solve(xa.T @ xa + 0.1 * np.eye(7), xa.T @ y.reshape(-1, 2)[keep].astype(np.float32))
+    np.testing.assert_allclose(readout.bias.numpy(), expected[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(readout.kernel.numpy(), expected[1:], rtol=1e-5, atol=1e-7)
+
+
+def test_mackey_glass_is_deterministic_and_one_step_prediction_is_accurate():
+    np.testing.assert_array_equal(series_data.mackey_glass(50, seed=2), series_data.mackey_glass(50, seed=2))
+    cfg = esn.Config(**{**SMALL, "washout": 200, "length": 2500})
+    problem = esn.make_problem(cfg)
+    n_train = esn.split(cfg, problem)
+    x, y, w = esn.windows(problem.inputs[:n_train], problem.targets[:n_train], cfg.washout, cfg.window)
+    assert w.sum() == n_train - cfg.washout  # every step after the first washout scored exactly once
+    model = esn.build_model(cfg, 1, 1)
+    model.compile(loss="mse")
+    model.fit(x, y, sample_weight=w, batch_size=4, verbose=0)
+    results = esn.evaluate(cfg, model, problem, n_train)
+    assert results["nrmse_one_step"] < 5e-3, results
+
+
+def test_bad_inputs_fail_clearly(tmp_path):
+    with pytest.raises(UserError, match="spectral radius must be > 0"):
+        ReservoirCell(10, spectral_radius=0)
+    for leak in (0.0, 1.5):
+        with pytest.raises(UserError, match=r"leak rate must be in \(0, 1\]"):
+            ReservoirCell(10, leak_rate=leak)
+    with pytest.raises(UserError, match=r"about \d+\.\d GiB"):
+        ReservoirCell(100_000)
+    check_size(1000)  # fine
+    nan_file = tmp_path / "nan.csv"
+    nan_file.write_text("value\n" + "\n".join(["1.0"] * 50 + ["nan"] + ["2.0"] * 400) + "\n")
+    with pytest.raises(UserError, match="NaN or inf \\(first at time step 50\\)"):
+        esn.make_problem(esn.Config(series_file=str(nan_file), washout=10))
+    short = tmp_path / "short.npy"
+    np.save(short, np.sin(np.arange(30.0)))
+    with pytest.raises(UserError, match="too few for a washout of 20"):
+        esn.make_problem(esn.Config(series_file=str(short), washout=20))
+
+
+def test_cli_refuses_a_bad_spectral_radius():
+    proc = run_cli("train.py", "--task", "esn", "--spectral-radius", "-1", "--fresh", check=False)
+    assert proc.returncode == 2 and "error: spectral radius must be > 0" in proc.stderr
+
+
+def test_frequency_generator_is_slow_and_sine_shaped():
+    freq, sine = series_data.frequency_generator(2000, seed=3)
+    assert 0.01 <= freq.min() and freq.max() <= 0.05 and np.abs(np.diff(freq)).max() < 1e-3
+    assert np.abs(sine).max() <= 1
+    problem = esn.make_problem(esn.Config(series="frequency", length=2000))
+    assert problem.inputs.shape == (1999, 2) and problem.exogenous == 1
+
+
+# ---------------------------------------------------------------- train -> export -> serve
+@pytest.fixture(scope="module")
+def run_and_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("esn")
+    cfg = esn.Config(**SMALL)
+    run_dir = training.prepare_run_dir("esn", cfg, str(root / "run"))
+    metrics = training.train(esn.TASK, cfg, run_dir)
+    written = writer.export(esn.TASK.serving(run_dir), root / "saved_models")
+    return run_dir, metrics, written
+
+
+def test_training_writes_metrics_and_plot(run_and_export):
+    run_dir, metrics, _ = run_and_export
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["epochs_run"] == 1 and saved["nrmse_one_step"] < 0.05 and "nrmse84" in saved
+    assert (run_dir / "prediction.png").stat().st_size > 10_000
+    assert (run_dir / "history.csv").exists() and (run_dir / "model.keras").exists()
+
+
+def test_savedmodel_predict_and_generate_equal_keras(run_and_export):
+    run_dir, _, written = run_and_export
+    _, model = esn.TASK.load(run_dir)
+    series = np.tanh(series_data.mackey_glass(200, seed=9) - 1)[None, :, None].astype(np.float32)
+    loaded = tf.saved_model.load(str(written["savedmodel"]))
+    served = loaded.signatures["predict"](series=tf.constant(series))["prediction"].numpy()
+    np.testing.assert_allclose(served, model(series).numpy(), atol=1e-6)
+    continuation = loaded.signatures["generate"](series=tf.constant(series), num_steps=tf.constant(30))
+    np.testing.assert_allclose(continuation["continuation"].numpy(), model.generate(series, 30).numpy(), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps must be > 0"):
+        loaded.signatures["generate"](series=tf.constant(series), num_steps=tf.constant(0))
+
+
+def test_litert_step_matches_keras_one_step_predictions(run_and_export):
+    run_dir, _, written = run_and_export
+    _, model = esn.TASK.load(run_dir)
+    tflite = [p for p in written["litert"] if p.name == "esn_step.tflite"][0]
+    interpreter = Interpreter(model_path=str(tflite))
+    step = interpreter.get_signature_runner("step")
+    series = np.tanh(series_data.mackey_glass(120, seed=4) - 1)[:, None].astype(np.float32)
+    expected = model(series[None]).numpy()[0]
+    state, worst = np.zeros((1, 100), np.float32), 0.0
+    for t, value in enumerate(series):
+        out = step(input=value[None], state=state)
+        state = out["state"]
+        worst = max(worst, float(np.abs(out["prediction"][0] - expected[t]).max()))
+    assert worst <= 1e-4
+    for path in written["litert"]:
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops

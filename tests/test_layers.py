@@ -1,0 +1,32 @@
+"""Every custom layer of keras_rnn.layers through the shared harness."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rnn.layers import ESNInitializer, Reservoir, ReservoirCell, RidgeReadout
+from tests.layer_harness import check_layer
+
+RESERVOIR = dict(units=12, spectral_radius=0.9, leak_rate=0.5, bias_scaling=0.2, connectivity=0.3, seed=3)
+
+
+@pytest.mark.parametrize("name, make, input_shape, expected, wrap", [
+    ("reservoir_cell", lambda: ReservoirCell(**RESERVOIR), (2, 7, 3), (2, 12),
+     lambda cell: keras.layers.RNN(cell)),
+    ("reservoir", lambda: Reservoir(**RESERVOIR), (2, 7, 3), (2, 7, 12), None),
+    ("reservoir_last_state", lambda: Reservoir(**RESERVOIR, return_sequences=False), (2, 7, 3), (2, 12), None),
+    ("ridge_readout", lambda: RidgeReadout(2, alpha=1e-3), (2, 7, 5), (2, 7, 2), None),
+])
+def test_layer_harness(name, make, input_shape, expected, wrap, tmp_path):
+    check_layer(make, input_shape, expected, tmp_path, wrap=wrap)
+
+
+def test_esn_initializer_in_a_trainable_simple_rnn(tmp_path):
+    init = ESNInitializer(spectral_radius=1.1, nonzero_per_unit=4, seed=2)
+    model = check_layer(lambda: keras.layers.SimpleRNN(10, recurrent_initializer=init), (2, 6, 3), (2, 10),
+                        tmp_path)
+    w = model.layers[-1].cell.recurrent_kernel.numpy()
+    assert np.max(np.abs(np.linalg.eigvals(w.astype(np.float64)))) == pytest.approx(1.1, rel=1e-5)
+    assert (np.count_nonzero(w, axis=0) == 4).all()  # 4 incoming weights per unit
+    assert model.layers[-1].cell.recurrent_kernel.trainable
+    assert ESNInitializer.from_config(init.get_config()).get_config() == init.get_config()
