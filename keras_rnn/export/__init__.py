@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import tensorflow as tf
+
 
 @dataclasses.dataclass
 class ServingSpec:
@@ -16,3 +18,14 @@ class ServingSpec:
     litert: dict[str, tuple[Callable, list]]      # .tflite name -> (function, fixed-shape TensorSpecs)
     metadata: dict                # JSON written beside the .tflite files and in assets.extra/
     example: dict | None = None   # a TF Serving REST body for the first endpoint (printed after export)
+
+
+def after_checks(checks: list, *tensors):
+    """`tensors`, made to wait for `checks` (tf.debugging asserts) inside served graphs.
+
+    In a graph an assert runs in no particular order with ops that do not depend
+    on it, so a bad request could fail first with an obscure error from a later op
+    (e.g. an empty TensorArray) instead of the assert's message.
+    """
+    with tf.control_dependencies(checks):
+        return [tf.identity(t) for t in tensors]

@@ -61,27 +61,23 @@ class RidgeReadout(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
 class EchoStateNetwork(keras.Model):
-    """Reservoir + ridge readout on [u_t; x_t]. Inputs [batch, time, features] -> [batch, time, outputs].
+    """Functional model: series [batch, time, features] -> Reservoir -> RidgeReadout on
+    [u_t; x_t] -> [batch, time, outputs]. A `keras.Model` subclass only to replace
+    `train_step` (closed-form fit instead of a gradient step).
 
     The last `outputs` input features are the previous target (teacher forcing);
     `generate` feeds the predictions back there (free-running).
     """
 
-    def __init__(self, output_dim: int, reservoir: dict, alpha: float = 1e-8, **kwargs):
-        super().__init__(**kwargs)
-        self.output_dim, self.reservoir_config, self.alpha = output_dim, dict(reservoir), alpha
-        self.reservoir = Reservoir(**self.reservoir_config, return_sequences=True, name="reservoir")
-        self.readout = RidgeReadout(output_dim, alpha, name="readout")
-
-    def build(self, input_shape):
-        if not self.reservoir.built:
-            self.reservoir.build(input_shape)
-        if not self.readout.built:
-            self.readout.build((*input_shape[:-1], input_shape[-1] + self.reservoir.cell.units))
-
-    def call(self, inputs):
-        states = self.reservoir(inputs)
-        return self.readout(keras.ops.concatenate([inputs, states], axis=-1))
+    def __init__(self, input_dim: int, output_dim: int, reservoir: dict, alpha: float = 1e-8, **kwargs):
+        series = keras.Input(shape=(None, input_dim), name="series")
+        reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir")
+        features = keras.layers.Concatenate(name="input_and_state")([series, reservoir_layer(series)])
+        readout = RidgeReadout(output_dim, alpha, name="readout")
+        super().__init__(series, readout(features), **kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.reservoir_config, self.alpha = dict(reservoir), alpha
+        self.reservoir, self.readout = reservoir_layer, readout
 
     def step(self, inputs, state):
         """One step, for serving: (input [B, F], state [B, units]) -> (prediction, state)."""
@@ -109,10 +105,7 @@ class EchoStateNetwork(keras.Model):
     def train_step(self, data):
         """No gradients: add the batch to the normal equations, solve, report loss and metrics."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        states = self.reservoir(x)
-        features = keras.ops.concatenate([x, states], axis=-1)
-        if not self.readout.built:
-            self.readout.build(features.shape)
+        features = keras.ops.concatenate([x, self.reservoir(x)], axis=-1)
         self.readout.accumulate(features, y, sample_weight)
         self.readout.solve()
         y_pred = self.readout(features)
@@ -123,13 +116,16 @@ class EchoStateNetwork(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
-        return {**super().get_config(), "output_dim": self.output_dim,
+        return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "reservoir": self.reservoir_config, "alpha": self.alpha}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class FreshNormalEquations(keras.callbacks.Callback):
     """Every epoch fits the readout on that epoch's data alone (not on repeats of it)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.model.readout.built:  # else the first batch builds it with zeros
-            self.model.readout.reset()
+        self.model.readout.reset()

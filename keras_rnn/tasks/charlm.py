@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras_rnn import UserError, config as config_lib, decoding
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
-from keras_rnn.export import ServingSpec
+from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.recurrent import CELLS, RecurrentStack, states_per_layer
 from keras_rnn.training import TrainingPlan
 
@@ -217,17 +217,18 @@ class CharLMServing(tf.Module):
         return codepoints.with_flat_values(tf.cast(ids, tf.int32))
 
     def generate(self, prompt, num_chars, temperature, top_k, seed, xla=False):
-        tf.debugging.assert_positive(num_chars, message="num_chars must be > 0")
-        tf.debugging.assert_less_equal(num_chars, MAX_GENERATE_CHARS,
-                                       message=f"num_chars must be <= {MAX_GENERATE_CHARS}")
-        tf.debugging.assert_positive(temperature, message="temperature must be > 0 (use top_k=1 for greedy)")
-        tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no top-k filter)")
         ids = self.encode(prompt)
-        tf.debugging.assert_less_equal(tf.reduce_max(ids.row_lengths()), tf.constant(MAX_PROMPT_CHARS, tf.int64),
-                                       message=f"prompts must be at most {MAX_PROMPT_CHARS} characters")
+        padded, lengths, num_chars = after_checks([
+            tf.debugging.assert_positive(num_chars, message="num_chars must be > 0"),
+            tf.debugging.assert_less_equal(num_chars, MAX_GENERATE_CHARS,
+                                           message=f"num_chars must be <= {MAX_GENERATE_CHARS}"),
+            tf.debugging.assert_positive(temperature, message="temperature must be > 0 (use top_k=1 for greedy)"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no top-k filter)"),
+            tf.debugging.assert_less_equal(tf.reduce_max(ids.row_lengths()), tf.constant(MAX_PROMPT_CHARS, tf.int64),
+                                           message=f"prompts must be at most {MAX_PROMPT_CHARS} characters"),
+        ], ids.to_tensor(), tf.cast(ids.row_lengths(), tf.int32), num_chars)
         sample_ids = self.xla_sample_ids if xla else self.sample_ids
-        tokens = sample_ids(ids.to_tensor(), tf.cast(ids.row_lengths(), tf.int32),
-                            num_chars, temperature, top_k, seed)
+        tokens = sample_ids(padded, lengths, num_chars, temperature, top_k, seed)
         return {"text": tf.strings.unicode_encode(tf.gather(self.codepoints, tokens), "UTF-8")}
 
     def generate_xla(self, prompt, num_chars, temperature, top_k, seed):

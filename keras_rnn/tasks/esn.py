@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras_rnn import UserError, config as config_lib, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
-from keras_rnn.export import ServingSpec
+from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.layers import EchoStateNetwork, FreshNormalEquations
 from keras_rnn.training import TrainingPlan
 
@@ -132,9 +132,8 @@ def reservoir_args(cfg: Config) -> dict:
 
 
 def build_model(cfg: Config, features: int, outputs: int) -> EchoStateNetwork:
-    model = EchoStateNetwork(outputs, reservoir_args(cfg), alpha=cfg.alpha, name="esn")
-    model.build((None, None, features))  # eagerly: W's eigenvalues are computed with numpy
-    return model
+    # Built eagerly, here: W's eigenvalues are computed with numpy.
+    return EchoStateNetwork(features, outputs, reservoir_args(cfg), alpha=cfg.alpha, name="esn")
 
 
 def nrmse(prediction, truth, scale) -> float:
@@ -182,10 +181,12 @@ class ESNServing(tf.Module):
         return {"prediction": self.model(series)}
 
     def generate(self, series, num_steps):
-        tf.debugging.assert_positive(num_steps, message="num_steps must be > 0")
-        tf.debugging.assert_less_equal(num_steps, MAX_GENERATE_STEPS,
-                                       message=f"num_steps must be <= {MAX_GENERATE_STEPS}")
-        tf.debugging.assert_positive(tf.shape(series)[1], message="series needs at least one time step")
+        series, num_steps = after_checks([
+            tf.debugging.assert_positive(num_steps, message="num_steps must be > 0"),
+            tf.debugging.assert_less_equal(num_steps, MAX_GENERATE_STEPS,
+                                           message=f"num_steps must be <= {MAX_GENERATE_STEPS}"),
+            tf.debugging.assert_positive(tf.shape(series)[1], message="series needs at least one time step"),
+        ], series, num_steps)
         return {"continuation": self.model.generate(series, num_steps)}
 
     def step(self, input, state):
