@@ -30,3 +30,13 @@ def test_esn_initializer_in_a_trainable_simple_rnn(tmp_path):
     assert (np.count_nonzero(w, axis=0) == 4).all()  # 4 incoming weights per unit
     assert model.layers[-1].cell.recurrent_kernel.trainable
     assert ESNInitializer.from_config(init.get_config()).get_config() == init.get_config()
+
+
+
+@pytest.mark.parametrize("score", ["bahdanau", "luong"])
+def test_bahdanau_attention_through_the_harness(score, tmp_path):
+    """Query = position 0 of the memory; the model outputs the context (the harness takes one input)."""
+    from keras_rnn.layers import BahdanauAttention
+
+    check_layer(lambda: BahdanauAttention(5, score=score), (2, 4, 6), (2, 6), tmp_path,
+                wrap=lambda layer: (lambda x: layer(x[:, 0, :], x)[0]))

@@ -6,3 +6,6 @@ from keras_rnn.layers.reservoir import (ESNInitializer, Reservoir, ReservoirCell
 
 __all__ = ["ESNInitializer", "EchoStateNetwork", "FreshNormalEquations", "Reservoir", "ReservoirCell",
            "RidgeReadout", "check_size", "echo_state_property", "estimated_bytes"]
+from keras_rnn.layers.attention import BahdanauAttention  # noqa: E402
+
+__all__ += ["BahdanauAttention"]

@@ -1,0 +1,117 @@
+"""Sentence pairs for translation: a generated dates task and Anki/Tatoeba pair files.
+
+- `dates(n, seed)`: dates written in many human formats ("saturday 9 march 1985",
+  "9/3/85", "march 9, 1985", ...) -> ISO "1985-03-09". Deterministic per seed;
+  train, validation and test use different seeds. Two-digit years are read as
+  1950-2049 (the only years generated), numeric dates are always day first.
+- `read_pairs(path)`: `source<TAB>target[<TAB>attribution]` per line (the
+  manythings.org / Tatoeba export format); `reverse=True` swaps the direction.
+  Every malformed line is a `UserError` naming the line; blank lines are skipped
+  and counted, never silently.
+
+Text is NFKC-normalised here (and again inside the model, so served requests get
+the same treatment): "é" typed as e + combining accent equals the composed "é".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import random
+import unicodedata
+from pathlib import Path
+
+from keras_rnn import UserError
+
+FIRST_DAY, LAST_DAY = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december"]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+# d: date -> (day, month name, short month name, weekday, short weekday, yy)
+FORMATS = [
+    "{weekday} {day} {month} {year}",
+    "{weekday}, {month} {day}, {year}",
+    "{wd} {day} {mon} {year}",
+    "{day} {month} {year}",
+    "{month} {day}, {year}",
+    "{month} {day} {year}",
+    "{mon} {day} {year}",
+    "{day} {mon} {yy}",
+    "{day}/{m}/{yy}",
+    "{dd}/{mm}/{year}",
+    "{dd}.{mm}.{year}",
+    "{day}.{m}.{yy}",
+    "{dd}-{mm}-{year}",
+    "{year}/{mm}/{dd}",
+    "the {day}th of {month} {year}",
+]
+
+
+def format_date(date: datetime.date, fmt: str, upper_first: bool = False) -> str:
+    text = fmt.format(weekday=WEEKDAYS[date.weekday()], wd=WEEKDAYS[date.weekday()][:3],
+                      day=date.day, dd=f"{date.day:02d}", m=date.month, mm=f"{date.month:02d}",
+                      month=MONTHS[date.month - 1], mon=MONTHS[date.month - 1][:3],
+                      year=date.year, yy=f"{date.year % 100:02d}")
+    return text.title() if upper_first else text
+
+
+def dates(n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` (human date, ISO date) pairs, the same for the same seed."""
+    rng = random.Random(seed)
+    span = (LAST_DAY - FIRST_DAY).days
+    pairs = []
+    for _ in range(n):
+        date = FIRST_DAY + datetime.timedelta(days=rng.randint(0, span))
+        pairs.append((format_date(date, rng.choice(FORMATS), upper_first=rng.random() < 0.2),
+                      date.isoformat()))
+    return pairs
+
+
+@dataclasses.dataclass
+class Pairs:
+    pairs: list[tuple[str, str]]
+    blank_lines: int = 0
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def read_pairs(path, reverse: bool = False) -> Pairs:
+    """Read a tab-separated pairs file; errors name the offending line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--pairs-file {path} does not exist")
+    pairs, blank = [], 0
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise UserError(f"{path}:{number}: not valid UTF-8 (byte {err.start} of the line); "
+                                "convert the file first, e.g. `iconv -f latin1 -t utf-8`") from None
+            if not line.strip():
+                blank += 1
+                continue
+            columns = line.split("\t")
+            if len(columns) not in (2, 3):
+                raise UserError(f"{path}:{number}: expected source<TAB>target[<TAB>attribution], "
+                                f"found {len(columns)} tab-separated column(s)")
+            source, target = normalize(columns[0]), normalize(columns[1])
+            if not source or not target:
+                raise UserError(f"{path}:{number}: empty {'source' if not source else 'target'} sentence")
+            pairs.append((target, source) if reverse else (source, target))
+    if not pairs:
+        raise UserError(f"{path} holds no sentence pairs")
+    return Pairs(pairs, blank)
+
+
+def split(pairs: list, seed: int, validation_fraction: float = 0.1, test_fraction: float = 0.1):
+    """Shuffle (seeded) and cut into train / validation / test."""
+    pairs = list(pairs)
+    random.Random(seed).shuffle(pairs)
+    n_val = max(1, int(len(pairs) * validation_fraction))
+    n_test = max(1, int(len(pairs) * test_fraction))
+    if len(pairs) < n_val + n_test + 1:
+        raise UserError(f"only {len(pairs)} sentence pairs: need at least 3 (train, validation, test)")
+    return pairs[n_val + n_test:], pairs[:n_val], pairs[n_val:n_val + n_test]

@@ -1,0 +1,85 @@
+"""Reference host loop for the LiteRT translation models, with numpy and ai_edge_litert only.
+
+What an app does with `translate_encoder.tflite` and `translate_decoder_step.tflite`:
+tokenize with the vocabulary in `translate.json`, run the encoder once, then
+feed the decoder step its previous token until it says <end>. Greedy decoding
+gives the same tokens as the Keras model and the SavedModel (tests check).
+Sources longer than `max_source_len` tokens are truncated, as in the SavedModel.
+
+    python -m keras_rnn.litert_translate_host saved_models/litert/translate/1 "saturday 9 march 1985"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+
+def tokenize(text: str, level: str) -> list[str]:
+    """The model's tokenizer (`translate.tokenize`) in plain Python, plus NFKC."""
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
+    if level == "char":
+        return list(text)
+    return re.sub(r"([^\w\s']|_)", r" \1 ", text).split()
+
+
+class TranslatorLiteRT:
+    def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
+        litert_dir = Path(litert_dir)
+        self.meta = json.loads((litert_dir / "translate.json").read_text(encoding="utf-8"))
+        suffix = "_drq" if quantized else ""
+        self.encoder = Interpreter(model_path=str(litert_dir / f"translate_encoder{suffix}.tflite"),
+                                   num_threads=num_threads).get_signature_runner("encoder")
+        self.step = Interpreter(model_path=str(litert_dir / f"translate_decoder_step{suffix}.tflite"),
+                                num_threads=num_threads).get_signature_runner("decoder_step")
+        self.source_ids = {t: i for i, t in enumerate(self.meta["source_vocab"]) if i > 0}
+
+    def encode(self, text: str) -> np.ndarray:
+        tokens = tokenize(text, self.meta["level"])[:self.meta["max_source_len"]]
+        ids = [self.source_ids.get(t, self.meta["unknown_id"]) for t in tokens] + [self.meta["source_end_id"]]
+        out = np.zeros([1, self.meta["source_length"]], np.int32)
+        out[0, :len(ids)] = ids
+        return out
+
+    def greedy_ids(self, text: str, max_length: int = 48):
+        """Output ids (without <end>) and the attention rows [steps, source_length]."""
+        encoded = self.encoder(source=self.encode(text))
+        state, token, ids, attention = encoded["state"], self.meta["target_start_id"], [], []
+        for _ in range(max_length):
+            out = self.step(token=np.array([token], np.int32), state=state, memory=encoded["memory"],
+                            mask=encoded["mask"])
+            token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
+            attention.append(out["attention"][0])
+            if token == self.meta["target_end_id"]:
+                break
+            ids.append(token)
+        return ids, np.array(attention)
+
+    def translate(self, text: str, max_length: int = 48) -> str:
+        if not tokenize(text, self.meta["level"]):
+            return ""
+        ids, _ = self.greedy_ids(text, max_length)
+        separator = "" if self.meta["level"] == "char" else " "
+        return separator.join(self.meta["target_vocab"][i] for i in ids)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("litert_dir", help="directory holding translate.json and the .tflite files")
+    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("--max-length", type=int, default=48)
+    parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
+    args = parser.parse_args(argv)
+    model = TranslatorLiteRT(args.litert_dir, quantized=args.quantized)
+    for sentence in args.sentences:
+        print(f"{sentence}\t{model.translate(sentence, args.max_length)}")
+
+
+if __name__ == "__main__":
+    main()

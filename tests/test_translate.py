@@ -1,0 +1,273 @@
+"""Translation: the attention layer, the searches, a tiny corpus learned through the
+shared training loop (CLI), and export parity (SavedModel without keras, LiteRT host)."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import UserError, decoding
+from keras_rnn.data import parallel
+from keras_rnn.export import writer
+from keras_rnn.layers import BahdanauAttention
+from keras_rnn.litert_translate_host import TranslatorLiteRT
+from keras_rnn.tasks import translate
+from tests.conftest import ROOT, run_cli
+from tests.test_charlm_export import serve
+
+NOUNS = {"cat": "chat", "dog": "chien", "coffee": "café", "tree": "arbre", "house": "maison", "car": "voiture"}
+ADJECTIVES = {"big": "grand", "small": "petit", "red": "rouge", "green": "vert", "cold": "froid", "old": "âgé"}
+TRAIN_ARGS = ["--units", "32", "--embedding-dim", "16", "--attention-units", "32", "--batch-size", "16",
+              "--learning-rate", "0.01", "--epochs", "4", "--steps-per-epoch", "60", "--eval-sentences", "8",
+              "--heatmaps", "2", "--seed", "1"]
+
+
+def tiny_pairs_file(path):
+    """Adjective-noun phrases whose translation swaps the word order (attention must align)."""
+    lines = [f"{a} {n}\t{nf} {af}" for n, nf in NOUNS.items() for a, af in ADJECTIVES.items()]
+    lines[3] += "\tCC-BY 2.0 (France) Attribution: tatoeba.org"  # the optional third column
+    lines.insert(5, "")  # a blank line: skipped and counted
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("translate")
+    pairs = tiny_pairs_file(tmp / "pairs.tsv")
+    run_dir = tmp / "run"
+    run_cli("train.py", "--task", "translate", "--pairs-file", pairs, "--run-dir", run_dir, *TRAIN_ARGS)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def loaded(run):
+    cfg, vocab, model = translate.TASK.load(run)
+    translator = translate.Translator(model, vocab, cfg)
+    train_pairs, _, _ = translate.load_pairs(cfg)
+    return cfg, translator, train_pairs
+
+
+@pytest.fixture(scope="module")
+def exported(run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("saved_models")
+    writer.export(translate.TASK.serving(run), out)
+    return out / "translate" / "1", out / "litert" / "translate" / "1"
+
+
+def greedy(translator, sources, max_length=20):
+    return tf.function(translator.greedy)(tf.constant(sources), tf.constant(max_length))
+
+
+# ---------------------------------------------------------------- layer and searches
+@pytest.mark.parametrize("score", ["bahdanau", "luong"])
+def test_attention_rows_sum_to_one_and_are_zero_on_padding(score):
+    layer = BahdanauAttention(8, score=score)
+    rng = np.random.default_rng(0)
+    query, memory = rng.normal(size=(3, 5)).astype("float32"), rng.normal(size=(3, 6, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]], bool)
+    context, weights = layer(query, memory, mask)
+    weights = weights.numpy()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    assert (weights[~mask] == 0).all() and (weights[mask] > 0).all()
+    np.testing.assert_allclose(context.numpy(), np.einsum("bp,bpf->bf", weights, memory), atol=1e-5)
+    # padding content cannot leak into the context
+    noisy = memory.copy()
+    noisy[~mask] = 100.0
+    np.testing.assert_allclose(layer(query, noisy, mask)[0].numpy(), context.numpy(), atol=1e-5)
+
+
+def test_encoder_is_bidirectional():
+    cfg = translate.Config(units=8, embedding_dim=4)
+    encoder = translate.build_encoder(cfg, vocab_size=20)
+    a = encoder(np.array([[5, 6, 7, 8, 2]]))[0].numpy()
+    b = encoder(np.array([[5, 6, 7, 9, 2]]))[0].numpy()
+    # position 0 depends on a later token: through the backward half only
+    assert not np.allclose(a[0, 0], b[0, 0])
+    np.testing.assert_allclose(a[0, 0, :8], b[0, 0, :8])
+    padded = encoder(np.array([[5, 6, 7, 8, 2, 0, 0]]))[0].numpy()  # padding changes nothing
+    np.testing.assert_allclose(padded[0, :5], a[0], atol=1e-6)
+
+
+def test_beam_width_1_equals_greedy_and_wider_beams_find_likelier_outputs(loaded):
+    cfg, translator, train_pairs = loaded
+    ids, _ = translator.vectorizer.source(tf.constant([s for s, _ in train_pairs] + ["dog coffee old"]))
+    greedy_out = translator.search(ids, 1, 12, 0.0)
+    beam1 = translator.search(ids, tf.constant(1), 12, 0.0)
+    for key in ("tokens", "lengths", "scores", "attention"):
+        np.testing.assert_allclose(beam1[key].numpy(), greedy_out[key].numpy(), atol=1e-5, err_msg=key)
+    beam4 = translator.search(ids, tf.constant(4), 12, 0.0)
+    assert (beam4["scores"].numpy() >= greedy_out["scores"].numpy() - 1e-4).all()
+
+
+def test_searches_stop_at_end_and_respect_max_length():
+    """A toy step function: emits token 5, then the end token 3 after the 2nd step."""
+    def step_fn(tokens, state, constants):
+        t = state[0]
+        logits = tf.where(t[:, None] >= 2, tf.one_hot(3, 6) * 10, tf.one_hot(5, 6) * 10)
+        return logits, [t + 1], tf.tile(constants["memory"], [1, 1])
+
+    state, constants = [tf.zeros([2])], {"memory": tf.ones([2, 4]) / 4}
+    start = tf.fill([2], 1)
+    for out in (decoding.greedy_search(step_fn, state, constants, start, 3, 10),
+                decoding.beam_search(step_fn, state, constants, start, 3, 10, 3, 0.6)):
+        assert out["tokens"].numpy().tolist() == [[5, 5, 3]] * 2 and out["lengths"].numpy().tolist() == [2, 2]
+        assert out["attention"].shape == (2, 3, 4)
+    assert decoding.greedy_search(step_fn, state, constants, start, 3, 1)["tokens"].shape == (2, 1)
+
+
+# ---------------------------------------------------------------- training
+def test_tiny_corpus_is_learned_to_exact_translation(run, loaded):
+    cfg, translator, train_pairs = loaded
+    out = greedy(translator, [s for s, _ in train_pairs])
+    got = [t.decode("utf-8") for t in out["translation"].numpy()]
+    assert got == [t for _, t in train_pairs]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["level"] == "word" and "test_bleu" in metrics and "best_val_chrf" in metrics
+    assert (run / "attention" / "attention_0.png").stat().st_size > 1000
+    history = (run / "history.csv").read_text().splitlines()[0]
+    assert "val_bleu" in history and "val_exact_match" in history
+
+
+def test_attention_aligns_the_swapped_words(loaded):
+    """The first output word (the noun) attends mostly to the second source word."""
+    _, translator, train_pairs = loaded
+    out = greedy(translator, [s for s, _ in train_pairs])
+    first_step = out["attention"].numpy()[:, 0, :]
+    assert (first_step.argmax(axis=1) == 1).mean() >= 0.8
+
+
+# ---------------------------------------------------------------- export
+def test_savedmodel_answers_a_rest_body_without_keras(exported, loaded):
+    _, translator, train_pairs = loaded
+    sources = [s for s, _ in train_pairs[:3]]
+    body = {"signature_name": "translate",
+            "inputs": {"source": sources, "beam_width": 3, "max_length": 12, "length_penalty": 0.0}}
+    out = serve(exported[0], body)
+    assert out["translation"] == [t for _, t in train_pairs[:3]]
+    assert np.array(out["attention"]).shape[:2] == (3, 3)  # 2 words + <end>
+    assert all(s <= 0 for s in out["score"])
+
+
+def test_savedmodel_greedy_equals_keras_greedy_and_rejects_bad_requests(exported, loaded):
+    _, translator, train_pairs = loaded
+    fn = tf.saved_model.load(str(exported[0])).signatures["translate"]
+    sources = [s for s, _ in train_pairs[:5]] + ["", "cat " * 200, "zebra big"]
+
+    def call(beam_width=1, max_length=12, source=sources):
+        return fn(source=tf.constant(source), beam_width=tf.constant(beam_width),
+                  max_length=tf.constant(max_length), length_penalty=tf.constant(0.0))
+
+    served = call()
+    expected = greedy(translator, sources, 12)
+    assert served["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
+    assert served["translation"][5].numpy() == b""  # empty source -> empty translation
+    assert served["attention"].shape[2] == translator.cfg.max_source_len + 1  # over-long: truncated
+    for kwargs, message in [({"beam_width": 0}, "beam_width must be >= 1"),
+                            ({"beam_width": 99}, "beam_width must be <="),
+                            ({"max_length": 0}, "max_length must be > 0")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            call(**kwargs)
+
+
+def test_unknown_words_map_to_the_unknown_id(loaded):
+    _, translator, _ = loaded
+    ids, lengths = translator.vectorizer.source(tf.constant(["zebra big", ""]))
+    assert ids.numpy()[0, 0] == translate.UNKNOWN_ID and ids.numpy()[0, 2] == translate.SOURCE_END_ID
+    assert lengths.numpy().tolist() == [2, 0]
+
+
+@pytest.mark.parametrize("name", ["encoder", "decoder_step"])
+def test_tflite_uses_builtin_ops_only(exported, name):
+    for suffix in ("", "_drq"):
+        interpreter = Interpreter(model_path=str(exported[1] / f"translate_{name}{suffix}.tflite"))
+        interpreter.allocate_tensors()
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
+
+
+def test_litert_host_greedy_matches_keras_token_for_token(exported, loaded):
+    _, translator, train_pairs = loaded
+    host = TranslatorLiteRT(exported[1])
+    sources = [s for s, _ in train_pairs] + ["dog coffee old", "zebra", "Big  CAT"]
+    expected = greedy(translator, sources, 12)
+    for i, source in enumerate(sources):
+        ids, attention = host.greedy_ids(source, 12)
+        n = int(expected["length"][i])
+        assert ids == expected_ids(translator, expected, i)[:n], source
+        keras_attention = expected["attention"].numpy()[i, :n]  # padded to the batch's longest source
+        np.testing.assert_allclose(attention[:n, :keras_attention.shape[1]], keras_attention, atol=1e-4)
+        assert not attention[:n, keras_attention.shape[1]:].any()
+    assert host.translate("") == ""
+
+
+def expected_ids(translator, out, i):
+    vocab = translator.target_tokens.numpy().tolist()
+    return [vocab.index(t) for t in out["target_tokens"].numpy()[i] if t]
+
+
+def test_litert_host_runs_without_tensorflow(exported, loaded):
+    _, _, train_pairs = loaded
+    source, target = train_pairs[0]
+    code = ("import sys; from keras_rnn.litert_translate_host import TranslatorLiteRT; "
+            f"print(TranslatorLiteRT({str(exported[1])!r}).translate({source!r})); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == target
+
+
+# ---------------------------------------------------------------- data and bad input
+def test_dates_are_deterministic_per_seed_and_iso():
+    assert parallel.dates(50, 3) == parallel.dates(50, 3) != parallel.dates(50, 4)
+    for human, iso in parallel.dates(200, 0):
+        year, month, day = map(int, iso.split("-"))
+        assert 1950 <= year <= 2049 and str(day) in human
+
+
+def test_pairs_file_errors_name_the_line(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("a\tb\n\nc\td\n", encoding="utf-8")
+    read = parallel.read_pairs(path, reverse=True)
+    assert read.pairs == [("b", "a"), ("d", "c")] and read.blank_lines == 1
+    path.write_text("a\tb\nonly one column\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"p.tsv:2: expected source<TAB>target"):
+        parallel.read_pairs(path)
+    path.write_bytes("a\tb\nc\td\n".encode() + "caf\xe9\tx\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"p.tsv:3: not valid UTF-8"):
+        parallel.read_pairs(path)
+    path.write_text("e\u0301t\u00e9\tsummer\n", encoding="utf-8")  # decomposed é -> composed
+    assert parallel.read_pairs(path).pairs[0][0] == "\u00e9t\u00e9"
+
+
+def test_cli_reports_a_malformed_pairs_file(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("a\tb\nc\td\te\tf\n", encoding="utf-8")
+    proc = run_cli("train.py", "--task", "translate", "--pairs-file", path, "--run-dir", tmp_path / "r", check=False)
+    assert proc.returncode == 2 and "bad.tsv:2: expected source<TAB>target" in proc.stderr
+
+
+def test_classic_encoder_decoder_has_no_attention_and_same_step_contract():
+    cfg = translate.Config(units=8, embedding_dim=4, attention="none", max_source_len=6)
+    vocab = translate.Vocabulary("word", [translate.END, "a", "b"], [translate.START, translate.END, "x", "y"])
+    model = translate.build_model(cfg, 5, 6)
+    translator = translate.Translator(model, vocab, cfg)
+    out = greedy(translator, ["a b", "b"], 5)
+    assert np.all(out["attention"].numpy() == 0)
+    encoder_fn, _ = translator.litert_encoder_fn()
+    encoded = encoder_fn(tf.constant([[3, 4, 2, 0, 0, 0, 0]]))
+    assert encoded["state"].shape == (1, translator.state_size())
+    token, state, ids = tf.constant([translate.TARGET_START_ID]), encoded["state"], []
+    for _ in range(5):  # the LiteRT step functions reproduce greedy
+        step = translator.decoder_step(token, state, encoded["memory"], encoded["mask"])
+        token = tf.argmax(step["logits"][:, 1:], -1, output_type=tf.int32) + 1  # never padding (id 0)
+        state = step["state"]
+        ids.append(int(token[0]))
+    keras_ids = [translator.target_tokens.numpy().tolist().index(t)
+                 for t in out["target_tokens"].numpy()[0] if t]
+    assert ids[:len(keras_ids)] == keras_ids
