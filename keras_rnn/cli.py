@@ -17,8 +17,7 @@ def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str |
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task", choices=tasks.NAMES)
     known, _ = pre.parse_known_args(argv)
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=description)  # option help texts state their defaults
     parser.add_argument("--task", required=True, choices=tasks.NAMES, help="model family")
     return parser, known.task
 

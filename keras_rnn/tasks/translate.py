@@ -36,7 +36,7 @@ from keras import ops
 from keras_rnn import UserError, config as config_lib, decoding, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import parallel
-from keras_rnn.export import ServingSpec
+from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.layers.attention import BahdanauAttention
 from keras_rnn.training import TrainingPlan
 
@@ -342,14 +342,13 @@ class Translator(tf.Module):
                                     beam_width, length_penalty)
 
     def translate(self, source, beam_width, max_length, length_penalty):
-        checks = [
+        beam_width, max_length = after_checks([
             tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be >= 1"),
             tf.debugging.assert_less_equal(beam_width, MAX_BEAM_WIDTH, message=f"beam_width must be <= {MAX_BEAM_WIDTH}"),
             tf.debugging.assert_positive(max_length, message="max_length must be > 0"),
             tf.debugging.assert_less_equal(max_length, MAX_OUTPUT_TOKENS,
-                                           message=f"max_length must be <= {MAX_OUTPUT_TOKENS}")]
-        with tf.control_dependencies(checks):  # checked before anything runs with the bad value
-            beam_width, max_length = tf.identity(beam_width), tf.identity(max_length)
+                                           message=f"max_length must be <= {MAX_OUTPUT_TOKENS}")],
+            beam_width, max_length)
         source_ids, source_lengths = self.vectorizer.source(source)
         found = self.search(source_ids, beam_width, max_length, length_penalty)
         out = self.to_text(found, source, source_lengths)
