@@ -43,6 +43,13 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
         charlm.make_datasets(cfg, ids, ids)
 
 
+@pytest.mark.parametrize("bad", [dict(units=0), dict(seq_len=-5), dict(sample_length=0), dict(dropout=1.0),
+                                 dict(learning_rate=0.0), dict(embedding_dim=-1)])
+def test_impossible_options_are_refused_before_reading_data(bad):
+    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim"):
+        charlm.check_config(charlm.Config(**bad))
+
+
 def test_stdlib_corpus_excludes_tests_and_is_ordered():
     files = text_data.stdlib_source_files()
     assert len(files) > 200
@@ -75,7 +82,7 @@ def test_help_lists_every_option_with_its_default():
                  "--epochs", "--steps-per-epoch", "--seed", "--run-dir", "--stateful",
                  "--text-file", "--dataset", "--tfds-manual-dir"]:
         assert flag in proc.stdout, flag
-    assert "(default: lstm)" in proc.stdout
+    assert "(default: lstm)" in " ".join(proc.stdout.split())
 
 
 def test_tfds_manual_dir_with_the_wrong_file_is_refused_offline(tmp_path):

@@ -55,6 +55,15 @@ class Config(TrainConfig):
     sample_length: int = option(200, "characters per sample written each epoch")
 
 
+def check_config(cfg: Config) -> None:
+    """Refuse sizes that cannot work before reading any data."""
+    for name in ("units", "layers", "seq_len", "batch_size", "sample_length", "epochs"):
+        if getattr(cfg, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.embedding_dim < 0 or not 0 <= cfg.dropout < 1 or cfg.learning_rate <= 0:
+        raise UserError("need --embedding-dim >= 0 (0 = one-hot), 0 <= --dropout < 1 and --learning-rate > 0")
+
+
 # ---------------------------------------------------------------- corpus
 def load_corpus(cfg: Config) -> tuple[str, str]:
     """The text named by the config, split first 90% / last 10%."""
@@ -351,6 +360,7 @@ class CharLMTask:
     Config = Config
 
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
+        check_config(cfg)
         train_text, val_text = load_corpus(cfg)
         vocab_path = run_dir / VOCAB_FILE
         # A resumed run keeps its vocabulary; a new one builds it from the training split.
