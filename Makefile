@@ -25,4 +25,11 @@ test: $(VENV)/.installed
 bench-install: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 
-.PHONY: install demo test bench-install
+## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
+bench: bench-install
+	$(PY) benchmarks/charlm_speed.py
+	$(PY) benchmarks/charlm_quality.py --minutes 60
+	$(PY) benchmarks/translate_dates.py
+	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000
+
+.PHONY: install demo test bench-install bench
