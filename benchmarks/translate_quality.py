@@ -1,0 +1,64 @@
+"""Translation quality, attention vs the classic encoder-decoder of the same size and budget.
+
+    python benchmarks/translate_quality.py                      # generated dates task
+    python benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt \\
+        --name fra_eng --minutes 10 --units 128
+
+Each `--attention` variant is trained with train.py on the same data, size and
+wall-clock budget; the test scores (exact match, BLEU, chrF with sacrebleu, greedy
+decoding) are those train.py writes to metrics.json for the best checkpoint.
+Pairs files are split by a seeded shuffle: 80% train, 10% validation, 10% test (seed 0).
+Results: benchmarks/results/translate_<name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs-file", default=None, help="default: the generated dates task")
+    parser.add_argument("--name", default="dates", help="results file: translate_<name>.json")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=0, help="training budget per model (0 = none)")
+    parser.add_argument("--units", type=int, default=64)
+    parser.add_argument("--attention", nargs="+", default=["bahdanau", "none"])
+    args, extra = parser.parse_known_args()  # anything else goes to train.py
+    data = ["--pairs-file", args.pairs_file] if args.pairs_file else []
+    results = {}
+    for attention in args.attention:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = Path(tmp) / "run"
+            command = ["train.py", "--task", "translate", *data, "--attention", attention,
+                       "--epochs", str(args.epochs), "--units", str(args.units), "--patience", str(args.epochs),
+                       "--max-minutes", str(args.minutes), *extra]
+            started = time.monotonic()
+            subprocess.run([sys.executable, *command, "--run-dir", str(run_dir)], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        results[attention] = {"command": "python " + " ".join(command),
+                              "wall_seconds": round(time.monotonic() - started, 1),
+                              **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "test_exact_match",
+                                                             "test_bleu", "test_chrf", "best_val_loss")}}
+        print(attention, results[attention], flush=True)
+    save(f"translate_{args.name}", {
+        "data": args.pairs_file and Path(args.pairs_file).name or "generated dates (train seed 0, test seed 20000)",
+        "split": "seeded shuffle, 80/10/10 train/validation/test, seed 0" if args.pairs_file else
+                 "10,000 train / 1,000 validation / 1,000 test dates, separate seeds",
+        "decoding": "greedy", "results": results})
+
+
+if __name__ == "__main__":
+    main()
