@@ -29,7 +29,8 @@ bench-install: $(VENV)/.installed
 bench: bench-install
 	$(PY) benchmarks/charlm_speed.py
 	$(PY) benchmarks/charlm_quality.py --minutes 60
-	$(PY) benchmarks/translate_dates.py
+	$(PY) benchmarks/translate_quality.py
+	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 10 --units 128
 	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000
 
 .PHONY: install demo test bench-install bench
