@@ -37,9 +37,10 @@ class PythonLoopTranslator:
 
     def __init__(self, translator: translate.Translator, max_length: int):
         self.t, self.max_length = translator, max_length
-        self.source = tf.function(translator.vectorizer.source)
-        self.start = tf.function(translator.start)
-        self.step = tf.function(translator.decoder.step)
+        # reduce_retracing: source lengths vary; without it every new length would retrace
+        self.source = tf.function(translator.vectorizer.source, reduce_retracing=True)
+        self.start = tf.function(translator.start, reduce_retracing=True)
+        self.step = tf.function(translator.decoder.step, reduce_retracing=True)
 
     def __call__(self, sentences: list[str]) -> list[str]:
         ids, _ = self.source(tf.constant(sentences))
@@ -60,7 +61,8 @@ class PythonLoopTranslator:
 
 
 def rate(fn, batches: list[list[str]], repeats: int) -> float:
-    fn(batches[0])
+    for batch in batches[:3]:  # warm-up (tracing)
+        fn(batch)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
