@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, save  # noqa: E402
+from common import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ["--cell", "lstm", "--units", "512", "--layers", "2", "--embedding-dim", "64", "--dropout", "0.25",
@@ -28,15 +28,16 @@ MODEL = ["--cell", "lstm", "--units", "512", "--layers", "2", "--embedding-dim",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60)
-    parser.add_argument("--data", default=str(SHARED_DATA / "tinyshakespeare" / "input.txt"))
-    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "bench_charlm_quality"))
+    # Paths relative to the project root (train.py runs there), so results name no machine paths.
+    parser.add_argument("--data", default="../shared/data/tinyshakespeare/input.txt")
+    parser.add_argument("--run-dir", default="runs/bench_charlm_quality")
     args = parser.parse_args()
     command = [sys.executable, "train.py", "--task", "charlm", "--text-file", args.data, "--epochs", "1000",
                "--max-minutes", str(args.minutes), "--run-dir", args.run_dir, *MODEL]
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, check=True)
     wall = time.monotonic() - started
-    metrics = json.loads((Path(args.run_dir) / "metrics.json").read_text())
+    metrics = json.loads((ROOT / args.run_dir / "metrics.json").read_text())
     save("charlm_quality", {
         "command": "python " + " ".join(Path(c).name if c == sys.executable else c for c in command[1:]),
         "data": "tiny Shakespeare, first 90% train / last 10% validation",
