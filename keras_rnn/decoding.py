@@ -5,26 +5,34 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def filter_logits(logits, temperature, top_k, banned=None):
-    """Scale by 1/temperature, keep the top_k largest (0 = all), forbid `banned` ids.
+_NEG = -1e9
 
-    `banned` is a [V] bool mask (e.g. the unknown-character id, never worth generating).
+
+def filter_logits(logits, temperature, top_k, banned_bias=None):
+    """Scale by 1/temperature, add `banned_bias`, keep the top_k largest (0 = all).
+
+    `banned_bias` is [V]: -1e9 at ids never worth drawing (e.g. the unknown
+    character), 0 elsewhere. Written with few ops: it runs once per generated
+    token inside served loops, where each op costs microseconds.
     """
-    logits = logits / temperature
-    if banned is not None:
-        logits = tf.where(banned, tf.constant(-1e9, logits.dtype), logits)
-    vocab = tf.shape(logits)[-1]
-    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
-    kth_largest = tf.math.top_k(logits, k=k).values[:, -1:]
-    return tf.where(logits < kth_largest, tf.constant(-1e9, logits.dtype), logits)
+    logits = logits * (1.0 / temperature)
+    if banned_bias is not None:
+        logits += banned_bias
+
+    def keep_top_k():
+        kth_largest = tf.math.top_k(logits, k=tf.minimum(top_k, tf.shape(logits)[-1])).values[:, -1:]
+        return tf.where(logits < kth_largest, tf.constant(_NEG, logits.dtype), logits)
+
+    return tf.cond(top_k > 0, keep_top_k, lambda: logits)
 
 
-def sample(logits, temperature, top_k, seed, step, banned=None):
-    """Draw one id per row; deterministic for a given (seed, step). top_k=1 is greedy."""
-    filtered = filter_logits(logits, temperature, top_k, banned)
-    ids = tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, step]), dtype=tf.int32)
-    greedy = tf.argmax(filtered, axis=-1, output_type=tf.int32)
-    return tf.where(top_k == 1, greedy, ids[:, 0])
+def sample(logits, temperature, top_k, seed, step, banned_bias=None):
+    """Draw one id per row; deterministic for a given (seed, step).
+
+    top_k=1 is greedy: one finite logit is left, which the draw always picks.
+    """
+    filtered = filter_logits(logits, temperature, top_k, banned_bias)
+    return tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, step]), dtype=tf.int32)[:, 0]
 
 
 # ---------------------------------------------------------------- search for encoder-decoders
@@ -37,8 +45,6 @@ def sample(logits, temperature, top_k, seed, step, banned=None):
 # Outputs: tokens [B, L] (L = steps run, <= max_length, `end_id` included),
 # scores [B] (summed log-probabilities), lengths [B] (tokens before `end_id`),
 # attention [B, L, P] (the weights each output token was produced with).
-
-_NEG = -1e9
 
 
 def greedy_search(step_fn, state, constants, start_ids, end_id, max_length):

@@ -112,13 +112,14 @@ class RecurrentStack(tf.Module):
             c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
             return [tf.sigmoid(o) * tf.tanh(c), c]
         h = state[0]
+        if self.reset_after:  # Keras default, cuDNN-compatible; both gates in one sigmoid (fewer ops)
+            inner = tf.matmul(h, recurrent_kernel) + recurrent_bias
+            z, r = tf.split(tf.sigmoid(x_proj[:, :2 * self.units] + inner[:, :2 * self.units]), 2, axis=-1)
+            candidate = tf.tanh(x_proj[:, 2 * self.units:] + r * inner[:, 2 * self.units:])
+            return [candidate + z * (h - candidate)]
+        # the lecture slides' GRU (reset_after=False): reset gate applied before the matmul
         x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
-        if self.reset_after:  # Keras default, cuDNN-compatible
-            r_z, r_r, r_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
-            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
-            candidate = tf.tanh(x_h + r * r_h)
-        else:  # the lecture slides' GRU: reset gate applied before the matmul
-            zr = tf.matmul(h, recurrent_kernel[:, :2 * self.units])
-            z, r = tf.sigmoid(x_z + zr[:, :self.units]), tf.sigmoid(x_r + zr[:, self.units:])
-            candidate = tf.tanh(x_h + tf.matmul(r * h, recurrent_kernel[:, 2 * self.units:]))
-        return [z * h + (1.0 - z) * candidate]
+        zr = tf.matmul(h, recurrent_kernel[:, :2 * self.units])
+        z, r = tf.sigmoid(x_z + zr[:, :self.units]), tf.sigmoid(x_r + zr[:, self.units:])
+        candidate = tf.tanh(x_h + tf.matmul(r * h, recurrent_kernel[:, 2 * self.units:]))
+        return [candidate + z * (h - candidate)]

@@ -206,6 +206,11 @@ class ResetStates(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------- sampling
+def banned_bias(vocab: text_data.CharVocabulary):
+    """Added to logits before sampling: the unknown character (id 0) is never generated."""
+    return tf.constant([-1e9] + [0.0] * len(vocab.chars))
+
+
 class CharLMServing(tf.Module):
     """What gets exported: `generate` (the whole sampling loop in the graph) and `step`."""
 
@@ -216,7 +221,7 @@ class CharLMServing(tf.Module):
         self.lookup = vocab.lookup_layer()
         # id -> code point; id 0 (unknown) renders as U+FFFD but is never sampled.
         self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
-        self.banned = tf.constant([True] + [False] * len(vocab.chars))
+        self.banned_bias = banned_bias(vocab)
 
     def encode(self, prompt):
         """Prompt strings -> ragged ids; an empty prompt means a newline."""
@@ -261,7 +266,7 @@ class CharLMServing(tf.Module):
             (tf.constant(0), self.stack.zero_state(batch), tf.zeros([batch, vocab_size])))
 
         def sample(i, state, logits, out):
-            token = decoding.sample(logits, temperature, top_k, seed, i, banned=self.banned)
+            token = decoding.sample(logits, temperature, top_k, seed, i, banned_bias=self.banned_bias)
             logits, state = self.stack.step(token, state)
             return i + 1, state, logits, out.write(i, token)
 
@@ -303,13 +308,13 @@ class KerasStepSampler:
         self.state_size = step_model.inputs[1].shape[-1]
         self.ids_from_codepoints = vocab.lookup_layer()
         self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
-        self.banned = tf.constant([True] + [False] * len(vocab.chars))
+        self.banned_bias = banned_bias(vocab)
         self.generate_one_step = tf.function(self._one_step)
 
     def _one_step(self, char, state, temperature, top_k, seed, i):
         ids = tf.cast(self.ids_from_codepoints(tf.strings.unicode_decode(char, "UTF-8").to_tensor()), tf.int32)
         logits, state = self.model([ids[:, -1:], state])
-        next_id = decoding.sample(logits, temperature, top_k, seed, i, banned=self.banned)
+        next_id = decoding.sample(logits, temperature, top_k, seed, i, banned_bias=self.banned_bias)
         return tf.strings.unicode_encode(tf.gather(self.codepoints, next_id[:, None]), "UTF-8"), state
 
     def generate(self, prompt: str, num_chars: int, temperature=1.0, top_k=0, seed=0) -> str:
