@@ -19,8 +19,9 @@ def filter_logits(logits, temperature, top_k, banned_bias=None):
     if banned_bias is not None:
         logits += banned_bias
 
-    def keep_top_k():
-        kth_largest = tf.math.top_k(logits, k=tf.minimum(top_k, tf.shape(logits)[-1])).values[:, -1:]
+    def keep_top_k():  # k clipped to [1, V]: XLA compiles this branch even when top_k is 0
+        k = tf.clip_by_value(top_k, 1, tf.shape(logits)[-1])
+        kth_largest = tf.math.top_k(logits, k=k).values[:, -1:]
         return tf.where(logits < kth_largest, tf.constant(_NEG, logits.dtype), logits)
 
     return tf.cond(top_k > 0, keep_top_k, lambda: logits)

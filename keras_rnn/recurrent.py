@@ -89,7 +89,7 @@ class RecurrentStack(tf.Module):
     def step(self, token, state):
         """token [B] int32, state [B, S] -> logits [B, V], new state [B, S]."""
         n = states_per_layer(self.cell)
-        parts = tf.split(state, self.num_layers * n, axis=-1)
+        parts = tf.split(state, self.num_layers * n, axis=-1) if self.num_layers * n > 1 else [state]
         x_proj = tf.gather(self.input_table, token)
         new_parts = []
         for i in range(self.num_layers):
@@ -100,7 +100,7 @@ class RecurrentStack(tf.Module):
             h = new_state[0]
             new_parts.extend(new_state)
         logits = tf.matmul(h, self.output_kernel) + self.output_bias
-        return logits, tf.concat(new_parts, axis=-1)
+        return logits, tf.concat(new_parts, axis=-1) if len(new_parts) > 1 else new_parts[0]
 
     def _cell(self, x_proj, state, recurrent_kernel, recurrent_bias):
         """One step of Keras' SimpleRNN / LSTM (gates i,f,c,o) / GRU (gates z,r,h)."""
@@ -113,9 +113,10 @@ class RecurrentStack(tf.Module):
             return [tf.sigmoid(o) * tf.tanh(c), c]
         h = state[0]
         if self.reset_after:  # Keras default, cuDNN-compatible; both gates in one sigmoid (fewer ops)
-            inner = tf.matmul(h, recurrent_kernel) + recurrent_bias
-            z, r = tf.split(tf.sigmoid(x_proj[:, :2 * self.units] + inner[:, :2 * self.units]), 2, axis=-1)
-            candidate = tf.tanh(x_proj[:, 2 * self.units:] + r * inner[:, 2 * self.units:])
+            x_zr, x_h = tf.split(x_proj, [2 * self.units, self.units], axis=-1)
+            r_zr, r_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, [2 * self.units, self.units], -1)
+            z, r = tf.split(tf.sigmoid(x_zr + r_zr), 2, axis=-1)
+            candidate = tf.tanh(x_h + r * r_h)
             return [candidate + z * (h - candidate)]
         # the lecture slides' GRU (reset_after=False): reset gate applied before the matmul
         x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)

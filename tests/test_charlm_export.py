@@ -180,6 +180,9 @@ def test_versions_count_up_and_xla_variant_matches(trained_run, tmp_path, keras_
                   top_k=tf.constant(1), seed=tf.constant(0))
     xla_text = signatures["generate_xla"](**greedy)["text"][0].numpy().decode()
     assert xla_text == keras_sampler.generate("the ", 30, top_k=1)
+    for top_k in (0, 5):  # XLA compiles both branches of the top-k filter
+        sampled = signatures["generate_xla"](**{**greedy, "top_k": tf.constant(top_k)})["text"][0].numpy()
+        assert len(sampled.decode()) == 30
 
 
 def test_interrupted_export_publishes_nothing(trained_run, tmp_path, monkeypatch):
