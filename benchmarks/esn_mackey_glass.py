@@ -72,6 +72,7 @@ def main():
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--length", type=int, default=6000, help="steps per series (train + held out)")
     parser.add_argument("--no-reservoirpy", action="store_true")
+    parser.add_argument("--tag", default="", help="results file: esn_mackey_glass[_TAG].json")
     args = parser.parse_args()
     base = esn.Config(units=args.units, length=args.length)
     try:
@@ -97,7 +98,7 @@ def main():
                       "median_abs_error84_over_std": float(np.median(np.abs(errors[name]))),
                       "median_fit_seconds": float(np.median(fit_seconds[name])),
                       "errors84_over_std": errors[name]} for name in systems}
-    save("esn_mackey_glass", {
+    save("esn_mackey_glass" + (f"_{args.tag}" if args.tag else ""), {
         "command": "python benchmarks/esn_mackey_glass.py " + " ".join(sys.argv[1:]),
         "protocol": "Mackey-Glass tau=17 (RK4, dt=0.1, sampled every 1), tanh(y-1) squashing, "
                     f"{n_train} teacher-forced training steps (washout {base.washout}), 84 free-running steps, "
