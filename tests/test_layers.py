@@ -40,3 +40,21 @@ def test_bahdanau_attention_through_the_harness(score, tmp_path):
 
     check_layer(lambda: BahdanauAttention(5, score=score), (2, 4, 6), (2, 6), tmp_path,
                 wrap=lambda layer: (lambda x: layer(x[:, 0, :], x)[0]))
+
+
+def test_attention_decoder_through_the_harness(tmp_path):
+    """The translation decoder layer: the harness's one input [B, P, F] serves as the
+    encoder memory; target tokens and the encoder summary are derived from it."""
+    from keras import ops
+
+    from keras_rnn.tasks.translate import AttentionDecoder
+
+    def wrap(decoder):
+        def call(x):
+            tokens = ops.cast(ops.abs(x[:, :3, 0]) * 6, "int32")  # 3 target positions, ids in [0, 6]
+            mask = ops.ones_like(x[:, :, 0], dtype="bool")
+            return decoder(tokens, x, mask, [x[:, 0, :]])
+        return call
+
+    check_layer(lambda: AttentionDecoder(7, 4, 5, 6, cell="gru", attention="bahdanau", attention_units=3),
+                (2, 4, 6), (2, 3, 7), tmp_path, wrap=wrap)
