@@ -271,3 +271,13 @@ def test_classic_encoder_decoder_has_no_attention_and_same_step_contract():
     keras_ids = [translator.target_tokens.numpy().tolist().index(t)
                  for t in out["target_tokens"].numpy()[0] if t]
     assert ids[:len(keras_ids)] == keras_ids
+
+
+def test_attention_maps_command(run, tmp_path):
+    proc = run_cli("-m", "keras_rnn.attention_maps", "--run-dir", run, "--out", tmp_path / "maps",
+                   "big cat", "old car")
+    pngs = sorted((tmp_path / "maps").glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert "'big cat'" in proc.stdout
+    bad = run_cli("-m", "keras_rnn.attention_maps", "--run-dir", tmp_path, "x", check=False)
+    assert bad.returncode == 2 and "no finished model" in bad.stderr
