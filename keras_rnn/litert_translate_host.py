@@ -21,6 +21,11 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 
+# Copied from keras_rnn.tasks.translate.DETOKENIZE (this file must not import TensorFlow;
+# tests/test_translate.py checks that the two stay equal).
+DETOKENIZE = ((r" ([.,!?;:%)\]}»…])", r"\1"), (r"([(\[{«¿¡]) ", r"\1"))
+
+
 def tokenize(text: str, level: str) -> list[str]:
     """The model's tokenizer (`translate.tokenize`) in plain Python, plus NFKC."""
     text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
@@ -65,8 +70,12 @@ class TranslatorLiteRT:
         if not tokenize(text, self.meta["level"]):
             return ""
         ids, _ = self.greedy_ids(text, max_length)
-        separator = "" if self.meta["level"] == "char" else " "
-        return separator.join(self.meta["target_vocab"][i] for i in ids)
+        if self.meta["level"] == "char":
+            return "".join(self.meta["target_vocab"][i] for i in ids)
+        text = " ".join(self.meta["target_vocab"][i] for i in ids)
+        for pattern, rewrite in DETOKENIZE:  # the model's own rules (translate.DETOKENIZE)
+            text = re.sub(pattern, rewrite, text)
+        return text
 
 
 def main(argv=None) -> None:

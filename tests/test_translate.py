@@ -281,3 +281,18 @@ def test_attention_maps_command(run, tmp_path):
     assert "'big cat'" in proc.stdout
     bad = run_cli("-m", "keras_rnn.attention_maps", "--run-dir", tmp_path, "x", check=False)
     assert bad.returncode == 2 and "no finished model" in bad.stderr
+
+
+def test_word_output_is_detokenized_the_same_in_graph_and_host():
+    import re
+
+    from keras_rnn import litert_translate_host
+
+    assert litert_translate_host.DETOKENIZE == translate.DETOKENIZE
+    joined = "qui est là ? « bonjour » , dit - il ( oui ) ."
+    in_graph = translate.detokenize(tf.constant([joined]), "word")[0].numpy().decode()
+    in_host = joined
+    for pattern, rewrite in litert_translate_host.DETOKENIZE:
+        in_host = re.sub(pattern, rewrite, in_host)
+    assert in_graph == in_host == "qui est là? «bonjour», dit - il (oui)."
+    assert translate.detokenize(tf.constant(["a b ."]), "char")[0].numpy().decode() == "a b ."

@@ -108,6 +108,20 @@ def tokenize(texts, level: str) -> tf.RaggedTensor:
     return tf.strings.split(tf.strings.regex_replace(texts, r"([^\pL\pN\s'])", r" \1 "))
 
 
+# Word-level output is tokens joined by spaces; these two rules glue punctuation back
+# ("je suis là !" -> "je suis là!"), the same in the graph, in scoring and in the LiteRT host.
+DETOKENIZE = ((r" ([.,!?;:%)\]}»…])", r"\1"), (r"([(\[{«¿¡]) ", r"\1"))
+
+
+def detokenize(texts, level: str):
+    """Joined word tokens [N] -> text [N] (TF ops); character level needs nothing."""
+    if level == "char":
+        return texts
+    for pattern, rewrite in DETOKENIZE:
+        texts = tf.strings.regex_replace(texts, pattern, rewrite)
+    return texts
+
+
 class Vocabulary:
     """Both sides' token lists (ids: 0 padding, 1 unknown, then the list)."""
 
@@ -361,7 +375,8 @@ class Translator(tf.Module):
 
     def to_text(self, found, source, source_lengths):
         tokens = tf.RaggedTensor.from_tensor(tf.gather(self.target_tokens, found["tokens"]), lengths=found["lengths"])
-        text = tf.strings.reduce_join(tokens, axis=1, separator=self.separator)
+        text = detokenize(tf.strings.reduce_join(tokens, axis=1, separator=self.separator),
+                          self.vectorizer.level)
         empty = source_lengths == 0
         return {"translation": tf.where(empty, "", text), "score": tf.where(empty, 0.0, found["scores"]),
                 "attention": found["attention"], "length": found["lengths"],
@@ -435,8 +450,8 @@ def evaluate(translator: Translator, pairs, batch_size=256, greedy=None) -> dict
     level = translator.vectorizer.level
     sep = "" if level == "char" else " "
     sources = [s for s, _ in pairs]
-    references = [sep.join(t.decode("utf-8") for t in row)
-                  for row in tokenize(tf.constant([t for _, t in pairs]), level).to_list()]
+    joined = tf.strings.reduce_join(tokenize(tf.constant([t for _, t in pairs]), level), axis=1, separator=sep)
+    references = [t.decode("utf-8") for t in detokenize(joined, level).numpy()]
     hypotheses = []
     for i in range(0, len(sources), batch_size):
         out = greedy(tf.constant(sources[i:i + batch_size]), tf.constant(translator.cfg.max_target_len))
