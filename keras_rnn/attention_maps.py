@@ -24,21 +24,19 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="attention_maps", help="directory for the PNG files")
     args = parser.parse_args(argv)
 
-    from keras_rnn import UserError, training
+    from keras_rnn.cli import run_reporting_errors
+
+    return run_reporting_errors(lambda: draw(args))
+
+
+def draw(args) -> None:
+    from keras_rnn import training
     from keras_rnn.tasks import translate
 
-    try:
-        run_dir = args.run_dir or training.latest_run(translate.NAME)
-        if run_dir is None:
-            raise UserError("no translate runs yet: train one with python train.py --task translate")
-        cfg, vocab, model = translate.TASK.load(training.require_finished_run(run_dir))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg, vocab, model = translate.TASK.load(training.finished_run(translate.NAME, args.run_dir))
     paths = translate.write_heatmaps(translate.Translator(model, vocab, cfg), args.sentences, Path(args.out))
     for sentence, path in zip(args.sentences, paths):
         print(f"{sentence!r}: {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str |
     return parser, known.task
 
 
-def _run(fn) -> int:
+def run_reporting_errors(fn) -> int:
+    """Run `fn`; a UserError becomes one `error: ...` line and exit code 2."""
     try:
         fn()
         return 0
@@ -59,7 +60,7 @@ def train_main(argv=None) -> int:
                                        for k, v in metrics.items()))
         print(f"Run directory: {run_dir}  (export it with: python export.py --task {task.name} --run-dir {run_dir})")
 
-    return _run(run)
+    return run_reporting_errors(run)
 
 
 def export_main(argv=None) -> int:
@@ -77,11 +78,8 @@ def export_main(argv=None) -> int:
         from keras_rnn.export import writer
 
         task = tasks.get(args.task)
-        run_dir = Path(args.run_dir) if args.run_dir else training.latest_run(task.name)
-        if run_dir is None:
-            raise UserError(f"no runs of {task.name} under {training.RUNS_ROOT}/: "
-                            f"train one first (python train.py --task {task.name})")
-        spec = task.serving(training.require_finished_run(run_dir), xla=args.xla)
+        run_dir = training.finished_run(task.name, args.run_dir)
+        spec = task.serving(run_dir, xla=args.xla)
         written = writer.export(spec, args.out)
         print(f"\nExported {run_dir} as version {written['version']}:")
         print(f"  SavedModel (TF Serving): {written['savedmodel']}")
@@ -92,7 +90,7 @@ def export_main(argv=None) -> int:
         if spec.example and not args.no_sample:
             _print_example(written["savedmodel"], spec.example)
 
-    return _run(run)
+    return run_reporting_errors(run)
 
 
 def _print_example(savedmodel: Path, body: dict) -> None:

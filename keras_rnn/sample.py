@@ -27,32 +27,30 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    from keras_rnn.cli import run_reporting_errors
+
+    return run_reporting_errors(lambda: sample(args))
+
+
+def sample(args) -> None:
+    import tensorflow as tf
+
     from keras_rnn import UserError, training
     from keras_rnn.recurrent import RecurrentStack
     from keras_rnn.tasks import charlm
 
-    try:
-        if args.num_chars <= 0 or args.temperature <= 0 or args.top_k < 0:
-            raise UserError("need --num-chars > 0, --temperature > 0 and --top-k >= 0 (--top-k 1 is greedy)")
-        run_dir = args.run_dir or training.latest_run(charlm.NAME)
-        if run_dir is None:
-            raise UserError("no charlm runs yet: train one with python train.py --task charlm")
-        cfg, vocab, model = charlm.TASK.load(training.require_finished_run(run_dir))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.num_chars <= 0 or args.temperature <= 0 or args.top_k < 0:
+        raise UserError("need --num-chars > 0, --temperature > 0 and --top-k >= 0 (--top-k 1 is greedy)")
+    cfg, vocab, model = charlm.TASK.load(training.finished_run(charlm.NAME, args.run_dir))
     unknown = vocab.unknown_chars(args.prompt)
     if unknown:
         print(f"warning: the prompt has characters the model never saw ({''.join(sorted(unknown))!r}); "
               "they are read as the unknown character", file=sys.stderr)
     serving = charlm.CharLMServing(RecurrentStack(model, cfg.cell, cfg.layers), vocab)
-    import tensorflow as tf
-
     text = serving.generate(tf.constant([args.prompt]), tf.constant(args.num_chars),
                             tf.constant(args.temperature), tf.constant(args.top_k),
                             tf.constant(args.seed))["text"][0].numpy().decode("utf-8")
     print(args.prompt + text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -88,6 +88,15 @@ def _saved_config(run_dir: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def finished_run(task_name: str, run_dir=None) -> Path:
+    """`run_dir`, or else the latest run of the task; refuses a run without a finished model."""
+    run_dir = run_dir or latest_run(task_name)
+    if run_dir is None:
+        raise UserError(f"no {task_name} runs under {RUNS_ROOT}/ yet: "
+                        f"train one first (python train.py --task {task_name})")
+    return require_finished_run(run_dir)
+
+
 def require_finished_run(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_FILE).exists() or not is_finished(run_dir):
