@@ -93,12 +93,12 @@ class RecurrentStack(tf.Module):
         x_proj = tf.gather(self.input_table, token)
         new_parts = []
         for i in range(self.num_layers):
-            if i > 0:
-                x_proj = tf.matmul(h, self.kernels[i - 1]) + self.input_biases[i - 1]
             layer_state = parts[i * n:(i + 1) * n]
             new_state = self._cell(x_proj, layer_state, self.recurrent_kernels[i], self.recurrent_biases[i])
             h = new_state[0]
             new_parts.extend(new_state)
+            if i + 1 < self.num_layers:  # the next layer's input projection
+                x_proj = tf.matmul(h, self.kernels[i]) + self.input_biases[i]
         logits = tf.matmul(h, self.output_kernel) + self.output_bias
         return logits, tf.concat(new_parts, axis=-1) if len(new_parts) > 1 else new_parts[0]
 

@@ -3,7 +3,6 @@ training through the shared loop, and the exports (SavedModel, LiteRT step)."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,7 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_rnn import UserError, training
 from keras_rnn.data import series as series_data
 from keras_rnn.export import writer
-from keras_rnn.layers import (EchoStateNetwork, ReservoirCell, RidgeReadout, check_size,
+from keras_rnn.layers import (ReservoirCell, RidgeReadout, check_size,
                               echo_state_property)
 from keras_rnn.tasks import esn
 from tests.conftest import run_cli

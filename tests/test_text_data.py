@@ -6,7 +6,7 @@ import pytest
 from keras_rnn import UserError
 from keras_rnn.data import text as text_data
 from keras_rnn.tasks import charlm
-from tests.conftest import TRAIN_ARGS, run_cli
+from tests.conftest import run_cli
 
 
 @pytest.mark.parametrize("content, message", [

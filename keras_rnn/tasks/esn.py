@@ -12,7 +12,6 @@ generation feeds the predictions back into the target part of the input.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -241,7 +240,7 @@ class ESNTask:
         return ServingSpec(
             name=NAME, module=module, endpoints=endpoints,
             litert={"step": (module.step, step_signature(features, units, batch=1))},
-            metadata={"task": NAME, "units": units, "features": features, "outputs": outputs,
+            metadata={"task": NAME, "units": units, "features": features, "output_features": outputs,
                       "series": cfg.series_file and Path(cfg.series_file).name or cfg.series,
                       "values": "tanh(y - 1) of the series y" if squashed else "the series as given",
                       "inputs": {"input": f"float32 [1, {features}]: [exogenous; previous value]",
