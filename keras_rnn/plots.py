@@ -11,16 +11,22 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def read_history_csv(csv_path) -> dict:
+    """A Keras CSVLogger file as {column: [value per epoch]} (epochs counted from 1)."""
+    path = Path(csv_path)
+    rows = list(csv.DictReader(path.open())) if path.exists() else []
+    return {k: [float(r[k]) + (k == "epoch") for r in rows] for k in (rows[0] if rows else {})}
+
+
 def plot_history_csv(csv_path, png_path, title: str = "") -> None:
     """Loss (and val_loss) per epoch from a Keras CSVLogger file."""
-    rows = list(csv.DictReader(Path(csv_path).open()))
-    if not rows:
+    history = read_history_csv(csv_path)
+    if not history:
         return
-    epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in (("loss", "train"), ("val_loss", "validation")):
-        if key in rows[0]:
-            ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
+        if key in history:
+            ax.plot(history["epoch"], history[key], marker="o", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (nats per token)")
     ax.set_title(title)

@@ -185,26 +185,16 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         raise UserError("training stopped: the loss became NaN; lower --learning-rate or set --clipnorm")
     if not (run_dir / MODEL_FILE).exists():  # e.g. no validation data: keep the last weights
         plan.model.save(run_dir / MODEL_FILE)
-    logs = _read_history(run_dir / "history.csv")
+    logs = plots.read_history_csv(run_dir / "history.csv")
     metrics = {"task": task.name, "epochs_run": len(logs.get("loss", [])),
                "train_seconds_this_session": round(time.monotonic() - started, 1),
                "finished": datetime.now().isoformat(timespec="seconds")}
     if logs.get("val_loss"):
         best = min(range(len(logs["val_loss"])), key=logs["val_loss"].__getitem__)
-        metrics.update({f"best_{k}": v[best] for k, v in logs.items()})
+        metrics.update({f"best_{k}": v[best] for k, v in logs.items() if k != "epoch"})
         metrics["best_epoch"] = best + 1
     if plan.summary:
         metrics.update(plan.summary(metrics))
     (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return metrics
-
-
-def _read_history(csv_path: Path) -> dict:
-    import csv
-
-    if not csv_path.exists():
-        return {}
-    rows = list(csv.DictReader(csv_path.open()))
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [float(r[k]) for r in rows] for k in keys}
