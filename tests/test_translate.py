@@ -128,6 +128,9 @@ def test_tiny_corpus_is_learned_to_exact_translation(run, loaded):
     assert got == [t for _, t in train_pairs]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["level"] == "word" and "test_bleu" in metrics and "best_val_chrf" in metrics
+    buckets = metrics["test_by_source_length"]  # two-word sources: all in the first bucket
+    assert list(buckets) == ["1-10"] and buckets["1-10"]["pairs"] == metrics["test_pairs"]
+    assert buckets["1-10"]["bleu"] == pytest.approx(metrics["test_bleu"])
     assert (run / "attention" / "attention_0.png").stat().st_size > 1000
     history = (run / "history.csv").read_text().splitlines()[0]
     assert "val_bleu" in history and "val_exact_match" in history
@@ -249,6 +252,43 @@ def test_cli_reports_a_malformed_pairs_file(tmp_path):
     path.write_text("a\tb\nc\td\te\tf\n", encoding="utf-8")
     proc = run_cli("train.py", "--task", "translate", "--pairs-file", path, "--run-dir", tmp_path / "r", check=False)
     assert proc.returncode == 2 and "bad.tsv:2: expected source<TAB>target" in proc.stderr
+
+
+def test_validation_file_holds_the_held_out_pairs(tmp_path):
+    """--validation-file: the pairs file is all training data; validation and test come from the other file."""
+    train, held_out = tmp_path / "train.tsv", tmp_path / "valid.tsv"
+    train.write_text("a\tb\nc\td\ne\tf\n", encoding="utf-8")
+    held_out.write_text("g\th\n", encoding="utf-8")
+    cfg = translate.Config(pairs_file=str(train), validation_file=str(held_out), reverse=True)
+    assert translate.load_pairs(cfg) == ([("b", "a"), ("d", "c"), ("f", "e")], [("h", "g")], [("h", "g")])
+    with pytest.raises(UserError, match="--validation-file goes with --pairs-file"):
+        translate.load_pairs(translate.Config(validation_file=str(held_out)))
+    with pytest.raises(UserError, match="either --pairs-file or --dataset"):
+        translate.load_pairs(translate.Config(pairs_file=str(train), dataset="ted_hrlr_translate/pt_to_en"))
+
+
+def test_named_tfds_translation_set_is_read_in_supervised_order(tmp_path):
+    """--dataset NAME goes through tensorflow-datasets (mocked here: tests never touch the network)."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6, data_dir=str(tmp_path)):
+        cfg = translate.Config(dataset="ted_hrlr_translate/pt_to_en", tfds_data_dir=str(tmp_path))
+        train, val, test = translate.load_pairs(cfg)
+        assert len(train) == len(val) == len(test) == 6 and translate.resolved_level(cfg) == "word"
+        forward = [s for s, _ in train]
+        reversed_train, _, _ = translate.load_pairs(translate.Config(dataset=cfg.dataset, reverse=True,
+                                                                     tfds_data_dir=str(tmp_path)))
+        assert [t for _, t in reversed_train] == forward and all(isinstance(s, str) and s for s in forward)
+    with pytest.raises(UserError, match="unknown tensorflow-datasets set"):
+        translate.load_pairs(translate.Config(dataset="no_such_translation_set", tfds_data_dir=str(tmp_path)))
+
+
+def test_scores_are_bucketed_by_source_length():
+    sources = ["a b c", " ".join(["w"] * 15), " ".join(["w"] * 45)]
+    buckets = translate.scores_by_source_length(sources, ["x y", "z", "q"], ["x y", "z z", "q"], "word")
+    assert list(buckets) == ["1-10", "11-20", "41+"]
+    assert [b["pairs"] for b in buckets.values()] == [1, 1, 1]
+    assert buckets["1-10"]["exact_match"] == 100 and buckets["11-20"]["exact_match"] == 0
 
 
 def test_classic_encoder_decoder_has_no_attention_and_same_step_contract():

@@ -115,3 +115,41 @@ def split(pairs: list, seed: int, validation_fraction: float = 0.1, test_fractio
     if len(pairs) < n_val + n_test + 1:
         raise UserError(f"only {len(pairs)} sentence pairs: need at least 3 (train, validation, test)")
     return pairs[n_val + n_test:], pairs[:n_val], pairs[n_val:n_val + n_test]
+
+
+def tfds_pairs(name: str, data_dir: str | None = None, reverse: bool = False):
+    """(train, validation, test) pairs of a `tensorflow-datasets` translation set such as
+    `ted_hrlr_translate/pt_to_en`, in the direction of its supervised keys (`reverse` swaps).
+    A set without a validation or test split gets one cut from its training pairs (seed 0)."""
+    import tensorflow_datasets as tfds
+
+    from keras_rnn.data.tfds_sets import prepared_builder, split_names
+
+    builder = prepared_builder(name, data_dir=data_dir)
+    if not builder.info.supervised_keys:
+        raise UserError(f"tensorflow-datasets '{name}' has no (source, target) keys: not a translation set")
+    splits = split_names(builder)
+    if "train" not in splits:
+        raise UserError(f"tensorflow-datasets '{name}' has no train split (it has {', '.join(splits)})")
+
+    def read(split):
+        pairs, empty = [], 0
+        for source, target in tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True)):
+            source, target = normalize(source.decode("utf-8")), normalize(target.decode("utf-8"))
+            if source and target:
+                pairs.append((target, source) if reverse else (source, target))
+            else:
+                empty += 1
+        if empty:
+            print(f"{name} {split}: skipped {empty} pair(s) with an empty side")
+        return pairs
+
+    train = read("train")
+    held_out = {s: read(s) for s in ("validation", "test") if s in splits}
+    if len(held_out) < 2:
+        cut_train, cut_val, cut_test = split(train, seed=0)
+        train = cut_train
+        held_out = {"validation": held_out.get("validation", cut_val), "test": held_out.get("test", cut_test)}
+    print(f"tensorflow-datasets '{name}': {len(train):,} / {len(held_out['validation']):,} / "
+          f"{len(held_out['test']):,} train / validation / test pairs")
+    return train, held_out["validation"], held_out["test"]

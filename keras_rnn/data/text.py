@@ -84,24 +84,12 @@ def tfds_text(name: str, manual_dir: str | None = None, data_dir: str | None = N
     file, so concatenating them and splitting 90/10 gives the usual split back.
     With `manual_dir` (holding e.g. `input.txt`) the set is built offline.
     """
-    import tensorflow as tf  # noqa: F401  (tensorflow before tensorflow_datasets)
     import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.download import download_manager
 
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as err:  # DatasetNotFoundError and friends
-        raise UserError(f"unknown tensorflow-datasets set {name!r}: {err}") from None
-    if not builder.is_prepared():
-        print(f"Preparing tensorflow-datasets '{name}' in {builder.data_dir} ...")
-        config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-        try:
-            builder.download_and_prepare(download_config=config)
-        except download_manager.NonMatchingChecksumError:
-            raise UserError(f"the files in {manual_dir} are not the ones '{name}' expects (checksum "
-                            "mismatch): put the original download there, or use --text-file") from None
-    order = {"train": 0, "validation": 1, "test": 2}
-    splits = sorted(builder.info.splits, key=lambda s: order.get(s, 3))
+    from keras_rnn.data.tfds_sets import prepared_builder, split_names
+
+    builder = prepared_builder(name, data_dir=data_dir, manual_dir=manual_dir)
+    splits = split_names(builder)
     texts = [example["text"].decode("utf-8")
              for split in splits for example in tfds.as_numpy(builder.as_dataset(split=split))]
     return "".join(texts)

@@ -48,6 +48,7 @@ SOURCE_END_ID = 2                 # source vocab: "", [UNK], <end>, ...
 TARGET_START_ID, TARGET_END_ID = 2, 3  # target vocab: "", [UNK], <start>, <end>, ...
 MAX_BEAM_WIDTH = 16
 MAX_OUTPUT_TOKENS = 512
+LENGTH_BUCKETS = (10, 20, 30, 40)  # test scores are also reported per source-length bucket (tokens)
 
 
 @dataclasses.dataclass
@@ -55,7 +56,12 @@ class Config(TrainConfig):
     epochs: int = option(12, "passes over the training data (or of --steps-per-epoch batches)")
     pairs_file: Optional[str] = option(None, "tab-separated sentence pairs (Anki/Tatoeba: source<TAB>target"
                                              "[<TAB>attribution]); default: the generated dates task")
-    reverse: bool = option(False, "swap the columns of --pairs-file (translate target -> source)")
+    validation_file: Optional[str] = option(None, "held-out pairs (same format) for validation and the test "
+                                                  "scores; --pairs-file is then all training data")
+    dataset: Optional[str] = option(None, "a tensorflow-datasets translation set, e.g. ted_hrlr_translate/pt_to_en "
+                                          "(downloaded once, when online)")
+    tfds_data_dir: Optional[str] = option(None, "where tensorflow-datasets keeps --dataset (default ~/tensorflow_datasets)")
+    reverse: bool = option(False, "swap the direction of --pairs-file or --dataset (translate target -> source)")
     max_pairs: Optional[int] = option(None, "use only the first N pairs of --pairs-file")
     dates_train: int = option(10000, "dates task: training pairs (validation and test: --dates-eval each)")
     dates_eval: int = option(1000, "dates task: validation and test pairs (separate seeds)")
@@ -78,21 +84,36 @@ class Config(TrainConfig):
 
 
 def resolved_level(cfg: Config) -> str:
-    return cfg.level if cfg.level != "auto" else ("word" if cfg.pairs_file else "char")
+    return cfg.level if cfg.level != "auto" else ("word" if cfg.pairs_file or cfg.dataset else "char")
 
 
 # ---------------------------------------------------------------- data and vocabularies
 def load_pairs(cfg: Config):
     """(train, validation, test) lists of (source, target)."""
+    if cfg.pairs_file and cfg.dataset:
+        raise UserError("give either --pairs-file or --dataset, not both")
+    if cfg.validation_file and not cfg.pairs_file:
+        raise UserError("--validation-file goes with --pairs-file (the training pairs)")
+    if cfg.dataset:
+        train, val, test = parallel.tfds_pairs(cfg.dataset, data_dir=cfg.tfds_data_dir, reverse=cfg.reverse)
+        return train[:cfg.max_pairs] if cfg.max_pairs else train, val, test
     if cfg.pairs_file:
-        read = parallel.read_pairs(cfg.pairs_file, reverse=cfg.reverse)
-        pairs = read.pairs[:cfg.max_pairs] if cfg.max_pairs else read.pairs
-        print(f"{cfg.pairs_file}: {len(read.pairs):,} pairs, {read.blank_lines} blank line(s) skipped")
+        pairs = read_pairs_file(cfg.pairs_file, cfg.reverse)
+        pairs = pairs[:cfg.max_pairs] if cfg.max_pairs else pairs
+        if cfg.validation_file:
+            held_out = read_pairs_file(cfg.validation_file, cfg.reverse)
+            return pairs, held_out, held_out
         return parallel.split(pairs, cfg.seed)
     if cfg.reverse:
-        raise UserError("--reverse applies to --pairs-file only")
+        raise UserError("--reverse applies to --pairs-file or --dataset only")
     return (parallel.dates(cfg.dates_train, cfg.seed), parallel.dates(cfg.dates_eval, cfg.seed + 10_000),
             parallel.dates(cfg.dates_eval, cfg.seed + 20_000))
+
+
+def read_pairs_file(path, reverse: bool):
+    read = parallel.read_pairs(path, reverse=reverse)
+    print(f"{path}: {len(read.pairs):,} pairs, {read.blank_lines} blank line(s) skipped")
+    return read.pairs
 
 
 def tokenize(texts, level: str) -> tf.RaggedTensor:
@@ -444,8 +465,8 @@ def score_translations(hypotheses: list[str], references: list[str]) -> dict:
             "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score}
 
 
-def evaluate(translator: Translator, pairs, batch_size=256, greedy=None) -> dict:
-    """Greedy-translate `pairs` and score against references normalised like the model's output."""
+def translate_pairs(translator: Translator, pairs, batch_size=256, greedy=None):
+    """Greedy translations of the sources of `pairs`, and the references normalised like the model's output."""
     greedy = greedy or tf.function(translator.greedy)
     level = translator.vectorizer.level
     sep = "" if level == "char" else " "
@@ -456,7 +477,27 @@ def evaluate(translator: Translator, pairs, batch_size=256, greedy=None) -> dict
     for i in range(0, len(sources), batch_size):
         out = greedy(tf.constant(sources[i:i + batch_size]), tf.constant(translator.cfg.max_target_len))
         hypotheses += [t.decode("utf-8") for t in out["translation"].numpy()]
-    return score_translations(hypotheses, references)
+    return hypotheses, references
+
+
+def evaluate(translator: Translator, pairs, batch_size=256, greedy=None) -> dict:
+    """Greedy-translate `pairs` and score against references (exact match, BLEU, chrF)."""
+    return score_translations(*translate_pairs(translator, pairs, batch_size, greedy))
+
+
+def scores_by_source_length(sources, hypotheses, references, level: str, edges=LENGTH_BUCKETS) -> dict:
+    """Exact match / BLEU / chrF per bucket of source length in tokens ("1-10", "11-20", ..., "41+"):
+    long sentences are where attention is supposed to matter."""
+    lengths = tokenize(tf.constant(sources), level).row_lengths().numpy()
+    bounds = [0, *edges, np.inf]
+    buckets = {}
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        chosen = [i for i, n in enumerate(lengths) if low < n <= high]
+        if chosen:
+            name = f"{low + 1}-{int(high)}" if np.isfinite(high) else f"{low + 1}+"
+            buckets[name] = {"pairs": len(chosen), **score_translations([hypotheses[i] for i in chosen],
+                                                                        [references[i] for i in chosen])}
+    return buckets
 
 
 def write_heatmaps(translator: Translator, sources: list[str], out_dir: Path, greedy=None) -> list[Path]:
@@ -527,9 +568,12 @@ class TranslateTask:
         def summary(metrics):
             """Test-set scores of the best checkpoint (greedy)."""
             _, _, best = self.load(run_dir)
-            scores = evaluate(Translator(best, vocab, cfg), test_pairs)
+            hypotheses, references = translate_pairs(Translator(best, vocab, cfg), test_pairs)
+            scores = score_translations(hypotheses, references)
             print("test: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-            return {"level": vocab.level, "test_pairs": len(test_pairs), **{f"test_{k}": v for k, v in scores.items()}}
+            by_length = scores_by_source_length([s for s, _ in test_pairs], hypotheses, references, vocab.level)
+            return {"level": vocab.level, "test_pairs": len(test_pairs), **{f"test_{k}": v for k, v in scores.items()},
+                    "test_by_source_length": by_length}
 
         return TrainingPlan(
             model=model, train_data=train.repeat().prefetch(tf.data.AUTOTUNE),
@@ -570,7 +614,7 @@ class TranslateTask:
                       "decoder_step": {"inputs": ["token", "state", "memory", "mask"],
                                        "outputs": ["logits", "state", "attention"]}},
             example={"signature_name": "translate",
-                     "inputs": {"source": ["saturday 9 march 1985", "9/3/85"] if not cfg.pairs_file else ["hello"],
+                     "inputs": {"source": ["saturday 9 march 1985", "9/3/85"] if resolved_level(cfg) == "char" else ["hello"],
                                 "beam_width": 3, "max_length": 20, "length_penalty": 0.0}})
 
 
