@@ -26,7 +26,12 @@ class CharLMLiteRT:
         with open(metadata_path, encoding="utf-8") as f:
             self.meta = json.load(f)
         self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner("step")
+        self.interpreter.allocate_tensors()
+        # Tensor indices by signature name; set/invoke/get directly (the signature runner
+        # re-allocates tensors on every call, a large share of a small step's time).
+        runner = self.interpreter.get_signature_runner("step")
+        self.inputs = {name: d["index"] for name, d in runner.get_input_details().items()}
+        self.outputs = {name: d["index"] for name, d in runner.get_output_details().items()}
         self.index = {c: i + 1 for i, c in enumerate(self.meta["chars"])}
         self.unknown = self.meta["unknown_id"]
 
@@ -34,31 +39,38 @@ class CharLMLiteRT:
         return np.zeros([1, self.meta["state_size"]], np.float32)
 
     def step(self, token: int, state: np.ndarray):
-        out = self.runner(token=np.array([token], np.int32), state=state)
-        return out["logits"][0], out["state"]
+        self.interpreter.set_tensor(self.inputs["token"], np.array([token], np.int32))
+        self.interpreter.set_tensor(self.inputs["state"], state)
+        self.interpreter.invoke()
+        return (self.interpreter.get_tensor(self.outputs["logits"])[0],
+                self.interpreter.get_tensor(self.outputs["state"]))
 
     def encode(self, text: str) -> list[int]:
         return [self.index.get(c, self.unknown) for c in (text or "\n")]
+
+    def pick(self, logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
+        """Temperature / top-k sampling (top_k=1: greedy); never the unknown character."""
+        logits = logits.astype(np.float64) / temperature
+        logits[self.unknown] = -np.inf
+        if top_k == 1:
+            return int(np.argmax(logits))
+        if top_k:
+            logits[logits < np.partition(logits, -top_k)[-top_k]] = -np.inf
+        cumulative = np.cumsum(np.exp(logits - logits.max()))
+        return int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
 
     def generate(self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0,
                  seed: int = 0) -> str:
         if num_chars <= 0 or temperature <= 0 or top_k < 0:
             raise ValueError("need num_chars > 0, temperature > 0 and top_k >= 0 (top_k=1 is greedy)")
+        top_k = min(top_k, len(self.meta["chars"]) + 1)
         rng = np.random.default_rng(seed)
         state = self.zero_state()
         for token in self.encode(prompt):
             logits, state = self.step(token, state)
         out = []
         for _ in range(num_chars):
-            logits = logits.astype(np.float64) / temperature
-            logits[self.unknown] = -np.inf  # never generate the unknown character
-            if top_k:
-                logits[logits < np.sort(logits)[-min(top_k, len(logits))]] = -np.inf
-            if top_k == 1:
-                token = int(np.argmax(logits))
-            else:
-                p = np.exp(logits - logits.max())
-                token = int(rng.choice(len(p), p=p / p.sum()))
+            token = self.pick(logits, temperature, top_k, rng)
             out.append(token)
             logits, state = self.step(token, state)
         return "".join(self.meta["chars"][t - 1] for t in out)

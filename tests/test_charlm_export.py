@@ -220,3 +220,18 @@ def test_sample_command_matches_the_served_model(trained_run, paths):
     assert proc.stdout == "the λ" + served + "\n"
     bad = run_cli("-m", "keras_rnn.sample", "--run-dir", trained_run, "--temperature", "0", check=False)
     assert bad.returncode == 2 and "--temperature > 0" in bad.stderr
+
+
+def test_host_sampler_follows_softmax_and_top_k():
+    """The host loop's draw: softmax(logits / T) over allowed ids, never the unknown id 0."""
+    host = CharLMLiteRT.__new__(CharLMLiteRT)  # only the sampler: no model needed
+    host.unknown = 0
+    logits = np.log(np.array([0.5, 0.1, 0.2, 0.3, 0.4], np.float32))  # id 0 is banned
+    rng = np.random.default_rng(0)
+    draws = np.bincount([host.pick(logits, 1.0, 0, rng) for _ in range(20000)], minlength=5) / 20000
+    np.testing.assert_allclose(draws, [0, 0.1, 0.2, 0.3, 0.4], atol=0.015)
+    assert {host.pick(logits, 1.0, 2, rng) for _ in range(500)} == {3, 4}
+    assert host.pick(logits, 0.5, 1, rng) == 4
+    cold = np.bincount([host.pick(logits, 0.5, 0, rng) for _ in range(20000)], minlength=5) / 20000
+    expected = np.array([0, 0.01, 0.04, 0.09, 0.16]) / 0.30
+    np.testing.assert_allclose(cold, expected, atol=0.015)
