@@ -7,7 +7,7 @@ units. NRMSE84 = sqrt(mean over runs of err84²) / std(series). The reservoir
 also has the run's seed. If `reservoirpy` is importable, the same series and
 hyperparameters go through it too (NRMSE84 and fit time, side by side).
 
-    .venv/bin/python benchmarks/esn_mackey_glass.py --runs 20 --units 1000
+    .venv/bin/python benchmarks/esn_mackey_glass.py --runs 20 --units 1000 [--length 11000]
 """
 
 from __future__ import annotations
@@ -70,11 +70,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--units", type=int, default=1000)
-    parser.add_argument("--length", type=int, default=6000, help="steps per series (train + held out)")
+    parser.add_argument("--length", type=int, default=11000, help="steps per series (train + held out)")
+    parser.add_argument("--spectral-radius", type=float, default=esn.Config.spectral_radius)
+    parser.add_argument("--leak-rate", type=float, default=esn.Config.leak_rate)
+    parser.add_argument("--alpha", type=float, default=esn.Config.alpha, help="ridge regularisation")
     parser.add_argument("--no-reservoirpy", action="store_true")
     parser.add_argument("--tag", default="", help="results file: esn_mackey_glass[_TAG].json")
     args = parser.parse_args()
-    base = esn.Config(units=args.units, length=args.length)
+    base = esn.Config(units=args.units, length=args.length, spectral_radius=args.spectral_radius,
+                      leak_rate=args.leak_rate, alpha=args.alpha)
     try:
         import reservoirpy  # noqa: F401
         systems = {"keras_rnn": ours} if args.no_reservoirpy else {"keras_rnn": ours, "reservoirpy": reservoirpy_run}

@@ -44,14 +44,14 @@ class Config(TrainConfig):
     washout: int = option(500, "steps discarded at the start of every window (reservoir warm-up)")
     window: int = option(2000, "scored time steps per training window (windows run in parallel)")
     units: int = option(500, "reservoir size")
-    spectral_radius: float = option(1.25, "largest |eigenvalue| of the reservoir matrix")
+    spectral_radius: float = option(1.1, "largest |eigenvalue| of the reservoir matrix")
     leak_rate: float = option(0.3, "leaky-integrator rate a in (0, 1]")
     input_scaling: float = option(1.0, "scale of the input weights")
     bias_scaling: float = option(0.2, "scale of the reservoir bias")
     connectivity: float = option(0.1, "fraction of non-zero reservoir weights")
     input_connectivity: float = option(1.0, "fraction of non-zero input weights")
     activation: str = option("tanh", "reservoir activation")
-    alpha: float = option(1e-8, "ridge regularisation of the readout")
+    alpha: float = option(1e-10, "ridge regularisation of the readout (solved in float64)")
     plot_steps: int = option(300, "free-running steps predicted and plotted after the training part")
 
 
