@@ -67,17 +67,26 @@ class EchoStateNetwork(keras.Model):
 
     The last `outputs` input features are the previous target (teacher forcing);
     `generate` feeds the predictions back there (free-running).
+
+    `readout="gradient"` swaps the closed form for a trainable `Dense` readout and
+    the ordinary gradient `train_step` (the optimizer given to `compile`).
     """
 
-    def __init__(self, input_dim: int, output_dim: int, reservoir: dict, alpha: float = 1e-8, **kwargs):
+    READOUTS = ("ridge", "gradient")
+
+    def __init__(self, input_dim: int, output_dim: int, reservoir: dict, alpha: float = 1e-8,
+                 readout: str = "ridge", **kwargs):
+        if readout not in self.READOUTS:
+            raise ValueError(f"readout must be one of {self.READOUTS}, got {readout!r}")
         series = keras.Input(shape=(None, input_dim), name="series")
         reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir")
         features = keras.layers.Concatenate(name="input_and_state")([series, reservoir_layer(series)])
-        readout = RidgeReadout(output_dim, alpha, name="readout")
-        super().__init__(series, readout(features), **kwargs)
+        readout_layer = (RidgeReadout(output_dim, alpha, name="readout") if readout == "ridge"
+                         else keras.layers.Dense(output_dim, name="readout"))
+        super().__init__(series, readout_layer(features), **kwargs)
         self.input_dim, self.output_dim = input_dim, output_dim
-        self.reservoir_config, self.alpha = dict(reservoir), alpha
-        self.reservoir, self.readout = reservoir_layer, readout
+        self.reservoir_config, self.alpha, self.readout_type = dict(reservoir), alpha, readout
+        self.reservoir, self.readout = reservoir_layer, readout_layer
 
     def step(self, inputs, state):
         """One step, for serving: (input [B, F], state [B, units]) -> (prediction, state)."""
@@ -104,6 +113,8 @@ class EchoStateNetwork(keras.Model):
 
     def train_step(self, data):
         """No gradients: add the batch to the normal equations, solve, report loss and metrics."""
+        if self.readout_type == "gradient":
+            return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         features = keras.ops.concatenate([x, self.reservoir(x)], axis=-1)
         self.readout.accumulate(features, y, sample_weight)
@@ -117,7 +128,7 @@ class EchoStateNetwork(keras.Model):
 
     def get_config(self):
         return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "reservoir": self.reservoir_config, "alpha": self.alpha}
+                "reservoir": self.reservoir_config, "alpha": self.alpha, "readout": self.readout_type}
 
     @classmethod
     def from_config(cls, config):
@@ -128,4 +139,5 @@ class FreshNormalEquations(keras.callbacks.Callback):
     """Every epoch fits the readout on that epoch's data alone (not on repeats of it)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.readout.reset()
+        if self.model.readout_type == "ridge":
+            self.model.readout.reset()

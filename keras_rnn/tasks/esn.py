@@ -52,6 +52,8 @@ class Config(TrainConfig):
     input_connectivity: float = option(1.0, "fraction of non-zero input weights")
     activation: str = option("tanh", "reservoir activation")
     alpha: float = option(1e-10, "ridge regularisation of the readout (solved in float64)")
+    readout: str = option("ridge", "ridge: closed form, one pass; gradient: a Dense readout trained by the "
+                          "optimizer (give --epochs, e.g. 50)", choices=["ridge", "gradient"])
     plot_steps: int = option(300, "free-running steps predicted and plotted after the training part")
 
 
@@ -132,7 +134,7 @@ def reservoir_args(cfg: Config) -> dict:
 
 def build_model(cfg: Config, features: int, outputs: int) -> EchoStateNetwork:
     # Built eagerly, here: W's eigenvalues are computed with numpy.
-    return EchoStateNetwork(features, outputs, reservoir_args(cfg), alpha=cfg.alpha, name="esn")
+    return EchoStateNetwork(features, outputs, reservoir_args(cfg), alpha=cfg.alpha, readout=cfg.readout, name="esn")
 
 
 def nrmse(prediction, truth, scale) -> float:
