@@ -42,6 +42,15 @@ def test_weights_are_fixed_sparse_and_deterministic_by_seed():
     assert not a.trainable_weights
 
 
+def test_output_feedback_weights_have_their_own_scale():
+    """W_fb = the last `feedback_features` rows of the input kernel, scaled by feedback_scaling."""
+    same, fed = built_cell(), built_cell(feedback_features=1, feedback_scaling=0.25)
+    np.testing.assert_array_equal(fed.kernel.numpy()[0], same.kernel.numpy()[0])  # the exogenous input
+    np.testing.assert_allclose(fed.kernel.numpy()[1], 0.25 * same.kernel.numpy()[1], rtol=1e-6)
+    with pytest.raises(UserError, match="feedback_features=3"):
+        built_cell(feedback_features=3)
+
+
 def test_echo_state_property_contractive_reservoir_forgets_its_initial_state():
     inputs = np.random.default_rng(0).uniform(-1, 1, (2, 80, 2))
     distance = echo_state_property(built_cell(spectral_radius=0.8), inputs)

@@ -7,7 +7,8 @@ import pytest
 from keras_rnn.layers import ESNInitializer, Reservoir, ReservoirCell, RidgeReadout
 from tests.layer_harness import check_layer
 
-RESERVOIR = dict(units=12, spectral_radius=0.9, leak_rate=0.5, bias_scaling=0.2, connectivity=0.3, seed=3)
+RESERVOIR = dict(units=12, spectral_radius=0.9, leak_rate=0.5, bias_scaling=0.2, connectivity=0.3, seed=3,
+                 feedback_features=1, feedback_scaling=0.5)
 
 
 @pytest.mark.parametrize("name, make, input_shape, expected, wrap", [

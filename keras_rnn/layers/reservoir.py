@@ -2,6 +2,11 @@
 
     x_t = (1 - a) x_{t-1} + a * f(W_in u_t + b + W x_{t-1})
 
+Output feedback (W_fb y_{t-1}) is the last `feedback_features` columns of the
+input: the model feeds its previous output there (the teacher's value while
+training, its own prediction when free-running); `feedback_scaling` scales
+those weights apart from the other inputs'.
+
 W is sparse (`connectivity`) and rescaled so that its spectral radius (largest
 |eigenvalue|, computed with numpy at build time) is exactly `spectral_radius`.
 Nothing here trains: a readout (`keras_rnn.layers.readout`) is fitted on the
@@ -54,7 +59,8 @@ class ReservoirCell(keras.layers.Layer):
     def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
                  input_scaling: float = 1.0, bias_scaling: float = 0.0, connectivity: float = 0.1,
                  input_connectivity: float = 1.0, activation="tanh", seed: int = 0,
-                 max_bytes: int = MAX_RESERVOIR_BYTES, **kwargs):
+                 max_bytes: int = MAX_RESERVOIR_BYTES, feedback_features: int = 0,
+                 feedback_scaling: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if spectral_radius <= 0:
             raise UserError(f"spectral radius must be > 0, got {spectral_radius}")
@@ -69,6 +75,7 @@ class ReservoirCell(keras.layers.Layer):
         self.connectivity, self.input_connectivity = connectivity, input_connectivity
         self.activation = keras.activations.get(activation)
         self.seed, self.max_bytes = seed, max_bytes
+        self.feedback_features, self.feedback_scaling = feedback_features, feedback_scaling
         self.state_size = units
         self.output_size = units
 
@@ -78,7 +85,12 @@ class ReservoirCell(keras.layers.Layer):
         rng = np.random.default_rng(self.seed)
         w = scale_to_spectral_radius(sparse_uniform(rng, (self.units, self.units), self.connectivity),
                                      self.spectral_radius)
-        w_in = self.input_scaling * sparse_uniform(rng, (inputs, self.units), self.input_connectivity)
+        if self.feedback_features > inputs:
+            raise UserError(f"feedback_features={self.feedback_features} but the input has only {inputs} features")
+        scale = np.full((inputs, 1), self.input_scaling)
+        if self.feedback_features and self.feedback_scaling is not None:
+            scale[inputs - self.feedback_features:] = self.feedback_scaling  # W_fb: the last columns
+        w_in = scale * sparse_uniform(rng, (inputs, self.units), self.input_connectivity)
         bias = self.bias_scaling * rng.uniform(-1, 1, self.units)
         # Stored transposed (x @ kernel), as Keras cells do. The values are given as
         # initializers, so they are set even when the layer is built inside a tf.function.
@@ -103,11 +115,12 @@ class ReservoirCell(keras.layers.Layer):
                 "bias_scaling": self.bias_scaling, "connectivity": self.connectivity,
                 "input_connectivity": self.input_connectivity,
                 "activation": keras.activations.serialize(self.activation), "seed": self.seed,
-                "max_bytes": self.max_bytes}
+                "max_bytes": self.max_bytes, "feedback_features": self.feedback_features,
+                "feedback_scaling": self.feedback_scaling}
 
 
 _CELL_ARGS = ("units", "spectral_radius", "leak_rate", "input_scaling", "bias_scaling", "connectivity",
-              "input_connectivity", "activation", "seed", "max_bytes")
+              "input_connectivity", "activation", "seed", "max_bytes", "feedback_features", "feedback_scaling")
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
@@ -117,11 +130,13 @@ class Reservoir(keras.layers.RNN):
     def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
                  input_scaling: float = 1.0, bias_scaling: float = 0.0, connectivity: float = 0.1,
                  input_connectivity: float = 1.0, activation="tanh", seed: int = 0,
-                 max_bytes: int = MAX_RESERVOIR_BYTES, return_sequences: bool = True,
+                 max_bytes: int = MAX_RESERVOIR_BYTES, feedback_features: int = 0,
+                 feedback_scaling: float | None = None, return_sequences: bool = True,
                  return_state: bool = False, **kwargs):
         kwargs.pop("cell", None)
         cell = ReservoirCell(units, spectral_radius, leak_rate, input_scaling, bias_scaling, connectivity,
-                             input_connectivity, activation, seed, max_bytes, name="cell")
+                             input_connectivity, activation, seed, max_bytes, feedback_features,
+                             feedback_scaling, name="cell")
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state, **kwargs)
 
     def get_config(self):

@@ -47,6 +47,8 @@ class Config(TrainConfig):
     spectral_radius: float = option(1.1, "largest |eigenvalue| of the reservoir matrix")
     leak_rate: float = option(0.3, "leaky-integrator rate a in (0, 1]")
     input_scaling: float = option(1.0, "scale of the input weights")
+    feedback_scaling: Optional[float] = option(None, "scale of the output-feedback weights W_fb (previous value "
+                                                     "fed back); default: --input-scaling")
     bias_scaling: float = option(0.2, "scale of the reservoir bias")
     connectivity: float = option(0.1, "fraction of non-zero reservoir weights")
     input_connectivity: float = option(1.0, "fraction of non-zero input weights")
@@ -125,16 +127,19 @@ def validation_sequence(cfg: Config, problem: Problem, n_train: int):
 
 
 # ---------------------------------------------------------------- model
-def reservoir_args(cfg: Config) -> dict:
+def reservoir_args(cfg: Config, outputs: int = 1) -> dict:
+    """The Reservoir's arguments; the last `outputs` input features are the output feedback."""
     return {"units": cfg.units, "spectral_radius": cfg.spectral_radius, "leak_rate": cfg.leak_rate,
             "input_scaling": cfg.input_scaling, "bias_scaling": cfg.bias_scaling,
             "connectivity": cfg.connectivity, "input_connectivity": cfg.input_connectivity,
-            "activation": cfg.activation, "seed": cfg.seed}
+            "activation": cfg.activation, "seed": cfg.seed,
+            "feedback_features": outputs, "feedback_scaling": cfg.feedback_scaling}
 
 
 def build_model(cfg: Config, features: int, outputs: int) -> EchoStateNetwork:
     # Built eagerly, here: W's eigenvalues are computed with numpy.
-    return EchoStateNetwork(features, outputs, reservoir_args(cfg), alpha=cfg.alpha, readout=cfg.readout, name="esn")
+    return EchoStateNetwork(features, outputs, reservoir_args(cfg, outputs), alpha=cfg.alpha, readout=cfg.readout,
+                            name="esn")
 
 
 def nrmse(prediction, truth, scale) -> float:
