@@ -46,14 +46,14 @@ class Config(TrainConfig):
     units: int = option(500, "reservoir size")
     spectral_radius: float = option(1.1, "largest |eigenvalue| of the reservoir matrix")
     leak_rate: float = option(0.3, "leaky-integrator rate a in (0, 1]")
-    input_scaling: float = option(1.0, "scale of the input weights")
+    input_scaling: float = option(2.0, "scale of the input weights")
     feedback_scaling: Optional[float] = option(None, "scale of the output-feedback weights W_fb (previous value "
                                                      "fed back); default: --input-scaling")
     bias_scaling: float = option(0.2, "scale of the reservoir bias")
     connectivity: float = option(0.1, "fraction of non-zero reservoir weights")
     input_connectivity: float = option(1.0, "fraction of non-zero input weights")
     activation: str = option("tanh", "reservoir activation")
-    alpha: float = option(1e-10, "ridge regularisation of the readout (solved in float64)")
+    alpha: float = option(1e-9, "ridge regularisation of the readout (solved in float64)")
     readout: str = option("ridge", "ridge: closed form, one pass; gradient: a Dense readout trained by the "
                           "optimizer (give --epochs, e.g. 50)", choices=["ridge", "gradient"])
     plot_steps: int = option(300, "free-running steps predicted and plotted after the training part")

@@ -1,0 +1,70 @@
+"""The lectures' frequency generator: input a slowly varying frequency, output a sine at it.
+
+Each run: a frequency schedule of its own seed (a new level every ~200 steps,
+0.01-0.05 cycles/step, smoothed); closed-form fit with teacher forcing on the
+first `length - validation` steps, then on the held-out rest of the schedule
+(1,000 steps by default) the model runs free: its own sine is fed back, only the
+frequency comes from outside. Reported: one-step and free-running NRMSE there.
+
+    .venv/bin/python benchmarks/esn_frequency.py --runs 5 --units 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import save  # noqa: E402
+from keras_rnn.tasks import esn  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--length", type=int, default=6000, help="steps per schedule (train + held out)")
+    parser.add_argument("--spectral-radius", type=float, default=esn.Config.spectral_radius)
+    parser.add_argument("--leak-rate", type=float, default=esn.Config.leak_rate)
+    parser.add_argument("--input-scaling", type=float, default=esn.Config.input_scaling)
+    parser.add_argument("--alpha", type=float, default=esn.Config.alpha)
+    args = parser.parse_args()
+    base = esn.Config(series="frequency", units=args.units, length=args.length, spectral_radius=args.spectral_radius,
+                      leak_rate=args.leak_rate, input_scaling=args.input_scaling, alpha=args.alpha)
+    base = dataclasses.replace(base, plot_steps=base.validation_length)
+    runs = []
+    for run in range(args.runs):
+        cfg = dataclasses.replace(base, seed=run)
+        problem = esn.make_problem(cfg)
+        n_train = esn.split(cfg, problem)
+        model = esn.build_model(cfg, problem.inputs.shape[1], problem.targets.shape[1])
+        model.compile(loss="mse")
+        x, y, w = esn.windows(problem.inputs[:n_train], problem.targets[:n_train], cfg.washout, cfg.window)
+        started = time.perf_counter()
+        model.fit(x, y, sample_weight=w, batch_size=cfg.batch_size, verbose=0)
+        seconds = time.perf_counter() - started
+        scores = esn.evaluate(cfg, model, problem, n_train)
+        runs.append({"seed": run, "fit_seconds": round(seconds, 2), **scores})
+        print(runs[-1], flush=True)
+    free_key = f"nrmse_free_running_{base.validation_length}"
+    save("esn_frequency", {
+        "command": "python benchmarks/esn_frequency.py " + " ".join(sys.argv[1:]),
+        "protocol": f"frequency generator, {base.length - 1 - base.validation_length} teacher-forced training steps "
+                    f"(washout {base.washout}), then {base.validation_length} held-out steps: one-step NRMSE and "
+                    "free-running NRMSE (own output fed back, the frequency given)",
+        "hyperparameters": esn.reservoir_args(base) | {"alpha": base.alpha},
+        "median_nrmse_one_step": float(np.median([r["nrmse_one_step"] for r in runs])),
+        "median_nrmse_free_running": float(np.median([r[free_key] for r in runs])),
+        "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
