@@ -95,7 +95,24 @@ class EchoStateNetwork(keras.Model):
 
     def generate(self, warmup, num_steps, exogenous=None):
         """Teacher-forced over `warmup` [B, T, F], then `num_steps` predictions fed back as inputs
-        (after `exogenous[:, i]` [B, num_steps, F - outputs] when the inputs have other features)."""
+        (after `exogenous[:, i]` [B, num_steps, F - outputs] when the inputs have other features).
+
+        Runs as a graph with the exported signature's shapes (traced once): eagerly, the
+        reservoir's loop over a long warm-up would run step by step in Python."""
+        if tf.inside_function():
+            return self._generate(warmup, num_steps, exogenous)
+        if getattr(self, "_generate_graphs", None) is None:
+            series = tf.TensorSpec([None, None, self.input_dim], tf.float32)
+            steps = tf.TensorSpec([], tf.int32)
+            other = tf.TensorSpec([None, None, self.input_dim - self.output_dim], tf.float32)
+            self._generate_graphs = (tf.function(lambda w, n: self._generate(w, n), input_signature=[series, steps]),
+                                     tf.function(self._generate, input_signature=[series, steps, other]))
+        args = [tf.convert_to_tensor(warmup, tf.float32), tf.constant(num_steps, tf.int32)]
+        if exogenous is None:
+            return self._generate_graphs[0](*args)
+        return self._generate_graphs[1](*args, tf.convert_to_tensor(exogenous, tf.float32))
+
+    def _generate(self, warmup, num_steps, exogenous=None):
         states = self.reservoir(warmup)
         state = states[:, -1]
         prediction = self.readout(keras.ops.concatenate([warmup[:, -1], state], axis=-1))
