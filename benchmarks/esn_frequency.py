@@ -35,10 +35,12 @@ def main():
     parser.add_argument("--spectral-radius", type=float, default=esn.Config.spectral_radius)
     parser.add_argument("--leak-rate", type=float, default=esn.Config.leak_rate)
     parser.add_argument("--input-scaling", type=float, default=esn.Config.input_scaling)
+    parser.add_argument("--feedback-scaling", type=float, default=None, help="default: --input-scaling")
     parser.add_argument("--alpha", type=float, default=esn.Config.alpha)
     args = parser.parse_args()
     base = esn.Config(series="frequency", units=args.units, length=args.length, spectral_radius=args.spectral_radius,
-                      leak_rate=args.leak_rate, input_scaling=args.input_scaling, alpha=args.alpha)
+                      leak_rate=args.leak_rate, input_scaling=args.input_scaling, alpha=args.alpha,
+                      feedback_scaling=args.feedback_scaling)
     base = dataclasses.replace(base, plot_steps=base.validation_length)
     runs = []
     for run in range(args.runs):
