@@ -107,7 +107,8 @@ def main():
         "protocol": "Mackey-Glass tau=17 (RK4, dt=0.1, sampled every 1), tanh(y-1) squashing, "
                     f"{n_train} teacher-forced training steps (washout {base.washout}), 84 free-running steps, "
                     "NRMSE84 in original units over runs",
-        "runs": args.runs, "hyperparameters": esn.reservoir_args(base) | {"alpha": base.alpha},
+        "runs": args.runs, "hyperparameters": esn.reservoir_args(base) | {
+            "alpha": base.alpha, "washout": base.washout, "window": base.window, "batch_size": base.batch_size},
         "results": results})
 
 

@@ -35,14 +35,15 @@ JAEGER_HORIZON = 84  # Mackey-Glass free-running steps scored (Jaeger & Haas 200
 @dataclasses.dataclass
 class Config(TrainConfig):
     epochs: int = option(1, "closed-form fits (one pass each); 1 is all the readout needs")
-    batch_size: int = option(8, "training windows per batch")
+    batch_size: int = option(32, "training windows per batch (all of a 30,000-step series in one pass)")
     series: str = option("mackey-glass", "generated series", choices=["mackey-glass", "frequency"])
     series_file: Optional[str] = option(None, "train on this CSV/NPY series instead ([time] or [time, features])")
     length: int = option(6000, "time steps generated (training + validation)")
     validation_length: int = option(1000, "last time steps held out for validation and free-running")
     squash: bool = option(True, "Mackey-Glass: model tanh(y - 1); errors are reported in original units")
     washout: int = option(500, "steps discarded at the start of every window (reservoir warm-up)")
-    window: int = option(2000, "scored time steps per training window (windows run in parallel)")
+    window: int = option(1000, "scored time steps per training window (windows run in parallel: shorter "
+                              "windows, fewer sequential steps)")
     units: int = option(500, "reservoir size")
     spectral_radius: float = option(1.1, "largest |eigenvalue| of the reservoir matrix")
     leak_rate: float = option(0.3, "leaky-integrator rate a in (0, 1]")
