@@ -41,8 +41,8 @@ class Config(TrainConfig):
     length: int = option(6000, "time steps generated (training + validation)")
     validation_length: int = option(1000, "last time steps held out for validation and free-running")
     squash: bool = option(True, "Mackey-Glass: model tanh(y - 1); errors are reported in original units")
-    washout: int = option(1000, "steps discarded at the start of every window (reservoir warm-up: after 500 steps
-                                 "two states of the default reservoir still differ by ~1e-6, after 1000 by ~1e-12)")
+    washout: int = option(1000, "steps discarded at the start of every window (reservoir warm-up: after 500 "
+                                "steps two states of the default reservoir still differ by ~1e-6, after 1000 by ~1e-12)")
     window: int = option(1000, "scored time steps per training window (windows run in parallel: shorter "
                               "windows, fewer sequential steps)")
     units: int = option(500, "reservoir size")
