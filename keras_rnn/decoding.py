@@ -12,17 +12,19 @@ def filter_logits(logits, temperature, top_k, banned_bias=None):
     """Scale by 1/temperature, add `banned_bias`, keep the top_k largest (0 = all).
 
     `banned_bias` is [V]: -1e9 at ids never worth drawing (e.g. the unknown
-    character), 0 elsewhere. Written with few ops and no branch: it runs once per
-    generated token inside served loops, where each op costs microseconds (a
-    `tf.cond` costs more than the sort of a few hundred logits it would skip).
+    character), 0 elsewhere. Written with few ops: it runs once per generated
+    token inside served loops, where each op costs microseconds.
     """
     logits = logits * (1.0 / temperature)
     if banned_bias is not None:
         logits += banned_bias
-    vocab_size = tf.shape(logits)[-1]
-    k = tf.where(top_k > 0, tf.minimum(top_k, vocab_size), vocab_size)  # 0 keeps all V
-    kth_largest = tf.math.top_k(logits, k=k).values[:, -1:]
-    return tf.where(logits < kth_largest, tf.constant(_NEG, logits.dtype), logits)
+
+    def keep_top_k():  # k clipped to [1, V]: XLA compiles this branch even when top_k is 0
+        k = tf.clip_by_value(top_k, 1, tf.shape(logits)[-1])
+        kth_largest = tf.math.top_k(logits, k=k).values[:, -1:]
+        return tf.where(logits < kth_largest, tf.constant(_NEG, logits.dtype), logits)
+
+    return tf.cond(top_k > 0, keep_top_k, lambda: logits)
 
 
 def sample(logits, temperature, top_k, seed, step, banned_bias=None):
