@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ["--cell", "lstm", "--units", "512", "--layers", "2", "--embedding-dim", "64", "--dropout", "0.25",
+MODEL = ["--cell", "lstm", "--units", "512", "--layers", "2", "--embedding-dim", "64", "--dropout", "0.3",
          "--seq-len", "100", "--batch-size", "64", "--learning-rate", "2e-3", "--clipnorm", "5",
-         "--precision", "mixed_bfloat16", "--patience", "4"]
+         "--precision", "mixed_bfloat16", "--patience", "4", "--reduce-lr-patience", "1"]
 
 
 def main() -> None:

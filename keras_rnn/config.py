@@ -33,6 +33,8 @@ class TrainConfig:
     clipnorm: float = option(5.0, "clip each gradient to this L2 norm (0 = off)")
     clipvalue: float = option(0.0, "clip each gradient element to [-v, v]; replaces --clipnorm (0 = off)")
     patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
+    reduce_lr_patience: int = option(0, "halve the learning rate after this many epochs without val_loss "
+                                        "improvement (0 = constant learning rate)")
     precision: str = option("float32", "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
                             "on CPUs with AVX512-BF16 (mixed_float16 for GPUs)",
                             choices=["float32", "mixed_bfloat16", "mixed_float16"])

@@ -151,10 +151,14 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience, restore_best_weights=False),
+        # before the loggers: it adds the epoch's learning_rate to the logs they write
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=cfg.reduce_lr_patience,
+                                          min_lr=cfg.learning_rate / 1000) if cfg.reduce_lr_patience else None,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         LossCurve(run_dir / "history.csv", run_dir / "loss.png", task_name),
     ]
+    callbacks = [c for c in callbacks if c is not None]
     if getattr(cfg, "max_minutes", 0):
         callbacks.append(TimeBudget(cfg.max_minutes))
     # Last, so an interruption never leaves a backup newer than the logs above.

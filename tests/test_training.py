@@ -53,3 +53,15 @@ def test_optimizer_gets_clipping_options():
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert opt.clipvalue == 0.5 and opt.clipnorm is None  # by value replaces by norm
     assert training.make_optimizer(charlm.Config(clipnorm=2.0)).clipnorm == 2.0
+
+
+def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
+    """--reduce-lr-patience N: Keras' ReduceLROnPlateau, logged per epoch in history.csv."""
+    cfg = _cfg(corpus_file, learning_rate=1e-9, reduce_lr_patience=1, patience=10)
+    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    training.train(charlm.TASK, cfg, run_dir)
+    with open(run_dir / "history.csv") as f:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert rates[0] == pytest.approx(1e-9) and rates[-1] < rates[0], rates
+    assert not any(isinstance(c, keras.callbacks.ReduceLROnPlateau)
+                   for c in training.standard_callbacks(tmp_path, _cfg(corpus_file), "charlm"))
