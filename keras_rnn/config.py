@@ -35,6 +35,7 @@ class TrainConfig:
     patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
     reduce_lr_patience: int = option(0, "halve the learning rate after this many epochs without val_loss "
                                         "improvement (0 = constant learning rate)")
+    max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
     precision: str = option("float32", "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
                             "on CPUs with AVX512-BF16 (mixed_float16 for GPUs)",
                             choices=["float32", "mixed_bfloat16", "mixed_float16"])

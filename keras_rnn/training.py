@@ -159,7 +159,7 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
         LossCurve(run_dir / "history.csv", run_dir / "loss.png", task_name),
     ]
     callbacks = [c for c in callbacks if c is not None]
-    if getattr(cfg, "max_minutes", 0):
+    if cfg.max_minutes:
         callbacks.append(TimeBudget(cfg.max_minutes))
     # Last, so an interruption never leaves a backup newer than the logs above.
     callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))

@@ -50,7 +50,6 @@ class Config(TrainConfig):
     tfds_manual_dir: Optional[str] = option(None, "build --dataset offline from the files in this directory")
     max_chars: Optional[int] = option(None, "use only the first N characters of the corpus")
     validation_batches: Optional[int] = option(None, "cap on validation batches per epoch (default: all)")
-    max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
     sample_prompt: str = option("\n", "prompt for the samples written each epoch")
     sample_length: int = option(200, "characters per sample written each epoch")
 

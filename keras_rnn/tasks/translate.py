@@ -80,7 +80,6 @@ class Config(TrainConfig):
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     eval_sentences: int = option(200, "validation sentences translated after each epoch for exact match, BLEU, chrF")
     heatmaps: int = option(3, "attention heat-maps written at the end of training")
-    max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
 
 
 def resolved_level(cfg: Config) -> str:
