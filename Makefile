@@ -27,10 +27,19 @@ bench-install: $(VENV)/.installed
 
 ## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
 bench: bench-install
-	$(PY) benchmarks/charlm_speed.py
+	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 5
 	$(PY) benchmarks/charlm_quality.py --minutes 60
-	$(PY) benchmarks/translate_quality.py
-	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 10 --units 128
-	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000
+	$(PY) benchmarks/translate_quality.py --epochs 30 --units 128 --parallel
+	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 7 --units 128 --epochs 100
+	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/bible-en-es/train.tsv \
+		--validation-file ../shared/data/bible-en-es/valid.tsv --name bible_en_es --minutes 45 --units 128 \
+		--epochs 100 --parallel --max-source-len 64 --max-target-len 64 --embedding-dim 128 \
+		--attention-units 128 --eval-sentences 100
+	$(PY) benchmarks/translate_speed.py --epochs 3 --sentences 128 --repeats 3
+	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000 --length 21000 --no-reservoirpy
+	$(PY) benchmarks/esn_mackey_glass.py --runs 3 --units 500 --length 11000 --tag vs_reservoirpy_500
+	$(PY) benchmarks/esn_mackey_glass.py --runs 3 --units 1000 --length 11000 --tag vs_reservoirpy
+	$(PY) benchmarks/esn_mackey_glass.py --runs 2 --units 2000 --length 11000 --tag vs_reservoirpy_2000
+	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
 
 .PHONY: install demo test bench-install bench
