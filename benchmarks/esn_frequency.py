@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import save  # noqa: E402
+from keras_rnn import config as config_lib  # noqa: E402
 from keras_rnn.tasks import esn  # noqa: E402
 
 HORIZONS = (100, 300, 1000)  # free-running steps scored (a small frequency error dephases the sine over time)
@@ -31,18 +32,11 @@ HORIZONS = (100, 300, 1000)  # free-running steps scored (a small frequency erro
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--units", type=int, default=500)
-    parser.add_argument("--length", type=int, default=6000, help="steps per schedule (train + held out)")
-    parser.add_argument("--spectral-radius", type=float, default=esn.Config.spectral_radius)
-    parser.add_argument("--leak-rate", type=float, default=esn.Config.leak_rate)
-    parser.add_argument("--input-scaling", type=float, default=esn.Config.input_scaling)
-    parser.add_argument("--feedback-scaling", type=float, default=None, help="default: --input-scaling")
-    parser.add_argument("--alpha", type=float, default=esn.Config.alpha)
+    parser.add_argument("--runs", type=int, default=5, help="schedules (seeds 0 .. runs-1)")
+    config_lib.add_arguments(parser, esn.Config)  # every esn option, as train.py --task esn takes it
+    parser.set_defaults(series="frequency")
     args = parser.parse_args()
-    base = esn.Config(series="frequency", units=args.units, length=args.length, spectral_radius=args.spectral_radius,
-                      leak_rate=args.leak_rate, input_scaling=args.input_scaling, alpha=args.alpha,
-                      feedback_scaling=args.feedback_scaling)
+    base = config_lib.from_args(esn.Config, args)
     runs = []
     for run in range(args.runs):
         cfg = dataclasses.replace(base, seed=run)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import save  # noqa: E402
+from keras_rnn import config as config_lib  # noqa: E402
 from keras_rnn.tasks import esn  # noqa: E402
 
 HORIZON = esn.JAEGER_HORIZON
@@ -68,17 +69,13 @@ def reservoirpy_run(cfg: esn.Config, problem: esn.Problem, n_train: int, cell):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--units", type=int, default=1000)
-    parser.add_argument("--length", type=int, default=11000, help="steps per series (train + held out)")
-    parser.add_argument("--spectral-radius", type=float, default=esn.Config.spectral_radius)
-    parser.add_argument("--leak-rate", type=float, default=esn.Config.leak_rate)
-    parser.add_argument("--alpha", type=float, default=esn.Config.alpha, help="ridge regularisation")
+    parser.add_argument("--runs", type=int, default=20, help="series and reservoirs (seeds 0 .. runs-1)")
     parser.add_argument("--no-reservoirpy", action="store_true")
     parser.add_argument("--tag", default="", help="results file: esn_mackey_glass[_TAG].json")
+    config_lib.add_arguments(parser, esn.Config)  # every esn option, as train.py --task esn takes it
+    parser.set_defaults(units=1000, length=11000)  # this benchmark's defaults
     args = parser.parse_args()
-    base = esn.Config(units=args.units, length=args.length, spectral_radius=args.spectral_radius,
-                      leak_rate=args.leak_rate, alpha=args.alpha)
+    base = config_lib.from_args(esn.Config, args)
     try:
         import reservoirpy  # noqa: F401
         systems = {"keras_rnn": ours} if args.no_reservoirpy else {"keras_rnn": ours, "reservoirpy": reservoirpy_run}
