@@ -8,6 +8,12 @@ import tensorflow as tf
 _NEG = -1e9
 
 
+def banned_bias(vocab_size: int, banned_ids) -> tf.Tensor:
+    """[V] logit bias for `filter_logits`: -1e9 at `banned_ids`, 0 elsewhere."""
+    return tf.tensor_scatter_nd_update(tf.zeros([vocab_size]), [[i] for i in banned_ids],
+                                       tf.fill([len(banned_ids)], _NEG))
+
+
 def filter_logits(logits, temperature, top_k, banned_bias=None):
     """Scale by 1/temperature, add `banned_bias`, keep the top_k largest (0 = all).
 

@@ -38,12 +38,14 @@ class RidgeReadout(keras.layers.Layer):
         return keras.ops.matmul(inputs, self.kernel) + self.bias
 
     def accumulate(self, inputs, targets, sample_weight=None):
-        x = keras.ops.reshape(keras.ops.cast(inputs, "float64"), (-1, inputs.shape[-1]))
-        y = keras.ops.reshape(keras.ops.cast(targets, "float64"), (-1, self.units))
+        x = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
+        y = keras.ops.reshape(targets, (-1, self.units))
         if sample_weight is not None:  # rows of weight 0 (washout) are dropped: XᵀX costs rows × d²
-            w = keras.ops.reshape(keras.ops.cast(sample_weight, "float64"), (-1,))
+            w = keras.ops.reshape(sample_weight, (-1,))
             keep = keras.ops.not_equal(w, 0)
             x, y, w = tf.boolean_mask(x, keep), tf.boolean_mask(y, keep), tf.boolean_mask(w, keep)
+            w = keras.ops.cast(w, "float64")
+        x, y = keras.ops.cast(x, "float64"), keras.ops.cast(y, "float64")
         x = keras.ops.concatenate([keras.ops.ones_like(x[:, :1]), x], axis=-1)
         wx = x if sample_weight is None else x * w[:, None]
         self.xtx.assign_add(keras.ops.matmul(keras.ops.transpose(wx), x))

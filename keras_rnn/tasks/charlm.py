@@ -207,7 +207,7 @@ class ResetStates(keras.callbacks.Callback):
 # ---------------------------------------------------------------- sampling
 def banned_bias(vocab: text_data.CharVocabulary):
     """Added to logits before sampling: the unknown character (id 0) is never generated."""
-    return tf.constant([-1e9] + [0.0] * len(vocab.chars))
+    return decoding.banned_bias(len(vocab.chars) + 1, [0])
 
 
 class CharLMServing(tf.Module):
