@@ -13,6 +13,7 @@ reference the exports are tested against, and the speed baseline.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Optional
@@ -216,7 +217,7 @@ class CharLMServing(tf.Module):
     def __init__(self, stack: RecurrentStack, vocab: text_data.CharVocabulary):
         super().__init__(name="charlm_serving")
         self.stack = stack
-        self.xla_sample_ids = tf.function(self.sample_ids, jit_compile=True)
+        self.xla_sample_ids = tf.function(functools.partial(self.sample_ids, xla=True), jit_compile=True)
         self.lookup = vocab.lookup_layer()
         # id -> code point; id 0 (unknown) renders as U+FFFD but is never sampled.
         self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
@@ -249,13 +250,14 @@ class CharLMServing(tf.Module):
         with --xla_cpu_compilation_enabled (CPU), so it is exported on request (--xla)."""
         return self.generate(prompt, num_chars, temperature, top_k, seed, xla=True)
 
-    def sample_ids(self, padded, lengths, num_chars, temperature, top_k, seed):
+    def sample_ids(self, padded, lengths, num_chars, temperature, top_k, seed, xla=False):
         """Numbers only (no strings), so it can be XLA-compiled: prompt ids -> generated ids."""
         batch = tf.shape(padded)[0]
+        kernels = self.stack.joined_kernels() if xla else None
         vocab_size = tf.shape(self.codepoints)[0]
 
         def prime(t, state, last_logits):  # feed the prompt; rows stop at their own length
-            logits, new_state = self.stack.step(padded[:, t], state)
+            logits, new_state = self.stack.step(padded[:, t], state, kernels)
             state = tf.where((t < lengths)[:, None], new_state, state)
             last_logits = tf.where((t == lengths - 1)[:, None], logits, last_logits)
             return t + 1, state, last_logits
@@ -266,7 +268,7 @@ class CharLMServing(tf.Module):
 
         def sample(i, state, logits, out):
             token = decoding.sample(logits, temperature, top_k, seed, i, banned_bias=self.banned_bias)
-            logits, state = self.stack.step(token, state)
+            logits, state = self.stack.step(token, state, kernels)
             return i + 1, state, logits, out.write(i, token)
 
         _, _, _, out = tf.while_loop(
