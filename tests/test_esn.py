@@ -51,6 +51,28 @@ def test_output_feedback_weights_have_their_own_scale():
         built_cell(feedback_features=3)
 
 
+def test_reservoir_sequence_loop_equals_the_cell_stepped_by_keras():
+    """`Reservoir` runs its own loop (`ReservoirCell.run`); it must give Keras' RNN(cell) states,
+    from zeros and from a given initial state, with return_state, and with masking (Keras' loop)."""
+    import keras
+
+    from keras_rnn.layers import Reservoir
+
+    args = dict(units=30, spectral_radius=1.1, leak_rate=0.4, bias_scaling=0.3, connectivity=0.2, seed=2)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 40, 2)).astype("float32")
+    start = np.random.default_rng(1).uniform(-1, 1, (3, 30)).astype("float32")
+    ours = Reservoir(**args, return_state=True)
+    reference = keras.layers.RNN(ReservoirCell(**args), return_sequences=True, return_state=True)
+    for kwargs in ({}, {"initial_state": [start]}):
+        states, last = ours(x, **kwargs)
+        ref_states, ref_last = reference(x, **kwargs)
+        np.testing.assert_allclose(states, ref_states, atol=1e-5)
+        np.testing.assert_allclose(last, ref_last, atol=1e-5)
+    mask = np.ones((3, 40), bool)
+    mask[:, 30:] = False
+    np.testing.assert_allclose(ours(x, mask=mask)[0], reference(x, mask=mask)[0], atol=1e-5)
+
+
 def test_echo_state_property_contractive_reservoir_forgets_its_initial_state():
     inputs = np.random.default_rng(0).uniform(-1, 1, (2, 80, 2))
     distance = echo_state_property(built_cell(spectral_radius=0.8), inputs)

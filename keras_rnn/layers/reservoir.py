@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_rnn import UserError
+
+# Column blocks of W in `ReservoirCell.run` (measured best of 1, 2, 4 on 2 cores).
+RECURRENT_BLOCKS = 4
 
 # Above this, building (dense W in float32) plus solving the ridge system (float64) is refused.
 MAX_RESERVOIR_BYTES = 4 * 2**30
@@ -109,6 +113,24 @@ class ReservoirCell(keras.layers.Layer):
         new = (1 - self.leak_rate) * prev + self.leak_rate * self.activation(pre)
         return new, [new]
 
+    def run(self, sequences, state):
+        """The same steps as `call` over a whole sequence: [B, T, F] from `state` [B, units] ->
+        states [B, T, units]. Faster than Keras' generic loop: the input projection of every
+        step in one matmul, then per step W in column blocks, independent matmuls that
+        TensorFlow runs on separate cores (its batch-9 matmul of a 1000-unit W uses about
+        one: a 1000-unit, 10,000-step fit ran ~2x faster)."""
+        drive = keras.ops.matmul(sequences, self.kernel) + self.bias
+        edges = np.linspace(0, self.units, min(RECURRENT_BLOCKS, self.units) + 1).astype(int)
+        blocks = [self.recurrent_kernel[:, a:b] for a, b in zip(edges[:-1], edges[1:])]
+        a = self.leak_rate
+
+        def step(prev, drive_t):
+            pre = drive_t + tf.concat([tf.matmul(prev, w) for w in blocks], axis=-1)
+            return (1 - a) * prev + a * self.activation(pre)
+
+        states = tf.scan(step, tf.transpose(drive, [1, 0, 2]), initializer=state)
+        return tf.transpose(states, [1, 0, 2])
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "spectral_radius": self.spectral_radius,
                 "leak_rate": self.leak_rate, "input_scaling": self.input_scaling,
@@ -138,6 +160,13 @@ class Reservoir(keras.layers.RNN):
                              input_connectivity, activation, seed, max_bytes, feedback_features,
                              feedback_scaling, name="cell")
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state, **kwargs)
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """`ReservoirCell.run` unless masking, reversal or unrolling asks for Keras' own loop."""
+        if mask is not None or self.go_backwards or self.unroll:
+            return super().inner_loop(sequences, initial_state, mask, training)
+        states = self.cell.run(sequences, initial_state[0])
+        return states[:, -1], states, [states[:, -1]]
 
     def get_config(self):
         base = keras.layers.Layer.get_config(self)
