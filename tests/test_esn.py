@@ -143,10 +143,11 @@ def test_frequency_generator_is_slow_and_sine_shaped():
 
 
 # ---------------------------------------------------------------- train -> export -> serve
-@pytest.fixture(scope="module")
-def run_and_export(tmp_path_factory):
+@pytest.fixture(scope="module", params=["float32", "float64"])
+def run_and_export(tmp_path_factory, request):
+    """Every test below runs on a float32 and on a float64 (--precision) model."""
     root = tmp_path_factory.mktemp("esn")
-    cfg = esn.Config(**SMALL)
+    cfg = esn.Config(**SMALL, precision=request.param)
     run_dir = training.prepare_run_dir("esn", cfg, str(root / "run"))
     metrics = training.train(esn.TASK, cfg, run_dir)
     written = writer.export(esn.TASK.serving(run_dir), root / "saved_models")
@@ -159,6 +160,8 @@ def test_training_writes_metrics_and_plot(run_and_export):
     assert saved["epochs_run"] == 1 and saved["nrmse_one_step"] < 0.05 and "nrmse84" in saved
     assert (run_dir / "prediction.png").stat().st_size > 10_000
     assert (run_dir / "history.csv").exists() and (run_dir / "model.keras").exists()
+    cfg, model = esn.TASK.load(run_dir)
+    assert model.reservoir.cell.recurrent_kernel.dtype == model.readout.kernel.dtype == cfg.precision
 
 
 def test_savedmodel_predict_and_generate_equal_keras(run_and_export):

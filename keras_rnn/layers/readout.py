@@ -81,21 +81,24 @@ class EchoStateNetwork(keras.Model):
     READOUTS = ("ridge", "gradient")
 
     def __init__(self, input_dim: int, output_dim: int, reservoir: dict, alpha: float = 1e-8,
-                 readout: str = "ridge", **kwargs):
+                 readout: str = "ridge", precision: str = "float32", **kwargs):
         if readout not in self.READOUTS:
             raise ValueError(f"readout must be one of {self.READOUTS}, got {readout!r}")
+        # precision: the dtype of the reservoir, its states and the readout (inputs are cast to it)
         series = keras.Input(shape=(None, input_dim), name="series")
-        reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir")
-        features = keras.layers.Concatenate(name="input_and_state")([series, reservoir_layer(series)])
-        readout_layer = (RidgeReadout(output_dim, alpha, name="readout") if readout == "ridge"
-                         else keras.layers.Dense(output_dim, name="readout"))
+        reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir", dtype=precision)
+        features = keras.layers.Concatenate(name="input_and_state", dtype=precision)([series, reservoir_layer(series)])
+        readout_layer = (RidgeReadout(output_dim, alpha, name="readout", dtype=precision) if readout == "ridge"
+                         else keras.layers.Dense(output_dim, name="readout", dtype=precision))
         super().__init__(series, readout_layer(features), **kwargs)
         self.input_dim, self.output_dim = input_dim, output_dim
         self.reservoir_config, self.alpha, self.readout_type = dict(reservoir), alpha, readout
+        self.precision = precision
         self.reservoir, self.readout = reservoir_layer, readout_layer
 
     def step(self, inputs, state):
         """One step, for serving: (input [B, F], state [B, units]) -> (prediction, state)."""
+        inputs, state = keras.ops.cast(inputs, self.precision), keras.ops.cast(state, self.precision)
         state, _ = self.reservoir.cell(inputs, [state])
         return self.readout(keras.ops.concatenate([inputs, state], axis=-1)), state
 
@@ -119,13 +122,15 @@ class EchoStateNetwork(keras.Model):
         return self._generate_graphs[1](*args, tf.convert_to_tensor(exogenous, tf.float32))
 
     def _generate(self, warmup, num_steps, exogenous=None):
+        warmup = keras.ops.cast(warmup, self.precision)
         states = self.reservoir(warmup)
         state = states[:, -1]
         prediction = self.readout(keras.ops.concatenate([warmup[:, -1], state], axis=-1))
 
         def body(i, prediction, state, out):
             out = out.write(i, prediction)
-            inputs = prediction if exogenous is None else tf.concat([exogenous[:, i], prediction], -1)
+            inputs = prediction if exogenous is None else tf.concat(
+                [tf.cast(exogenous[:, i], prediction.dtype), prediction], -1)
             prediction, state = self.step(inputs, state)
             return i + 1, prediction, state, out
 
@@ -139,6 +144,7 @@ class EchoStateNetwork(keras.Model):
         if self.readout_type == "gradient":
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = keras.ops.cast(x, self.precision)
         features = keras.ops.concatenate([x, self.reservoir(x)], axis=-1)
         self.readout.accumulate(features, y, sample_weight)
         self.readout.solve()
@@ -151,7 +157,8 @@ class EchoStateNetwork(keras.Model):
 
     def get_config(self):
         return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "reservoir": self.reservoir_config, "alpha": self.alpha, "readout": self.readout_type}
+                "reservoir": self.reservoir_config, "alpha": self.alpha, "readout": self.readout_type,
+                "precision": self.precision}
 
     @classmethod
     def from_config(cls, config):

@@ -158,7 +158,7 @@ class Reservoir(keras.layers.RNN):
         kwargs.pop("cell", None)
         cell = ReservoirCell(units, spectral_radius, leak_rate, input_scaling, bias_scaling, connectivity,
                              input_connectivity, activation, seed, max_bytes, feedback_features,
-                             feedback_scaling, name="cell")
+                             feedback_scaling, name="cell", dtype=kwargs.get("dtype"))
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
