@@ -97,7 +97,8 @@ class EchoStateNetwork(keras.Model):
                  readout: str = "ridge", precision: str = "float32", **kwargs):
         if readout not in self.READOUTS:
             raise ValueError(f"readout must be one of {self.READOUTS}, got {readout!r}")
-        # precision: the dtype of the reservoir, its states and the readout (inputs are cast to it)
+        # precision: the dtype the model runs in (inputs are cast to it); `train_step` computes
+        # the states it fits on in float32 whatever the precision
         series = keras.Input(shape=(None, input_dim), name="series")
         reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir", dtype=precision)
         features = keras.layers.Concatenate(name="input_and_state", dtype=precision)([series, reservoir_layer(series)])

@@ -117,8 +117,8 @@ class ReservoirCell(keras.layers.Layer):
         """The same steps as `call` over a whole sequence: [B, T, F] from `state` [B, units] ->
         states [B, T, units]. Faster than Keras' generic loop: the input projection of every
         step in one matmul, then per step W in column blocks, independent matmuls that
-        TensorFlow runs on separate cores (its batch-9 matmul of a 1000-unit W uses about
-        one: a 1000-unit, 10,000-step fit ran ~2x faster). Computes in the dtype of `sequences`."""
+        TensorFlow runs on separate cores (1000 units, 9 windows x 2,000 steps, 2 cores: 0.6 s in
+        Keras' loop, 0.3 s here). Computes in the dtype of `sequences`."""
         dtype = sequences.dtype
         drive = keras.ops.matmul(sequences, keras.ops.cast(self.kernel, dtype)) + keras.ops.cast(self.bias, dtype)
         edges = np.linspace(0, self.units, min(RECURRENT_BLOCKS, self.units) + 1).astype(int)
