@@ -43,14 +43,18 @@ SIZES = {
 VOCAB = CharVocabulary(sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'\n-&$3")))
 
 
-def median_rate(fn, chars: int, repeats: int) -> float:
-    fn()  # warm-up (tracing, allocation)
-    times = []
+def median_rates(variants: dict, chars: int, repeats: int) -> dict:
+    """Characters/second of each variant, median of `repeats`. Round-robin: each repeat times every
+    variant once, so a machine that slows down or speeds up mid-run shifts them all alike."""
+    for fn in variants.values():
+        fn()  # warm-up (tracing, allocation)
+    times = {name: [] for name in variants}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return chars / statistics.median(times)
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: chars / statistics.median(t) for name, t in times.items()}
 
 
 def training_rate(cfg, precision: str, batches: int = 4) -> float:
@@ -80,13 +84,13 @@ def measure(name: str, sizes: dict, chars: int, repeats: int, workdir: Path) -> 
     lite = {suffix: CharLMLiteRT(written["litert"][i], written["metadata"])
             for i, suffix in enumerate(["float32", "drq"])}
 
-    rates = {
-        "a_python_loop_tf_function": median_rate(lambda: sampler.generate("T", chars), chars, repeats),
-        "b_savedmodel_generate": median_rate(lambda: signatures["generate"](**args), chars, repeats),
-        "b_savedmodel_generate_xla": median_rate(lambda: signatures["generate_xla"](**args), chars, repeats),
-        "c_litert_float32": median_rate(lambda: lite["float32"].generate("T", chars), chars, repeats),
-        "c_litert_drq": median_rate(lambda: lite["drq"].generate("T", chars), chars, repeats),
-    }
+    rates = median_rates({
+        "a_python_loop_tf_function": lambda: sampler.generate("T", chars),
+        "b_savedmodel_generate": lambda: signatures["generate"](**args),
+        "b_savedmodel_generate_xla": lambda: signatures["generate_xla"](**args),
+        "c_litert_float32": lambda: lite["float32"].generate("T", chars),
+        "c_litert_drq": lambda: lite["drq"].generate("T", chars),
+    }, chars, repeats)
     base = rates["a_python_loop_tf_function"]
     return {
         "config": sizes, "parameters": model.count_params(),
