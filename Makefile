@@ -27,7 +27,7 @@ bench-install: $(VENV)/.installed
 
 ## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
 bench: bench-install
-	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 5
+	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 7
 	$(PY) benchmarks/charlm_quality.py --minutes 60
 	$(PY) benchmarks/translate_quality.py --epochs 30 --units 128 --parallel
 	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 7 --units 128 --epochs 100
@@ -37,9 +37,14 @@ bench: bench-install
 		--attention-units 128 --eval-sentences 100
 	$(PY) benchmarks/translate_speed.py --epochs 3 --sentences 128 --repeats 3
 	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000 --length 21000 --no-reservoirpy
-	$(PY) benchmarks/esn_mackey_glass.py --runs 3 --units 500 --length 11000 --tag vs_reservoirpy_500
-	$(PY) benchmarks/esn_mackey_glass.py --runs 3 --units 1000 --length 11000 --tag vs_reservoirpy
-	$(PY) benchmarks/esn_mackey_glass.py --runs 2 --units 2000 --length 11000 --tag vs_reservoirpy_2000
+	for n in 500 1000; do $(PY) benchmarks/esn_mackey_glass.py --runs 10 --units $$n --length 11000 \
+		--precision float64 --tag vs_reservoirpy_float64_$$n; done
+	$(PY) benchmarks/esn_mackey_glass.py --runs 5 --units 2000 --length 11000 --precision float64 \
+		--tag vs_reservoirpy_float64_2000
+	$(PY) benchmarks/esn_mackey_glass.py --runs 10 --units 500 --length 11000 --precision float32 --tag vs_reservoirpy_500
+	$(PY) benchmarks/esn_mackey_glass.py --runs 10 --units 1000 --length 11000 --precision float32 --tag vs_reservoirpy
+	$(PY) benchmarks/esn_mackey_glass.py --runs 10 --units 2000 --length 11000 --precision float32 --tag vs_reservoirpy_2000
 	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
+	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
 
 .PHONY: install demo test bench-install bench

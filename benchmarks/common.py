@@ -44,3 +44,31 @@ def save(name: str, result: dict) -> Path:
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"saved {path}")
     return path
+
+
+def train_variants(task: str, variants: dict[str, list[str]], parallel: bool) -> dict[str, tuple[list, dict]]:
+    """Train each variant of `task` with train.py (its arguments given per variant); returns
+    {name: (train.py command, the run's metrics.json)}. `parallel`: all at once, one core each,
+    so equal wall-clock budgets stay equal on a busy machine."""
+    import sys
+    import tempfile
+
+    env = dict(os.environ)
+    if parallel:
+        env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    root = Path(__file__).resolve().parent.parent
+    runs, results = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, arguments in variants.items():
+            command = ["train.py", "--task", task, *arguments]
+            run_dir = Path(tmp) / name
+            process = subprocess.Popen([sys.executable, *command, "--run-dir", str(run_dir)], cwd=root, env=env,
+                                       stdout=subprocess.DEVNULL)
+            runs[name] = (command, run_dir, process)
+            if not parallel:
+                process.wait()
+        for name, (command, run_dir, process) in runs.items():
+            if process.wait():
+                raise SystemExit(f"{name}: train.py failed (exit {process.returncode})")
+            results[name] = (command, json.loads((run_dir / "metrics.json").read_text()))
+    return results

@@ -18,17 +18,11 @@ Results: benchmarks/results/translate_<name>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import save, train_variants  # noqa: E402
 
 
 def main() -> None:
@@ -44,32 +38,17 @@ def main() -> None:
     args, extra = parser.parse_known_args()  # anything else goes to train.py
     data = ["--pairs-file", args.pairs_file] if args.pairs_file else []
     data += ["--validation-file", args.validation_file] if args.validation_file else []
-    env = dict(os.environ)
-    if args.parallel:  # one core each, at the same time: equal budgets even on a busy machine
-        env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
-    runs = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for attention in args.attention:
-            command = ["train.py", "--task", "translate", *data, "--attention", attention,
-                       "--epochs", str(args.epochs), "--units", str(args.units), "--patience", str(args.epochs),
-                       "--max-minutes", str(args.minutes), *extra]
-            run_dir = Path(tmp) / attention
-            process = subprocess.Popen([sys.executable, *command, "--run-dir", str(run_dir)], cwd=ROOT, env=env,
-                                       stdout=subprocess.DEVNULL)
-            runs[attention] = (command, run_dir, process)
-            if not args.parallel:
-                process.wait()
-        results = {}
-        for attention, (command, run_dir, process) in runs.items():
-            if process.wait():
-                sys.exit(f"{attention}: train.py failed (exit {process.returncode})")
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            results[attention] = {"command": "python " + " ".join(command),
-                                  "train_seconds": metrics.get("train_seconds_this_session"),
-                                  **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "test_exact_match",
-                                                                 "test_bleu", "test_chrf", "best_val_loss",
-                                                                 "test_by_source_length")}}
-            print(attention, results[attention], flush=True)
+    variants = {attention: [*data, "--attention", attention, "--epochs", str(args.epochs), "--units", str(args.units),
+                            "--patience", str(args.epochs), "--max-minutes", str(args.minutes), *extra]
+                for attention in args.attention}
+    results = {}
+    for attention, (command, metrics) in train_variants("translate", variants, args.parallel).items():
+        results[attention] = {"command": "python " + " ".join(command),
+                              "train_seconds": metrics.get("train_seconds_this_session"),
+                              **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "test_exact_match",
+                                                             "test_bleu", "test_chrf", "best_val_loss",
+                                                             "test_by_source_length")}}
+        print(attention, results[attention], flush=True)
     save(f"translate_{args.name}", {
         "data": args.pairs_file and Path(args.pairs_file).name or "generated dates (train seed 0, test seed 20000)",
         "split": f"train on all of it, report on {Path(args.validation_file).name}" if args.validation_file else

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import sys
 from pathlib import Path
@@ -93,13 +95,21 @@ def export_main(argv=None) -> int:
     return run_reporting_errors(run)
 
 
+def rest_value(value):
+    """A TF Serving REST value as TensorFlow takes it: {"b64": text} is base64-encoded bytes."""
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    return [rest_value(v) for v in value] if isinstance(value, list) else value
+
+
 def _print_example(savedmodel: Path, body: dict) -> None:
     """Answer the spec's example REST body with the exported SavedModel, as TF Serving would."""
     import tensorflow as tf
 
     signature = tf.saved_model.load(str(savedmodel)).signatures[body["signature_name"]]
-    outputs = signature(**{k: tf.constant(v) for k, v in body["inputs"].items()})
-    print(f"\nExample request to '{body['signature_name']}': {body['inputs']}")
+    outputs = signature(**{k: tf.constant(rest_value(v)) for k, v in body["inputs"].items()})
+    request = json.dumps(body["inputs"])
+    print(f"\nExample request to '{body['signature_name']}': {request[:300]}{' ...' if len(request) > 300 else ''}")
     for name, value in outputs.items():
         value = value.numpy()
         if value.dtype == object:
@@ -107,4 +117,4 @@ def _print_example(savedmodel: Path, body: dict) -> None:
             for v in value:
                 print(f"--- {name} ---\n{v}")
         else:
-            print(f"--- {name} --- {value}")
+            print(f"--- {name} --- {value if value.size <= 20 else f'{value.dtype} array of shape {value.shape}'}")

@@ -1,4 +1,4 @@
-"""PNG plots a person can look at: training curves (more per task as they come)."""
+"""PNG plots a person can look at: training curves, series, attention maps."""
 
 from __future__ import annotations
 
@@ -62,6 +62,26 @@ def plot_attention(png_path, weights, source_tokens: list[str], target_tokens: l
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def plot_image_attention(png_path, image, words: list[str], maps, title: str = "") -> None:
+    """The image, then one panel per generated word with its attention (a grid, [words, g, g])
+    stretched over the image."""
+    fig, axes = plt.subplots(1, len(words) + 1, figsize=(1.6 * (len(words) + 1), 2.2), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=8)
+    extent = (0, image.shape[1], image.shape[0], 0)
+    for ax, word, weights in zip(axes[1:], words, maps):
+        ax.imshow(image, extent=extent)
+        ax.imshow(weights, cmap="magma", alpha=0.6, extent=extent, interpolation="nearest")
+        ax.set_title(word, fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

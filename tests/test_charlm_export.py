@@ -19,21 +19,26 @@ from keras_rnn.litert_host import CharLMLiteRT
 from keras_rnn.tasks import charlm
 from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
 
-# Stand-in for TF Serving's REST API: {"signature_name", "inputs" (columnar) | "instances" (rows)}.
+# Stand-in for TF Serving's REST API: {"signature_name", "inputs" (columnar) | "instances" (rows)};
+# binary values travel as {"b64": "..."}, as in TF Serving.
 # keras and keras_rnn are made unimportable first (TensorFlow imports keras when it can):
 # the SavedModel must load and answer on TensorFlow alone, as in TF Serving.
 SERVE = r"""
-import json, sys
+import base64, json, sys
 sys.modules["keras"] = sys.modules["keras_rnn"] = None
 import tensorflow as tf
 path, body = sys.argv[1], json.loads(sys.argv[2])
+def unwrap(v):
+    if isinstance(v, dict) and set(v) == {"b64"}:
+        return base64.b64decode(v["b64"])
+    return [unwrap(x) for x in v] if isinstance(v, list) else v
 signature = tf.saved_model.load(path).signatures[body["signature_name"]]
 specs = signature.structured_input_signature[1]
 if "instances" in body:
     columns = {k: [row[k] for row in body["instances"]] for k in body["instances"][0]}
 else:
     columns = body["inputs"]
-outputs = signature(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in columns.items()})
+outputs = signature(**{k: tf.constant(unwrap(v), dtype=specs[k].dtype) for k, v in columns.items()})
 decode = lambda v: v.decode("utf-8") if isinstance(v, bytes) else v
 result = {k: [decode(x) for x in v.numpy().tolist()] for k, v in outputs.items()}
 leaked = sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in ("keras", "keras_rnn"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # name -> module holding `TASK` (imported lazily: each pulls in TensorFlow)
-_MODULES = {"charlm": "keras_rnn.tasks.charlm", "esn": "keras_rnn.tasks.esn",
+_MODULES = {"caption": "keras_rnn.tasks.caption", "charlm": "keras_rnn.tasks.charlm", "esn": "keras_rnn.tasks.esn",
             "translate": "keras_rnn.tasks.translate"}
 
 NAMES = sorted(_MODULES)

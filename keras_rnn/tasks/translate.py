@@ -320,6 +320,30 @@ class AttentionDecoder(keras.layers.Layer):
     def compute_output_spec(self, target_in, memory, memory_mask, summaries):
         return keras.KerasTensor((*target_in.shape, self.vocab_size), "float32")
 
+    # The LiteRT form: the state as ONE tensor, fixed shapes. It packs the cell's states and,
+    # without attention, the summary the classic decoder reads at every step.
+    def packed_state_size(self) -> int:
+        return self.n_states * self.units + (self.memory_dim if self.attention is None else 0)
+
+    def pack(self, state, summaries):
+        """`start`'s state list -> the packed state [B, packed_state_size()]."""
+        return tf.concat(state + ([summaries[0]] if self.attention is None else []), axis=-1)
+
+    def packed_step(self, token, state, memory, mask):
+        """`step` on a packed state: token [B], state, memory [B, P, D], mask [B, P] (float)
+        -> {logits, state, attention}."""
+        constants = {"memory": memory, "mask": mask}
+        cell_size = self.n_states * self.units
+        if self.attention is not None:
+            constants["keys"] = self.attention.project_memory(memory)
+        else:
+            constants["summary"] = state[:, cell_size:]
+        states = tf.split(state[:, :cell_size], self.n_states, axis=-1)
+        logits, states, attention = self.step(token, states, constants)
+        if self.attention is None:
+            states = states + [constants["summary"]]
+        return {"logits": logits, "state": tf.concat(states, axis=-1), "attention": attention}
+
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
                 "units": self.units, "memory_dim": self.memory_dim, "cell": self.cell_type,
@@ -414,30 +438,17 @@ class Translator(tf.Module):
         def encoder(source):
             memory, *summaries = fixed(source)
             _, state = self.decoder.start(memory, tf.not_equal(source, PAD_ID), summaries)
-            if self.decoder.attention is None:  # the classic decoder reads the summary at every step
-                state = state + [summaries[0]]
             return {"memory": memory, "mask": tf.cast(tf.not_equal(source, PAD_ID), tf.float32),
-                    "state": tf.concat(state, axis=-1)}
+                    "state": self.decoder.pack(state, summaries)}
 
         return encoder, [tf.TensorSpec([1, length], tf.int32, name="source")]
 
     def decoder_step(self, token, state, memory, mask):
-        """One output token with fixed shapes (LiteRT); `state` packs the decoder states
-        (and, without attention, the encoder summary the classic decoder reads every step)."""
-        constants = {"memory": memory, "mask": mask}
-        if self.decoder.attention is not None:
-            constants["keys"] = self.decoder.attention.project_memory(memory)
-        else:
-            constants["summary"] = state[:, self.decoder.n_states * self.cfg.units:]
-        states = tf.split(state[:, :self.decoder.n_states * self.cfg.units], self.decoder.n_states, axis=-1)
-        logits, states, attention = self.decoder.step(token, states, constants)
-        if self.decoder.attention is None:
-            states = states + [constants["summary"]]
-        return {"logits": logits, "state": tf.concat(states, axis=-1), "attention": attention}
+        """One output token with fixed shapes (LiteRT): `AttentionDecoder.packed_step`."""
+        return self.decoder.packed_step(token, state, memory, mask)
 
     def state_size(self) -> int:
-        extra = 2 * self.cfg.units if self.decoder.attention is None else 0
-        return self.decoder.n_states * self.cfg.units + extra
+        return self.decoder.packed_state_size()
 
     def decoder_step_signature(self):
         length, d = self.cfg.max_source_len + 1, 2 * self.cfg.units

@@ -1,0 +1,81 @@
+"""Reference host loop for the LiteRT captioning models: numpy, ai_edge_litert and Pillow only.
+
+What an app does with `caption_encoder.tflite` and `caption_decoder_step.tflite`:
+decode and resize the image to the model's size (RGB, uint8), run the encoder
+once, then feed the decoder step its previous word until it says <end>; the
+attention of each word is over the encoder's grid (`grid` in `caption.json`).
+Greedy decoding gives the same words as the Keras model and the SavedModel
+(tests check, on images already at the model's size: resizing here is Pillow's).
+
+    python -m keras_rnn.litert_caption_host saved_models/litert/caption/1 scene.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn.litert_translate_host import DETOKENIZE
+
+
+class CaptionerLiteRT:
+    def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
+        litert_dir = Path(litert_dir)
+        self.meta = json.loads((litert_dir / "caption.json").read_text(encoding="utf-8"))
+        suffix = "_drq" if quantized else ""
+        self.encoder = Interpreter(model_path=str(litert_dir / f"caption_encoder{suffix}.tflite"),
+                                   num_threads=num_threads).get_signature_runner("encoder")
+        self.step = Interpreter(model_path=str(litert_dir / f"caption_decoder_step{suffix}.tflite"),
+                                num_threads=num_threads).get_signature_runner("decoder_step")
+
+    def pixels(self, image_file) -> np.ndarray:
+        """An image file -> uint8 [1, S, S, 3] RGB."""
+        from PIL import Image
+
+        size = self.meta["image_size"]
+        with Image.open(image_file) as image:
+            image = image.convert("RGB")
+            if image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+            return np.asarray(image, np.uint8)[None]
+
+    def greedy_ids(self, pixels: np.ndarray, max_length: int = 25):
+        """Word ids (without <end>) and each word's attention over the grid [steps, P]."""
+        encoded = self.encoder(image=pixels)
+        state, token, ids, attention = encoded["state"], self.meta["start_id"], [], []
+        for _ in range(max_length):
+            out = self.step(token=np.array([token], np.int32), state=state, memory=encoded["memory"])
+            token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
+            attention.append(out["attention"][0])
+            if token == self.meta["end_id"]:
+                break
+            ids.append(token)
+        return ids, np.array(attention)
+
+    def caption(self, pixels: np.ndarray, max_length: int = 25) -> str:
+        ids, _ = self.greedy_ids(pixels, max_length)
+        text = " ".join(self.meta["vocab"][i] for i in ids)
+        for pattern, rewrite in DETOKENIZE:  # the model's own rules (translate.DETOKENIZE)
+            text = re.sub(pattern, rewrite, text)
+        return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("litert_dir", help="directory holding caption.json and the .tflite files")
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("--max-length", type=int, default=25)
+    parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
+    args = parser.parse_args(argv)
+    model = CaptionerLiteRT(args.litert_dir, quantized=args.quantized)
+    for image in args.images:
+        print(f"{image}\t{model.caption(model.pixels(image), args.max_length)}")
+
+
+if __name__ == "__main__":
+    main()

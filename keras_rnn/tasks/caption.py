@@ -1,0 +1,435 @@
+"""Image captioning: a CNN encoder into a recurrent decoder, with or without visual attention.
+
+Reading order: config -> data (scenes or a captions file) -> model -> serving ->
+evaluation -> task.
+
+- Encoder: a small CNN (rescaling, three conv + max-pool stages) whose last
+  feature map is the memory: a grid of P = (size/8)² positions, D features each.
+  Its average is the image vector ("summary").
+- Decoder: the translation task's `AttentionDecoder`, unchanged. With
+  `--attention bahdanau` it attends over the grid at every word ("show, attend
+  and tell", Xu et al. 2015); with `--attention none` the image vector starts the
+  recurrence and is fed at every step ("show and tell", Vinyals et al. 2015).
+- Words: the translation task's word tokenizer and `StringLookup`; id 0 padding,
+  1 unknown, 2 <start>, 3 <end>.
+- Default data: generated scenes (`keras_rnn.data.scenes`), whose object masks
+  score the attention. `--captions-file` trains on your own images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_rnn import UserError, config as config_lib, decoding, plots
+from keras_rnn.config import TrainConfig, option
+from keras_rnn.data import scenes
+from keras_rnn.export import ServingSpec, after_checks
+from keras_rnn.tasks.translate import (END, PAD, START, UNKNOWN, AttentionDecoder, detokenize, masked_accuracy,
+                                       tokenize)
+from keras_rnn.training import TrainingPlan
+
+NAME = "caption"
+VOCAB_FILE = "vocab.json"
+PAD_ID, START_ID, END_ID = 0, 2, 3
+MAX_BEAM_WIDTH = 16
+MAX_CAPTION_TOKENS = 64
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    epochs: int = option(10, "passes over the training images")
+    captions_file: Optional[str] = option(None, "tab-separated image path (relative to the file) and caption per "
+                                                "line; default: generated scenes")
+    scenes_train: int = option(6000, "generated scenes for training (validation and test: --scenes-eval each)")
+    scenes_eval: int = option(500, "generated scenes for validation and for test (separate seeds)")
+    image_size: int = option(64, "images are resized to this square size (a multiple of 8)")
+    filters: int = option(64, "channels of the encoder's last conv stage (the memory's features)")
+    cell: str = option("gru", "decoder cell", choices=["gru", "lstm"])
+    units: int = option(128, "decoder units")
+    embedding_dim: int = option(32, "word embedding size")
+    attention: str = option("bahdanau", "bahdanau (show, attend and tell), luong, or none (show and tell)",
+                            choices=["bahdanau", "luong", "none"])
+    attention_units: int = option(64, "size of the additive attention's hidden layer")
+    max_caption_len: int = option(24, "longest caption in words (longer ones are skipped in training)")
+    vocab_size: int = option(5000, "most frequent caption words kept (the rest -> [UNK])")
+
+
+# ---------------------------------------------------------------- data
+@dataclasses.dataclass
+class Split:
+    images: np.ndarray   # uint8 [N, size, size, 3]
+    captions: list[str]
+    masks: Optional[np.ndarray] = None  # generated scenes only: object masks [N, K, size, size]
+    shapes: Optional[list] = None
+
+
+def read_captions_file(path, size: int) -> Split:
+    """Images named in a TSV file (path<TAB>caption), decoded and resized; a bad line or image is an error."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read the captions file ({e}): give a UTF-8 text file") from None
+    images, captions = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[1].strip():
+            raise UserError(f"{path}:{number}: expected 'image path<TAB>caption'")
+        image_path = path.parent / parts[0]
+        try:
+            image = tf.io.decode_image(image_path.read_bytes(), channels=3, expand_animations=False)
+        except (OSError, tf.errors.InvalidArgumentError) as e:
+            raise UserError(f"{path}:{number}: cannot read image {parts[0]} ({str(e).splitlines()[0][:80]}): "
+                            "fix or remove that line") from None
+        images.append(tf.cast(tf.image.resize(image, [size, size]), tf.uint8).numpy())
+        captions.append(parts[1].strip())
+    if len(captions) < 3:
+        raise UserError(f"{path}: {len(captions)} captioned image(s); need at least 3 (train, validation, test)")
+    return Split(np.stack(images), captions)
+
+
+def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
+    if cfg.image_size % 8 or cfg.image_size < 16:
+        raise UserError(f"--image-size must be a multiple of 8, at least 16; got {cfg.image_size}")
+    if cfg.captions_file:  # seeded 80/10/10 split
+        data = read_captions_file(cfg.captions_file, cfg.image_size)
+        order = np.random.default_rng(cfg.seed).permutation(len(data.captions))
+        n_eval = max(1, len(order) // 10)
+        parts = order[2 * n_eval:], order[:n_eval], order[n_eval:2 * n_eval]
+        return tuple(Split(data.images[p], [data.captions[i] for i in p]) for p in parts)
+    made = [scenes.generate(n, cfg.seed + offset, cfg.image_size)
+            for n, offset in ((cfg.scenes_train, 0), (cfg.scenes_eval, 10_000), (cfg.scenes_eval, 20_000))]
+    return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
+
+
+class Vocabulary:
+    """Caption words (ids: 0 padding, 1 unknown, 2 <start>, 3 <end>, then the words)."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+
+    @classmethod
+    def build(cls, captions, size: int) -> "Vocabulary":
+        tokens = tokenize(tf.constant(captions), "word").flat_values.numpy()
+        return cls([START, END] + [t.decode("utf-8") for t, _ in Counter(tokens).most_common(size)])
+
+    def save(self, path):
+        Path(path).write_text(json.dumps({"words": self.words}, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path):
+        return cls(json.loads(Path(path).read_text(encoding="utf-8"))["words"])
+
+    def lookup(self) -> keras.layers.StringLookup:
+        return keras.layers.StringLookup(vocabulary=self.words, mask_token=PAD, oov_token=UNKNOWN)
+
+    def tokens(self) -> list[str]:
+        return [PAD, UNKNOWN] + self.words
+
+
+def caption_ids(captions, lookup) -> tf.RaggedTensor:
+    """Strings [N] -> ragged ids <start> ... <end>."""
+    ids = tf.cast(tf.ragged.map_flat_values(lookup, tokenize(tf.constant(captions), "word")), tf.int32)
+    n = len(captions)
+    return tf.concat([tf.RaggedTensor.from_tensor(tf.fill([n, 1], START_ID)), ids,
+                      tf.RaggedTensor.from_tensor(tf.fill([n, 1], END_ID))], axis=1)
+
+
+def make_dataset(split: Split, lookup, cfg: Config, name: str, shuffle: bool):
+    """((image, caption input ids), caption output ids) batches, and the number of batches."""
+    ids = caption_ids(split.captions, lookup)
+    keep = (ids.row_lengths() <= cfg.max_caption_len + 2).numpy()
+    if not keep.any():
+        raise UserError(f"the {name} split has no caption of at most --max-caption-len {cfg.max_caption_len} words")
+    if not keep.all():
+        print(f"{name}: skipped {int((~keep).sum())} of {len(keep)} captions over --max-caption-len words")
+    ids = tf.ragged.boolean_mask(ids, keep).to_tensor()
+    ds = tf.data.Dataset.from_tensor_slices(((split.images[keep], ids[:, :-1]), ids[:, 1:]))
+    if shuffle:
+        ds = ds.shuffle(int(keep.sum()), seed=cfg.seed, reshuffle_each_iteration=True)
+    return ds.batch(cfg.batch_size), -(-int(keep.sum()) // cfg.batch_size)
+
+
+# ---------------------------------------------------------------- model
+def build_encoder(cfg: Config) -> keras.Model:
+    """image uint8 [B, S, S, 3] -> memory [B, (S/8)², filters], summary [B, filters]."""
+    image = keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(image)
+    for i, filters in enumerate((cfg.filters // 4, cfg.filters // 2, cfg.filters)):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = keras.layers.MaxPooling2D(name=f"pool_{i}")(x)
+    grid = cfg.image_size // 8
+    memory = keras.layers.Reshape((grid * grid, cfg.filters), name="grid")(x)
+    summary = keras.layers.GlobalAveragePooling1D(name="summary")(memory)
+    return keras.Model(image, [memory, summary], name="encoder")
+
+
+def build_model(cfg: Config, vocab_size: int) -> keras.Model:
+    """(image [B, S, S, 3] uint8, caption input ids [B, T]) -> logits [B, T, V] (teacher forcing)."""
+    image = keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="uint8", name="image")
+    caption_in = keras.Input(shape=(None,), dtype="int32", name="caption_in")
+    memory, summary = build_encoder(cfg)(image)
+    decoder = AttentionDecoder(vocab_size, cfg.embedding_dim, cfg.units, cfg.filters, cell=cfg.cell,
+                               attention=cfg.attention, attention_units=cfg.attention_units, name="decoder")
+    summaries = [summary] * decoder.n_states
+    logits = decoder(caption_in, memory, ops.ones_like(memory[:, :, 0], dtype="bool"), summaries)
+    return keras.Model([image, caption_in], logits, name=f"caption_{cfg.cell}_{cfg.attention}")
+
+
+# ---------------------------------------------------------------- serving
+class Captioner(tf.Module):
+    """Encoded images in, captions (and attention over the grid) out: decoding, resizing,
+    encoder, greedy or beam search. Holds the model's own layers; exported as the SavedModel
+    `caption` signature and as the LiteRT `encoder` and `decoder_step`."""
+
+    def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
+        super().__init__(name="captioner")
+        self.model, self.cfg = model, cfg
+        self.encoder, self.decoder = model.get_layer("encoder"), model.get_layer("decoder")
+        self.words = tf.constant(vocab.tokens())
+
+    def decode_images(self, images):
+        """Encoded images (JPEG, PNG, GIF, BMP bytes) [B] -> uint8 [B, S, S, 3]."""
+        size = self.cfg.image_size
+
+        def one(data):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return tf.cast(tf.image.resize(image, [size, size]), tf.uint8)
+
+        return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+
+    def search(self, pixels, beam_width, max_length):
+        memory, summary = self.encoder(pixels)
+        constants, state = self.decoder.start(memory, tf.ones_like(memory[:, :, 0], tf.bool),
+                                              [summary] * self.decoder.n_states)
+        start = tf.fill([tf.shape(pixels)[0]], START_ID)
+        if isinstance(beam_width, int) and beam_width == 1:
+            return decoding.greedy_search(self.decoder.step, state, constants, start, END_ID, max_length)
+        return decoding.beam_search(self.decoder.step, state, constants, start, END_ID, max_length, beam_width)
+
+    def to_text(self, found):
+        tokens = tf.RaggedTensor.from_tensor(tf.gather(self.words, found["tokens"]), lengths=found["lengths"])
+        text = detokenize(tf.strings.reduce_join(tokens, axis=1, separator=" "), "word")
+        return {"caption": text, "score": found["scores"], "attention": found["attention"],
+                "length": found["lengths"], "tokens": tokens.to_tensor("")}
+
+    def caption(self, images, beam_width, max_length):
+        beam_width, max_length = after_checks([
+            tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be >= 1"),
+            tf.debugging.assert_less_equal(beam_width, MAX_BEAM_WIDTH, message=f"beam_width must be <= {MAX_BEAM_WIDTH}"),
+            tf.debugging.assert_positive(max_length, message="max_length must be > 0"),
+            tf.debugging.assert_less_equal(max_length, MAX_CAPTION_TOKENS,
+                                           message=f"max_length must be <= {MAX_CAPTION_TOKENS}")],
+            beam_width, max_length)
+        out = self.to_text(self.search(self.decode_images(images), beam_width, max_length))
+        return {k: out[k] for k in ("caption", "score", "attention", "length")}
+
+    def greedy_pixels(self, pixels, max_length):
+        """Decoded images uint8 [B, S, S, 3] -> greedy captions (training callbacks, evaluation)."""
+        return self.to_text(self.search(pixels, 1, max_length))
+
+    # LiteRT: fixed shapes; the host decodes the image and maps ids to words (metadata).
+    def litert_encoder(self, image):
+        memory, summary = self.encoder(image)
+        _, state = self.decoder.start(memory, tf.ones_like(memory[:, :, 0], tf.bool), [summary] * self.decoder.n_states)
+        return {"memory": memory, "state": self.decoder.pack(state, [summary])}
+
+    def decoder_step(self, token, state, memory):
+        return self.decoder.packed_step(token, state, memory, tf.ones_like(memory[:, :, 0]))
+
+    def litert_signatures(self):
+        s, grid = self.cfg.image_size, (self.cfg.image_size // 8) ** 2
+        return ([tf.TensorSpec([1, s, s, 3], tf.uint8, name="image")],
+                [tf.TensorSpec([1], tf.int32, name="token"),
+                 tf.TensorSpec([1, self.decoder.packed_state_size()], tf.float32, name="state"),
+                 tf.TensorSpec([1, grid, self.cfg.filters], tf.float32, name="memory")])
+
+
+def example_png(size: int, seed: int = 7) -> str:
+    """A generated scene as base64 PNG: the body of an example REST request."""
+    import base64
+
+    return base64.b64encode(tf.io.encode_png(scenes.generate(1, seed, size).images[0]).numpy()).decode("ascii")
+
+
+def caption_signature():
+    return [tf.TensorSpec([None], tf.string, name="images"),
+            tf.TensorSpec([], tf.int32, name="beam_width"),
+            tf.TensorSpec([], tf.int32, name="max_length")]
+
+
+# ---------------------------------------------------------------- evaluation
+def references(captions) -> list[str]:
+    """Captions normalised like the model's output (lowercase words, punctuation glued back)."""
+    joined = tf.strings.reduce_join(tokenize(tf.constant(captions), "word"), axis=1, separator=" ")
+    return [t.decode("utf-8") for t in detokenize(joined, "word").numpy()]
+
+
+def caption_split(captioner: Captioner, split: Split, batch_size=256, greedy=None):
+    greedy = greedy or tf.function(captioner.greedy_pixels)
+    outs = [greedy(tf.constant(split.images[i:i + batch_size]), tf.constant(captioner.cfg.max_caption_len + 1))
+            for i in range(0, len(split.captions), batch_size)]
+    hypotheses = [t.decode("utf-8") for out in outs for t in out["caption"].numpy()]
+    return hypotheses, outs
+
+
+def score_captions(hypotheses: list[str], refs: list[str]) -> dict:
+    """Exact match (%) and BLEU-1 .. BLEU-4 (sacrebleu, one reference per image)."""
+    from sacrebleu.metrics import BLEU
+
+    scores = {"exact_match": 100.0 * float(np.mean([h == r for h, r in zip(hypotheses, refs)]))}
+    for n in range(1, 5):
+        scores[f"bleu{n}"] = BLEU(max_ngram_order=n).corpus_score(hypotheses, [refs]).score
+    return scores
+
+
+def attention_localisation(split: Split, outs, grid: int) -> Optional[float]:
+    """Share of generated shape words (circle, square, triangle) whose attention peak lies on
+    an object of that shape in the image (GUIDE §5). None without masks or attention."""
+    if split.masks is None:
+        return None
+    size = split.images.shape[1]
+    cell = size // grid
+    hits = total = 0
+    i = 0
+    for out in outs:
+        tokens, attention = out["tokens"].numpy(), out["attention"].numpy()
+        for row in range(tokens.shape[0]):
+            for t, word in enumerate(tokens[row]):
+                word = word.decode("utf-8")
+                if word not in scenes.SHAPES or not attention[row, t].any():
+                    continue
+                peak = int(np.argmax(attention[row, t]))
+                y, x = divmod(peak, grid)
+                patch = split.masks[i][:, y * cell:(y + 1) * cell, x * cell:(x + 1) * cell].any(axis=(1, 2))
+                total += 1
+                hits += any(p and s == word for p, s in zip(patch, split.shapes[i]))
+            i += 1
+    return hits / total if total else None
+
+
+def write_attention_maps(captioner: Captioner, split: Split, out_dir: Path, count: int, greedy=None) -> list[Path]:
+    """Per image: the image, then each generated word with its attention over the grid."""
+    greedy = greedy or tf.function(captioner.greedy_pixels)
+    out = greedy(tf.constant(split.images[:count]), tf.constant(captioner.cfg.max_caption_len + 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid = captioner.cfg.image_size // 8
+    paths = []
+    for i in range(min(count, len(split.captions))):
+        words = [w.decode("utf-8") for w in out["tokens"][i].numpy() if w]
+        maps = out["attention"][i, :len(words)].numpy().reshape(len(words), grid, grid)
+        path = out_dir / f"attention_{i}.png"
+        plots.plot_image_attention(path, split.images[i], words, maps, title=out["caption"][i].numpy().decode())
+        paths.append(path)
+    return paths
+
+
+class CaptionReport(keras.callbacks.Callback):
+    """After each epoch: caption the validation images, log val_exact_match and val_bleu1..4;
+    at the end: attention maps (with attention)."""
+
+    def __init__(self, cfg: Config, vocab: Vocabulary, split: Split, run_dir: Path, maps: int = 3):
+        super().__init__()
+        self.cfg, self.vocab, self.split, self.run_dir, self.maps = cfg, vocab, split, run_dir, maps
+        self.refs = references(split.captions)
+        self.captioner = None
+
+    def _ready(self):
+        if self.captioner is None:
+            self.captioner = Captioner(self.model, self.vocab, self.cfg)
+            self.greedy = tf.function(self.captioner.greedy_pixels)
+        return self.captioner
+
+    def on_epoch_end(self, epoch, logs=None):
+        hypotheses, _ = caption_split(self._ready(), self.split, greedy=self.greedy)
+        scores = score_captions(hypotheses, self.refs)
+        print(f"\nvalidation ({len(hypotheses)} images): " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+        if logs is not None:
+            logs.update({f"val_{k}": v for k, v in scores.items()})
+
+    def on_train_end(self, logs=None):
+        if self.cfg.attention != "none" and self.maps:
+            write_attention_maps(self._ready(), self.split, self.run_dir / "attention", self.maps, self.greedy)
+
+
+# ---------------------------------------------------------------- the task interface
+class CaptionTask:
+    name = NAME
+    Config = Config
+
+    def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
+        train, val, test = load_splits(cfg)
+        vocab_path = run_dir / VOCAB_FILE
+        vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else Vocabulary.build(train.captions, cfg.vocab_size)
+        vocab.save(vocab_path)
+        source = cfg.captions_file or "generated scenes"
+        print(f"{source}: {len(train.captions):,} training / {len(val.captions):,} validation / "
+              f"{len(test.captions):,} test images; {len(vocab.words)} words (+2)")
+        lookup = vocab.lookup()
+        train_ds, train_batches = make_dataset(train, lookup, cfg, "training", shuffle=True)
+        val_ds, val_batches = make_dataset(val, lookup, cfg, "validation", shuffle=False)
+        model = build_model(cfg, len(vocab.words) + 2)
+
+        def summary(metrics):
+            """Test scores of the best checkpoint (greedy), and where its attention looks."""
+            _, _, best = self.load(run_dir)
+            hypotheses, outs = caption_split(Captioner(best, vocab, cfg), test)
+            scores = score_captions(hypotheses, references(test.captions))
+            located = attention_localisation(test, outs, cfg.image_size // 8) if cfg.attention != "none" else None
+            print("test: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+                  + (f", attention on the named shape {100 * located:.1f}%" if located is not None else ""))
+            return {"test_images": len(test.captions), **{f"test_{k}": v for k, v in scores.items()},
+                    **({"test_attention_localisation": located} if located is not None else {}),
+                    "test_examples": [{"reference": r, "caption": h} for r, h in
+                                      zip(test.captions[:5], hypotheses[:5])]}
+
+        return TrainingPlan(
+            model=model, train_data=train_ds.repeat().prefetch(tf.data.AUTOTUNE),
+            validation_data=val_ds.prefetch(tf.data.AUTOTUNE),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+            metrics=[masked_accuracy], callbacks=[CaptionReport(cfg, vocab, val, run_dir)],
+            steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches, summary=summary)
+
+    def load(self, run_dir: Path):
+        """(config, vocabulary, trained Keras model) of a run."""
+        run_dir = Path(run_dir)
+        cfg = config_lib.load(Config, run_dir / "config.json")
+        return cfg, Vocabulary.load(run_dir / VOCAB_FILE), keras.saving.load_model(run_dir / "model.keras",
+                                                                                   compile=False)
+
+    def serving(self, run_dir: Path, xla: bool = False) -> ServingSpec:
+        if xla:
+            raise UserError("the caption export has no XLA variant; drop --xla")
+        cfg, vocab, model = self.load(run_dir)
+        module = Captioner(model, vocab, cfg)
+        encoder_signature, step_signature = module.litert_signatures()
+        grid = cfg.image_size // 8
+        return ServingSpec(
+            name=NAME, module=module,
+            endpoints={"caption": (module.caption, caption_signature())},
+            litert={"encoder": (module.litert_encoder, encoder_signature),
+                    "decoder_step": (module.decoder_step, step_signature)},
+            metadata={"task": NAME, "cell": cfg.cell, "attention": cfg.attention, "image_size": cfg.image_size,
+                      "grid": [grid, grid], "memory_dim": cfg.filters, "state_size": module.decoder.packed_state_size(),
+                      "pad_id": PAD_ID, "start_id": START_ID, "end_id": END_ID, "vocab": vocab.tokens(),
+                      "encoder": {"inputs": {"image": f"uint8 [1, {cfg.image_size}, {cfg.image_size}, 3], RGB, resized"},
+                                  "outputs": ["memory", "state"]},
+                      "decoder_step": {"inputs": ["token", "state", "memory"],
+                                       "outputs": ["logits", "state", "attention"]}},
+            example={"signature_name": "caption",
+                     "inputs": {"images": [{"b64": example_png(cfg.image_size)}], "beam_width": 3,
+                                "max_length": 20}})
+
+
+TASK = CaptionTask()

@@ -1,0 +1,163 @@
+"""Captioning end to end on generated scenes: train (CLI) -> export (CLI) -> serve
+(SavedModel in a process without keras, LiteRT host without TensorFlow), plus the
+scene generator and bad input."""
+
+import base64
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import UserError
+from keras_rnn.data import scenes
+from keras_rnn.litert_caption_host import CaptionerLiteRT
+from keras_rnn.tasks import caption
+from tests.conftest import ROOT, run_cli
+from tests.test_charlm_export import serve
+
+TRAIN_ARGS = ["--scenes-train", "600", "--scenes-eval", "40", "--units", "48", "--filters", "16",
+              "--embedding-dim", "16", "--attention-units", "16", "--epochs", "3", "--batch-size", "32",
+              "--learning-rate", "0.005", "--seed", "3"]
+
+
+def png(image: np.ndarray) -> bytes:
+    return tf.io.encode_png(image).numpy()
+
+
+# ---------------------------------------------------------------- scenes
+def test_scenes_are_deterministic_and_captions_name_what_is_drawn():
+    a, b, c = scenes.generate(30, 1), scenes.generate(30, 1), scenes.generate(30, 2)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.captions == b.captions != c.captions
+    for i, text in enumerate(a.captions):
+        parts = text.split(" and ")
+        assert len(parts) == len(a.shapes[i]) and 1 <= len(parts) <= 2
+        for j, part in enumerate(parts):
+            colour, shape = part.split()[1:3]
+            assert shape == a.shapes[i][j]
+            mask = a.masks[i, j]
+            np.testing.assert_array_equal(np.median(a.images[i][mask], axis=0), scenes.COLOURS[colour])
+            y, x = np.argwhere(mask).mean(axis=0) // (64 / 3)  # the mask's centre is in the named cell
+            assert part.endswith(scenes.place(int(y), int(x)).split(" ", 1)[1]), (part, y, x)
+
+
+# ---------------------------------------------------------------- train -> export -> serve
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("caption")
+    run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *TRAIN_ARGS)
+    run_cli("export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample")
+    return root / "run", root / "out" / "caption" / "1", root / "out" / "litert" / "caption" / "1"
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    cfg, vocab, model = caption.TASK.load(exported[0])
+    captioner = caption.Captioner(model, vocab, cfg)
+    test = caption.load_splits(cfg)[2]
+    return cfg, captioner, test
+
+
+def test_training_learns_and_reports_bleu_and_attention(exported):
+    run_dir = exported[0]
+    history = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
+    val_loss = [float(row[history[0].index("val_loss")]) for row in history[1:]]
+    assert val_loss[-1] < val_loss[0], val_loss
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_images"] == 40 and 0 <= metrics["test_attention_localisation"] <= 1
+    assert metrics["test_bleu1"] >= metrics["test_bleu4"] and metrics["test_bleu1"] > 20
+    assert len(list((run_dir / "attention").glob("*.png"))) == 3
+
+
+def test_savedmodel_answers_a_rest_body_with_b64_images_without_keras(exported, loaded):
+    _, captioner, test = loaded
+    expected = captioner.greedy_pixels(tf.constant(test.images[:3]), 20)["caption"].numpy()
+    body = {"signature_name": "caption",
+            "inputs": {"images": [{"b64": base64.b64encode(png(image)).decode()} for image in test.images[:3]],
+                       "beam_width": 1, "max_length": 20}}
+    out = serve(exported[1], body)
+    assert out["caption"] == [c.decode() for c in expected]
+    grid = (captioner.cfg.image_size // 8) ** 2
+    assert np.array(out["attention"]).shape[0::2] == (3, grid)
+    np.testing.assert_allclose(np.array(out["attention"]).sum(-1)[:, 0], 1, atol=1e-5)
+
+
+def test_savedmodel_beam_search_and_bad_requests(exported, loaded):
+    _, _, test = loaded
+    fn = tf.saved_model.load(str(exported[1])).signatures["caption"]
+
+    def call(images, beam_width=3, max_length=20):
+        return fn(images=tf.constant(images), beam_width=tf.constant(beam_width), max_length=tf.constant(max_length))
+
+    out = call([png(test.images[0]), png(test.images[1])])
+    assert out["caption"].shape == (2,) and all(s <= 0 for s in out["score"].numpy())
+    resized = call([png(np.repeat(np.repeat(test.images[0], 2, 0), 2, 1))])  # 128 x 128: resized to 64
+    assert resized["caption"].shape == (1,)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        call([b"not an image"])
+    for kwargs, message in [({"beam_width": 0}, "beam_width must be >= 1"),
+                            ({"max_length": 0}, "max_length must be > 0")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            call([png(test.images[0])], **kwargs)
+
+
+def test_litert_host_greedy_matches_keras_word_for_word(exported, loaded):
+    _, captioner, test = loaded
+    host = CaptionerLiteRT(exported[2])
+    expected = captioner.greedy_pixels(tf.constant(test.images[:6]), 25)
+    for i in range(6):
+        ids, attention = host.greedy_ids(test.images[i:i + 1], 25)
+        words = [w.decode() for w in expected["tokens"].numpy()[i] if w]
+        assert [host.meta["vocab"][j] for j in ids] == words
+        np.testing.assert_allclose(attention[:len(words)], expected["attention"].numpy()[i, :len(words)], atol=1e-4)
+    for path in exported[2].glob("*.tflite"):
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), (path.name, ops)
+
+
+def test_litert_host_reads_an_image_file_without_tensorflow(exported, loaded, tmp_path):
+    _, captioner, test = loaded
+    image_file = tmp_path / "scene.png"
+    image_file.write_bytes(png(test.images[0]))
+    expected = captioner.greedy_pixels(tf.constant(test.images[:1]), 25)["caption"].numpy()[0].decode()
+    code = ("import sys; from keras_rnn.litert_caption_host import CaptionerLiteRT; "
+            f"m = CaptionerLiteRT({str(exported[2])!r}); print(m.caption(m.pixels({str(image_file)!r}))); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == expected
+
+
+# ---------------------------------------------------------------- your own images, bad input
+def test_captions_file_trains_and_bad_images_are_named(tmp_path):
+    made = scenes.generate(12, 5)
+    lines = []
+    for i, (image, text) in enumerate(zip(made.images, made.captions)):
+        (tmp_path / f"{i}.png").write_bytes(png(image))
+        lines.append(f"{i}.png\t{text}")
+    good = tmp_path / "captions.tsv"
+    good.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = caption.Config(captions_file=str(good))
+    train, val, test = caption.load_splits(cfg)
+    assert (len(train.captions), len(val.captions), len(test.captions)) == (10, 1, 1)
+    assert train.images.shape[1:] == (64, 64, 3) and train.masks is None
+
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n not really")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("\n".join(lines[:3] + ["broken.png\ta red circle"]) + "\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad.tsv:4: cannot read image broken.png"):
+        caption.load_splits(caption.Config(captions_file=str(bad)))
+    missing = tmp_path / "missing.tsv"
+    missing.write_text("nowhere.png\ta blue square\n", encoding="utf-8")
+    with pytest.raises(UserError, match="missing.tsv:1: cannot read image nowhere.png"):
+        caption.load_splits(caption.Config(captions_file=str(missing)))
+    with pytest.raises(UserError, match="multiple of 8"):
+        caption.load_splits(caption.Config(image_size=60))
+    proc = run_cli("train.py", "--task", "caption", "--captions-file", bad, "--run-dir", tmp_path / "r", check=False)
+    assert proc.returncode != 0 and "cannot read image broken.png" in proc.stderr + proc.stdout
