@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn.litert_translate_host import DETOKENIZE
+from keras_rnn.litert_translate_host import greedy_loop, join_words
 
 
 class CaptionerLiteRT:
@@ -47,22 +46,12 @@ class CaptionerLiteRT:
     def greedy_ids(self, pixels: np.ndarray, max_length: int = 25):
         """Word ids (without <end>) and each word's attention over the grid [steps, P]."""
         encoded = self.encoder(image=pixels)
-        state, token, ids, attention = encoded["state"], self.meta["start_id"], [], []
-        for _ in range(max_length):
-            out = self.step(token=np.array([token], np.int32), state=state, memory=encoded["memory"])
-            token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
-            attention.append(out["attention"][0])
-            if token == self.meta["end_id"]:
-                break
-            ids.append(token)
-        return ids, np.array(attention)
+        return greedy_loop(self.step, encoded["state"], self.meta["start_id"], self.meta["end_id"], max_length,
+                           memory=encoded["memory"])
 
     def caption(self, pixels: np.ndarray, max_length: int = 25) -> str:
         ids, _ = self.greedy_ids(pixels, max_length)
-        text = " ".join(self.meta["vocab"][i] for i in ids)
-        for pattern, rewrite in DETOKENIZE:  # the model's own rules (translate.DETOKENIZE)
-            text = re.sub(pattern, rewrite, text)
-        return text
+        return join_words([self.meta["vocab"][i] for i in ids])
 
 
 def main(argv=None) -> None:

@@ -34,6 +34,28 @@ def tokenize(text: str, level: str) -> list[str]:
     return re.sub(r"([^\w\s']|_)", r" \1 ", text).split()
 
 
+def greedy_loop(step, state, start_id: int, end_id: int, max_length: int, **constants):
+    """Feed a LiteRT decoder step (a signature runner) its previous token until <end>:
+    the ids (without <end>) and each step's attention row. Shared by the host loops."""
+    token, ids, attention = start_id, [], []
+    for _ in range(max_length):
+        out = step(token=np.array([token], np.int32), state=state, **constants)
+        token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
+        attention.append(out["attention"][0])
+        if token == end_id:
+            break
+        ids.append(token)
+    return ids, np.array(attention)
+
+
+def join_words(words: list[str]) -> str:
+    """Word tokens -> text with the model's own detokenization rules (translate.DETOKENIZE)."""
+    text = " ".join(words)
+    for pattern, rewrite in DETOKENIZE:
+        text = re.sub(pattern, rewrite, text)
+    return text
+
+
 class TranslatorLiteRT:
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
         litert_dir = Path(litert_dir)
@@ -55,16 +77,8 @@ class TranslatorLiteRT:
     def greedy_ids(self, text: str, max_length: int = 48):
         """Output ids (without <end>) and the attention rows [steps, source_length]."""
         encoded = self.encoder(source=self.encode(text))
-        state, token, ids, attention = encoded["state"], self.meta["target_start_id"], [], []
-        for _ in range(max_length):
-            out = self.step(token=np.array([token], np.int32), state=state, memory=encoded["memory"],
-                            mask=encoded["mask"])
-            token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
-            attention.append(out["attention"][0])
-            if token == self.meta["target_end_id"]:
-                break
-            ids.append(token)
-        return ids, np.array(attention)
+        return greedy_loop(self.step, encoded["state"], self.meta["target_start_id"], self.meta["target_end_id"],
+                           max_length, memory=encoded["memory"], mask=encoded["mask"])
 
     def translate(self, text: str, max_length: int = 48) -> str:
         if not tokenize(text, self.meta["level"]):
@@ -72,10 +86,7 @@ class TranslatorLiteRT:
         ids, _ = self.greedy_ids(text, max_length)
         if self.meta["level"] == "char":
             return "".join(self.meta["target_vocab"][i] for i in ids)
-        text = " ".join(self.meta["target_vocab"][i] for i in ids)
-        for pattern, rewrite in DETOKENIZE:  # the model's own rules (translate.DETOKENIZE)
-            text = re.sub(pattern, rewrite, text)
-        return text
+        return join_words([self.meta["target_vocab"][i] for i in ids])
 
 
 def main(argv=None) -> None:
