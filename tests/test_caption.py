@@ -161,3 +161,24 @@ def test_captions_file_trains_and_bad_images_are_named(tmp_path):
         caption.load_splits(caption.Config(image_size=60))
     proc = run_cli("train.py", "--task", "caption", "--captions-file", bad, "--run-dir", tmp_path / "r", check=False)
     assert proc.returncode != 0 and "cannot read image broken.png" in proc.stderr + proc.stdout
+
+
+def test_mobilenet_encoder_trains_exports_and_matches_in_litert(tmp_path):
+    """--encoder mobilenet_v3_small (Keras Applications, random weights offline): a 2 x 2 grid at 64 px."""
+    args = ["--encoder", "mobilenet_v3_small", "--scenes-train", "64", "--scenes-eval", "8", "--epochs", "1",
+            "--units", "16", "--embedding-dim", "8", "--attention-units", "8"]
+    run_cli("train.py", "--task", "caption", "--run-dir", tmp_path / "run", *args)
+    run_cli("export.py", "--task", "caption", "--run-dir", tmp_path / "run", "--out", tmp_path / "out", "--no-sample")
+    cfg, vocab, model = caption.TASK.load(tmp_path / "run")
+    captioner = caption.Captioner(model, vocab, cfg)
+    assert captioner.decoder.memory_dim == 576 and caption.grid_side(cfg) == 2
+    images = caption.load_splits(cfg)[2].images[:2]
+    expected = captioner.greedy_pixels(tf.constant(images), 10)
+    host = CaptionerLiteRT(tmp_path / "out" / "litert" / "caption" / "1")
+    for i in range(2):
+        ids, _ = host.greedy_ids(images[i:i + 1], 10)
+        assert [host.meta["vocab"][j] for j in ids] == [w.decode() for w in expected["tokens"].numpy()[i] if w]
+    with pytest.raises(UserError, match="multiple of 32"):
+        caption.load_splits(caption.Config(encoder="mobilenet_v3_small", image_size=48))
+    with pytest.raises(UserError, match="--pretrained needs --encoder mobilenet_v3_small"):
+        caption.load_splits(caption.Config(pretrained=True))

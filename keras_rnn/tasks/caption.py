@@ -4,8 +4,9 @@ Reading order: config -> data (scenes or a captions file) -> model -> serving ->
 evaluation -> task.
 
 - Encoder: a small CNN (rescaling, three conv + max-pool stages) whose last
-  feature map is the memory: a grid of P = (size/8)² positions, D features each.
-  Its average is the image vector ("summary").
+  feature map is the memory: a grid of P = (size/8)² positions, D features each;
+  or `--encoder mobilenet_v3_small` (Keras Applications; `--pretrained`: ImageNet
+  weights, frozen), grid (size/32)². The grid's average is the image vector ("summary").
 - Decoder: the translation task's `AttentionDecoder`, unchanged. With
   `--attention bahdanau` it attends over the grid at every word ("show, attend
   and tell", Xu et al. 2015); with `--attention none` the image vector starts the
@@ -42,6 +43,7 @@ VOCAB_FILE = "vocab.json"
 PAD_ID, START_ID, END_ID = 0, 2, 3
 MAX_BEAM_WIDTH = 16
 MAX_CAPTION_TOKENS = 64
+ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
 
 
 @dataclasses.dataclass
@@ -51,8 +53,13 @@ class Config(TrainConfig):
                                                 "line; default: generated scenes")
     scenes_train: int = option(6000, "generated scenes for training (validation and test: --scenes-eval each)")
     scenes_eval: int = option(500, "generated scenes for validation and for test (separate seeds)")
-    image_size: int = option(64, "images are resized to this square size (a multiple of 8)")
-    filters: int = option(64, "channels of the encoder's last conv stage (the memory's features)")
+    image_size: int = option(64, "images are resized to this square size (a multiple of 8; of 32 for mobilenet)")
+    encoder: str = option("cnn", "cnn: a small CNN trained from scratch (grid: size/8 per side); "
+                          "mobilenet_v3_small: Keras Applications' (grid: size/32 per side, e.g. 7 x 7 at 224)",
+                          choices=list(ENCODERS))
+    pretrained: bool = option(False, "mobilenet_v3_small with ImageNet weights, frozen (downloaded once: needs "
+                                     "the network)")
+    filters: int = option(64, "cnn: channels of the last conv stage (the memory's features)")
     cell: str = option("gru", "decoder cell", choices=["gru", "lstm"])
     units: int = option(128, "decoder units")
     embedding_dim: int = option(32, "word embedding size")
@@ -99,9 +106,18 @@ def read_captions_file(path, size: int) -> Split:
     return Split(np.stack(images), captions)
 
 
+def grid_side(cfg: Config) -> int:
+    """Positions per side of the encoder's feature grid (the attention's memory)."""
+    return cfg.image_size // ENCODERS[cfg.encoder]
+
+
 def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
-    if cfg.image_size % 8 or cfg.image_size < 16:
-        raise UserError(f"--image-size must be a multiple of 8, at least 16; got {cfg.image_size}")
+    cell = ENCODERS[cfg.encoder]
+    if cfg.image_size % cell or cfg.image_size < 2 * cell:
+        raise UserError(f"--image-size must be a multiple of {cell}, at least {2 * cell}, for the {cfg.encoder} "
+                        f"encoder; got {cfg.image_size}")
+    if cfg.pretrained and cfg.encoder == "cnn":
+        raise UserError("--pretrained needs --encoder mobilenet_v3_small (the cnn encoder starts from scratch)")
     if cfg.captions_file:  # seeded 80/10/10 split
         data = read_captions_file(cfg.captions_file, cfg.image_size)
         order = np.random.default_rng(cfg.seed).permutation(len(data.captions))
@@ -163,16 +179,33 @@ def make_dataset(split: Split, lookup, cfg: Config, name: str, shuffle: bool):
 
 # ---------------------------------------------------------------- model
 def build_encoder(cfg: Config) -> keras.Model:
-    """image uint8 [B, S, S, 3] -> memory [B, (S/8)², filters], summary [B, filters]."""
+    """image uint8 [B, S, S, 3] -> memory [B, grid², D], summary [B, D]."""
     image = keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="uint8", name="image")
-    x = keras.layers.Rescaling(1 / 255, name="rescale")(image)
-    for i, filters in enumerate((cfg.filters // 4, cfg.filters // 2, cfg.filters)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
-        x = keras.layers.MaxPooling2D(name=f"pool_{i}")(x)
-    grid = cfg.image_size // 8
-    memory = keras.layers.Reshape((grid * grid, cfg.filters), name="grid")(x)
+    if cfg.encoder == "cnn":
+        x = keras.layers.Rescaling(1 / 255, name="rescale")(image)
+        for i, filters in enumerate((cfg.filters // 4, cfg.filters // 2, cfg.filters)):
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+            x = keras.layers.MaxPooling2D(name=f"pool_{i}")(x)
+    else:
+        x = keras.layers.Rescaling(1.0, name="to_float")(image)  # the network rescales 0..255 itself
+        x = pretrained_network(cfg)(x)
+    grid = grid_side(cfg)
+    memory = keras.layers.Reshape((grid * grid, x.shape[-1]), name="grid")(x)
     summary = keras.layers.GlobalAveragePooling1D(name="summary")(memory)
     return keras.Model(image, [memory, summary], name="encoder")
+
+
+def pretrained_network(cfg: Config) -> keras.Model:
+    """MobileNetV3-Small without its classifier; ImageNet weights (frozen) with --pretrained."""
+    try:
+        network = keras.applications.MobileNetV3Small(
+            input_shape=(cfg.image_size, cfg.image_size, 3), include_top=False, include_preprocessing=True,
+            weights="imagenet" if cfg.pretrained else None)
+    except Exception as e:  # the weights download, offline
+        raise UserError(f"could not load the ImageNet weights of MobileNetV3-Small ({str(e)[:100]}): they are "
+                        "downloaded once and need the network; or drop --pretrained") from None
+    network.trainable = not cfg.pretrained
+    return network
 
 
 def build_model(cfg: Config, vocab_size: int) -> keras.Model:
@@ -180,7 +213,7 @@ def build_model(cfg: Config, vocab_size: int) -> keras.Model:
     image = keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="uint8", name="image")
     caption_in = keras.Input(shape=(None,), dtype="int32", name="caption_in")
     memory, summary = build_encoder(cfg)(image)
-    decoder = AttentionDecoder(vocab_size, cfg.embedding_dim, cfg.units, cfg.filters, cell=cfg.cell,
+    decoder = AttentionDecoder(vocab_size, cfg.embedding_dim, cfg.units, memory.shape[-1], cell=cfg.cell,
                                attention=cfg.attention, attention_units=cfg.attention_units, name="decoder")
     summaries = [summary] * decoder.n_states
     logits = decoder(caption_in, memory, ops.ones_like(memory[:, :, 0], dtype="bool"), summaries)
@@ -249,11 +282,11 @@ class Captioner(tf.Module):
         return self.decoder.packed_step(token, state, memory, tf.ones_like(memory[:, :, 0]))
 
     def litert_signatures(self):
-        s, grid = self.cfg.image_size, (self.cfg.image_size // 8) ** 2
+        s, grid = self.cfg.image_size, grid_side(self.cfg) ** 2
         return ([tf.TensorSpec([1, s, s, 3], tf.uint8, name="image")],
                 [tf.TensorSpec([1], tf.int32, name="token"),
                  tf.TensorSpec([1, self.decoder.packed_state_size()], tf.float32, name="state"),
-                 tf.TensorSpec([1, grid, self.cfg.filters], tf.float32, name="memory")])
+                 tf.TensorSpec([1, grid, self.decoder.memory_dim], tf.float32, name="memory")])
 
 
 def example_png(size: int, seed: int = 7) -> str:
@@ -324,7 +357,7 @@ def write_attention_maps(captioner: Captioner, split: Split, out_dir: Path, coun
     greedy = greedy or tf.function(captioner.greedy_pixels)
     out = greedy(tf.constant(split.images[:count]), tf.constant(captioner.cfg.max_caption_len + 1))
     out_dir.mkdir(parents=True, exist_ok=True)
-    grid = captioner.cfg.image_size // 8
+    grid = grid_side(captioner.cfg)
     paths = []
     for i in range(min(count, len(split.captions))):
         words = [w.decode("utf-8") for w in out["tokens"][i].numpy() if w]
@@ -386,7 +419,7 @@ class CaptionTask:
             _, _, best = self.load(run_dir)
             hypotheses, outs = caption_split(Captioner(best, vocab, cfg), test)
             scores = score_captions(hypotheses, references(test.captions))
-            located = attention_localisation(test, outs, cfg.image_size // 8) if cfg.attention != "none" else None
+            located = attention_localisation(test, outs, grid_side(cfg)) if cfg.attention != "none" else None
             print("test: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
                   + (f", attention on the named shape {100 * located:.1f}%" if located is not None else ""))
             return {"test_images": len(test.captions), **{f"test_{k}": v for k, v in scores.items()},
@@ -414,14 +447,14 @@ class CaptionTask:
         cfg, vocab, model = self.load(run_dir)
         module = Captioner(model, vocab, cfg)
         encoder_signature, step_signature = module.litert_signatures()
-        grid = cfg.image_size // 8
+        grid = grid_side(cfg)
         return ServingSpec(
             name=NAME, module=module,
             endpoints={"caption": (module.caption, caption_signature())},
             litert={"encoder": (module.litert_encoder, encoder_signature),
                     "decoder_step": (module.decoder_step, step_signature)},
             metadata={"task": NAME, "cell": cfg.cell, "attention": cfg.attention, "image_size": cfg.image_size,
-                      "grid": [grid, grid], "memory_dim": cfg.filters, "state_size": module.decoder.packed_state_size(),
+                      "grid": [grid, grid], "memory_dim": module.decoder.memory_dim, "state_size": module.decoder.packed_state_size(),
                       "pad_id": PAD_ID, "start_id": START_ID, "end_id": END_ID, "vocab": vocab.tokens(),
                       "encoder": {"inputs": {"image": f"uint8 [1, {cfg.image_size}, {cfg.image_size}, 3], RGB, resized"},
                                   "outputs": ["memory", "state"]},
