@@ -134,6 +134,19 @@ def test_litert_host_reads_an_image_file_without_tensorflow(exported, loaded, tm
     assert proc.stdout.strip() == expected
 
 
+def test_caption_images_cli_captions_files_and_draws_maps(exported, loaded, tmp_path):
+    _, captioner, test = loaded
+    (tmp_path / "a.png").write_bytes(png(test.images[0]))
+    (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
+    expected = captioner.greedy_pixels(tf.constant(test.images[:1]), 30)["caption"].numpy()[0].decode()
+    proc = run_cli("-m", "keras_rnn.caption_images", "--run-dir", exported[0], "--beam-width", "1",
+                   "--maps", tmp_path / "maps", tmp_path / "a.png")
+    assert proc.stdout.splitlines()[0] == f"{tmp_path / 'a.png'}\t{expected}"
+    assert (tmp_path / "maps" / "attention_a.png").stat().st_size > 5_000
+    proc = run_cli("-m", "keras_rnn.caption_images", "--run-dir", exported[0], tmp_path / "notes.txt", check=False)
+    assert proc.returncode == 2 and "notes.txt: not a readable PNG, JPEG, GIF or BMP image" in proc.stderr
+
+
 # ---------------------------------------------------------------- your own images, bad input
 def test_captions_file_trains_and_bad_images_are_named(tmp_path):
     made = scenes.generate(12, 5)

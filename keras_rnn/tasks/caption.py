@@ -79,6 +79,19 @@ class Split:
     shapes: Optional[list] = None
 
 
+def read_image_file(path) -> bytes:
+    """The bytes of an image file TensorFlow can decode (PNG, JPEG, GIF, BMP), or a UserError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror}") from None
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except tf.errors.InvalidArgumentError:
+        raise UserError(f"{path}: not a readable PNG, JPEG, GIF or BMP image") from None
+    return data
+
+
 def read_captions_file(path, size: int) -> Split:
     """Images named in a TSV file (path<TAB>caption), decoded and resized; a bad line or image is an error."""
     path = Path(path)
@@ -93,12 +106,10 @@ def read_captions_file(path, size: int) -> Split:
         parts = line.split("\t")
         if len(parts) < 2 or not parts[1].strip():
             raise UserError(f"{path}:{number}: expected 'image path<TAB>caption'")
-        image_path = path.parent / parts[0]
         try:
-            image = tf.io.decode_image(image_path.read_bytes(), channels=3, expand_animations=False)
-        except (OSError, tf.errors.InvalidArgumentError) as e:
-            raise UserError(f"{path}:{number}: cannot read image {parts[0]} ({str(e).splitlines()[0][:80]}): "
-                            "fix or remove that line") from None
+            image = tf.io.decode_image(read_image_file(path.parent / parts[0]), channels=3, expand_animations=False)
+        except UserError as e:
+            raise UserError(f"{path}:{number}: cannot read image {parts[0]} ({e}): fix or remove that line") from None
         images.append(tf.cast(tf.image.resize(image, [size, size]), tf.uint8).numpy())
         captions.append(parts[1].strip())
     if len(captions) < 3:
@@ -352,18 +363,20 @@ def attention_localisation(split: Split, outs, grid: int) -> Optional[float]:
     return hits / total if total else None
 
 
-def write_attention_maps(captioner: Captioner, split: Split, out_dir: Path, count: int, greedy=None) -> list[Path]:
-    """Per image: the image, then each generated word with its attention over the grid."""
+def write_attention_maps(captioner: Captioner, images: np.ndarray, out_dir: Path, greedy=None,
+                         names=None) -> list[Path]:
+    """Per image (uint8 [N, S, S, 3]): a PNG of the image, then each generated word (greedy) with
+    its attention over the grid; files `attention_<name>.png` (names default to 0, 1, ...)."""
     greedy = greedy or tf.function(captioner.greedy_pixels)
-    out = greedy(tf.constant(split.images[:count]), tf.constant(captioner.cfg.max_caption_len + 1))
+    out = greedy(tf.constant(images), tf.constant(captioner.cfg.max_caption_len + 1))
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = grid_side(captioner.cfg)
     paths = []
-    for i in range(min(count, len(split.captions))):
+    for i, name in enumerate(names or range(len(images))):
         words = [w.decode("utf-8") for w in out["tokens"][i].numpy() if w]
         maps = out["attention"][i, :len(words)].numpy().reshape(len(words), grid, grid)
-        path = out_dir / f"attention_{i}.png"
-        plots.plot_image_attention(path, split.images[i], words, maps, title=out["caption"][i].numpy().decode())
+        path = out_dir / f"attention_{name}.png"
+        plots.plot_image_attention(path, images[i], words, maps, title=out["caption"][i].numpy().decode())
         paths.append(path)
     return paths
 
@@ -393,7 +406,7 @@ class CaptionReport(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.cfg.attention != "none" and self.maps:
-            write_attention_maps(self._ready(), self.split, self.run_dir / "attention", self.maps, self.greedy)
+            write_attention_maps(self._ready(), self.split.images[:self.maps], self.run_dir / "attention", self.greedy)
 
 
 # ---------------------------------------------------------------- the task interface
