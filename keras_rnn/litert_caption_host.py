@@ -5,7 +5,9 @@ decode and resize the image to the model's size (RGB, uint8), run the encoder
 once, then feed the decoder step its previous word until it says <end>; the
 attention of each word is over the encoder's grid (`grid` in `caption.json`).
 Greedy decoding gives the same words as the Keras model and the SavedModel
-(tests check, on images already at the model's size: resizing here is Pillow's).
+(tests check, on images already at the model's size). Other sizes are resized here
+with Pillow's antialiased bilinear filter, the SavedModel with TensorFlow's: pixels
+can differ by a level or two, so captions of resized images may differ slightly.
 
     python -m keras_rnn.litert_caption_host saved_models/litert/caption/1 scene.png
 """
@@ -43,13 +45,15 @@ class CaptionerLiteRT:
                 image = image.resize((size, size), Image.BILINEAR)
             return np.asarray(image, np.uint8)[None]
 
-    def greedy_ids(self, pixels: np.ndarray, max_length: int = 25):
-        """Word ids (without <end>) and each word's attention over the grid [steps, P]."""
+    def greedy_ids(self, pixels: np.ndarray, max_length: int | None = None):
+        """Word ids (without <end>) and the attention over the grid of every step [steps, P]
+        (one row per word, and one for the <end> step when it came)."""
+        max_length = max_length or self.meta["max_caption_len"] + 1
         encoded = self.encoder(image=pixels)
         return greedy_loop(self.step, encoded["state"], self.meta["start_id"], self.meta["end_id"], max_length,
                            memory=encoded["memory"])
 
-    def caption(self, pixels: np.ndarray, max_length: int = 25) -> str:
+    def caption(self, pixels: np.ndarray, max_length: int | None = None) -> str:
         ids, _ = self.greedy_ids(pixels, max_length)
         return join_words([self.meta["vocab"][i] for i in ids])
 
@@ -58,7 +62,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("litert_dir", help="directory holding caption.json and the .tflite files")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    parser.add_argument("--max-length", type=int, default=25)
+    parser.add_argument("--max-length", type=int, default=None, help="default: the model's --max-caption-len + 1")
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
     model = CaptionerLiteRT(args.litert_dir, quantized=args.quantized)

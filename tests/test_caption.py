@@ -87,14 +87,18 @@ def test_savedmodel_answers_a_rest_body_with_b64_images_without_keras(exported, 
 
 
 def test_savedmodel_beam_search_and_bad_requests(exported, loaded):
-    _, _, test = loaded
+    _, captioner, test = loaded
     fn = tf.saved_model.load(str(exported[1])).signatures["caption"]
 
     def call(images, beam_width=3, max_length=20):
         return fn(images=tf.constant(images), beam_width=tf.constant(beam_width), max_length=tf.constant(max_length))
 
-    out = call([png(test.images[0]), png(test.images[1])])
-    assert out["caption"].shape == (2,) and all(s <= 0 for s in out["score"].numpy())
+    images = [png(image) for image in test.images[:4]]
+    beam = call(images)
+    assert beam["caption"].shape == (4,)
+    greedy = call(images, beam_width=1)  # the beam search with one beam is greedy
+    expected = captioner.greedy_pixels(tf.constant(test.images[:4]), 20)["caption"]
+    assert greedy["caption"].numpy().tolist() == expected.numpy().tolist()
     resized = call([png(np.repeat(np.repeat(test.images[0], 2, 0), 2, 1))])  # 128 x 128: resized to 64
     assert resized["caption"].shape == (1,)
     with pytest.raises(tf.errors.InvalidArgumentError):
@@ -103,6 +107,25 @@ def test_savedmodel_beam_search_and_bad_requests(exported, loaded):
                             ({"max_length": 0}, "max_length must be > 0")]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call([png(test.images[0])], **kwargs)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one image"):
+        fn(images=tf.constant([], tf.string), beam_width=tf.constant(1), max_length=tf.constant(5))
+
+
+def test_attention_localisation_scores_peaks_on_the_named_object():
+    """Hand-made decoder outputs: a peak on the circle's cell counts, one elsewhere does not."""
+    made = scenes.generate(1, 0)
+    made.masks[0, 0] = False
+    made.masks[0, 0, 0:8, 0:8] = True  # a "circle" filling grid cell (0, 0) of an 8 x 8 grid
+    made.shapes = [["circle"]]
+    split = caption.Split(made.images, made.captions, made.masks, made.shapes)
+    tokens = tf.constant([[b"a", b"red", b"circle", b""]])
+
+    def score(peak):
+        attention = np.zeros((1, 4, 64), np.float32)
+        attention[0, :3, peak] = 1
+        return caption.attention_localisation(split, [{"tokens": tokens, "attention": tf.constant(attention)}], 8)
+
+    assert score(0) == 1.0 and score(63) == 0.0
 
 
 def test_litert_host_greedy_matches_keras_word_for_word(exported, loaded):
@@ -152,14 +175,27 @@ def test_captions_file_trains_and_bad_images_are_named(tmp_path):
     made = scenes.generate(12, 5)
     lines = []
     for i, (image, text) in enumerate(zip(made.images, made.captions)):
-        (tmp_path / f"{i}.png").write_bytes(png(image))
-        lines.append(f"{i}.png\t{text}")
+        (tmp_path / f"{i}.png").write_bytes(png(np.repeat(np.repeat(image, 2, 0), 2, 1)))  # 128 px: resized
+        lines += [f"{i}.png\t{text}", f"{i}.png\t{text.upper()}"]  # two captions per image
     good = tmp_path / "captions.tsv"
-    good.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    good.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")  # with a byte-order mark
     cfg = caption.Config(captions_file=str(good))
     train, val, test = caption.load_splits(cfg)
-    assert (len(train.captions), len(val.captions), len(test.captions)) == (10, 1, 1)
+    # split by image: 10 images (both captions) / 1 / 1 (first caption), no image on two sides
+    assert (len(train.captions), len(val.captions), len(test.captions)) == (20, 1, 1)
     assert train.images.shape[1:] == (64, 64, 3) and train.masks is None
+    train_images = {im.tobytes() for im in train.images}
+    assert val.images[0].tobytes() not in train_images and test.images[0].tobytes() not in train_images
+    run_cli("train.py", "--task", "caption", "--captions-file", good, "--epochs", "1", "--units", "8",
+            "--filters", "8", "--run-dir", tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_images"] == 1
+    for text, message in [("", "0 captioned image"), ("0.png\n1.png\ta\n", "captions.tsv:1: expected"),
+                          ("0.png\ta\n1.png\tb\n", "2 captioned image")]:
+        good.write_text(text, encoding="utf-8")
+        with pytest.raises(UserError, match=message):
+            caption.load_splits(cfg)
+    with pytest.raises(UserError, match="--scenes-eval >= 1"):
+        caption.load_splits(caption.Config(scenes_eval=0))
 
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n not really")
     bad = tmp_path / "bad.tsv"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -92,29 +93,59 @@ def read_image_file(path) -> bytes:
     return data
 
 
-def read_captions_file(path, size: int) -> Split:
-    """Images named in a TSV file (path<TAB>caption), decoded and resized; a bad line or image is an error."""
+def resize(image, size: int):
+    """Decoded image [H, W, 3] -> uint8 [size, size, 3]: stretched (not cropped), antialiased bilinear;
+    the same in training and in the exported `caption` signature."""
+    return tf.cast(tf.round(tf.image.resize(image, [size, size], antialias=True)), tf.uint8)
+
+
+def read_captions_file(path, size: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """A TSV file of `image path<TAB>caption` lines (paths relative to the file; an image may have
+    several lines) -> (image path per line, the distinct images decoded and resized, caption per
+    line); a bad line or image is an error naming the line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot read the captions file ({e}): give a UTF-8 text file") from None
-    images, captions = [], []
+    names, captions, images = [], [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         parts = line.split("\t")
-        if len(parts) < 2 or not parts[1].strip():
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
             raise UserError(f"{path}:{number}: expected 'image path<TAB>caption'")
-        try:
-            image = tf.io.decode_image(read_image_file(path.parent / parts[0]), channels=3, expand_animations=False)
-        except UserError as e:
-            raise UserError(f"{path}:{number}: cannot read image {parts[0]} ({e}): fix or remove that line") from None
-        images.append(tf.cast(tf.image.resize(image, [size, size]), tf.uint8).numpy())
-        captions.append(parts[1].strip())
-    if len(captions) < 3:
-        raise UserError(f"{path}: {len(captions)} captioned image(s); need at least 3 (train, validation, test)")
-    return Split(np.stack(images), captions)
+        name = parts[0].strip()
+        if name not in images:
+            try:
+                data = read_image_file(path.parent / name)
+            except UserError as e:
+                raise UserError(f"{path}:{number}: cannot read image {name} ({e}): fix or remove that line") from None
+            images[name] = resize(tf.io.decode_image(data, channels=3, expand_animations=False), size).numpy()
+        names.append(name)
+        captions.append(unicodedata.normalize("NFKC", parts[1].strip()))
+    if len(images) < 3:
+        raise UserError(f"{path}: {len(images)} captioned image(s); need at least 3 (train, validation, test)")
+    order = list(images)
+    return names, np.stack([images[n] for n in order]), captions
+
+
+def split_captions_file(cfg: Config) -> tuple[Split, Split, Split]:
+    """A seeded 80/10/10 split by image (all captions of an image on the same side); training
+    keeps every caption, validation and test the first caption of each image (one reference)."""
+    names, pixels, captions = read_captions_file(cfg.captions_file, cfg.image_size)
+    index = {name: i for i, name in enumerate(dict.fromkeys(names))}
+    order = np.random.default_rng(cfg.seed).permutation(len(index))
+    n_eval = max(1, len(order) // 10)
+    held_out = {"validation": set(order[:n_eval]), "test": set(order[n_eval:2 * n_eval])}
+    train = [i for i, name in enumerate(names) if index[name] not in held_out["validation"] | held_out["test"]]
+
+    def first_captions(chosen):
+        lines = [next(i for i, name in enumerate(names) if index[name] == image) for image in sorted(chosen)]
+        return Split(pixels[[index[names[i]] for i in lines]], [captions[i] for i in lines])
+
+    return (Split(pixels[[index[names[i]] for i in train]], [captions[i] for i in train]),
+            first_captions(held_out["validation"]), first_captions(held_out["test"]))
 
 
 def grid_side(cfg: Config) -> int:
@@ -129,12 +160,10 @@ def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
                         f"encoder; got {cfg.image_size}")
     if cfg.pretrained and cfg.encoder == "cnn":
         raise UserError("--pretrained needs --encoder mobilenet_v3_small (the cnn encoder starts from scratch)")
-    if cfg.captions_file:  # seeded 80/10/10 split
-        data = read_captions_file(cfg.captions_file, cfg.image_size)
-        order = np.random.default_rng(cfg.seed).permutation(len(data.captions))
-        n_eval = max(1, len(order) // 10)
-        parts = order[2 * n_eval:], order[:n_eval], order[n_eval:2 * n_eval]
-        return tuple(Split(data.images[p], [data.captions[i] for i in p]) for p in parts)
+    if cfg.captions_file:
+        return split_captions_file(cfg)
+    if cfg.scenes_train < 1 or cfg.scenes_eval < 1:
+        raise UserError(f"need --scenes-train and --scenes-eval >= 1; got {cfg.scenes_train}, {cfg.scenes_eval}")
     made = [scenes.generate(n, cfg.seed + offset, cfg.image_size)
             for n, offset in ((cfg.scenes_train, 0), (cfg.scenes_eval, 10_000), (cfg.scenes_eval, 20_000))]
     return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
@@ -208,15 +237,19 @@ def build_encoder(cfg: Config) -> keras.Model:
 
 def pretrained_network(cfg: Config) -> keras.Model:
     """MobileNetV3-Small without its classifier; ImageNet weights (frozen) with --pretrained."""
+    def network(weights):
+        return keras.applications.MobileNetV3Small(input_shape=(cfg.image_size, cfg.image_size, 3), weights=weights,
+                                                   include_top=False, include_preprocessing=True)
+
+    if not cfg.pretrained:
+        return network(None)
     try:
-        network = keras.applications.MobileNetV3Small(
-            input_shape=(cfg.image_size, cfg.image_size, 3), include_top=False, include_preprocessing=True,
-            weights="imagenet" if cfg.pretrained else None)
-    except Exception as e:  # the weights download, offline
+        pretrained = network("imagenet")
+    except Exception as e:  # Keras raises a bare Exception when the weights download fails
         raise UserError(f"could not load the ImageNet weights of MobileNetV3-Small ({str(e)[:100]}): they are "
                         "downloaded once and need the network; or drop --pretrained") from None
-    network.trainable = not cfg.pretrained
-    return network
+    pretrained.trainable = False
+    return pretrained
 
 
 def build_model(cfg: Config, vocab_size: int) -> keras.Model:
@@ -248,8 +281,7 @@ class Captioner(tf.Module):
         size = self.cfg.image_size
 
         def one(data):
-            image = tf.io.decode_image(data, channels=3, expand_animations=False)
-            return tf.cast(tf.image.resize(image, [size, size]), tf.uint8)
+            return resize(tf.io.decode_image(data, channels=3, expand_animations=False), size)
 
         return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
 
@@ -274,7 +306,8 @@ class Captioner(tf.Module):
             tf.debugging.assert_less_equal(beam_width, MAX_BEAM_WIDTH, message=f"beam_width must be <= {MAX_BEAM_WIDTH}"),
             tf.debugging.assert_positive(max_length, message="max_length must be > 0"),
             tf.debugging.assert_less_equal(max_length, MAX_CAPTION_TOKENS,
-                                           message=f"max_length must be <= {MAX_CAPTION_TOKENS}")],
+                                           message=f"max_length must be <= {MAX_CAPTION_TOKENS}"),
+            tf.debugging.assert_positive(tf.size(images), message="images must hold at least one image")],
             beam_width, max_length)
         out = self.to_text(self.search(self.decode_images(images), beam_width, max_length))
         return {k: out[k] for k in ("caption", "score", "attention", "length")}
@@ -469,7 +502,9 @@ class CaptionTask:
             metadata={"task": NAME, "cell": cfg.cell, "attention": cfg.attention, "image_size": cfg.image_size,
                       "grid": [grid, grid], "memory_dim": module.decoder.memory_dim, "state_size": module.decoder.packed_state_size(),
                       "pad_id": PAD_ID, "start_id": START_ID, "end_id": END_ID, "vocab": vocab.tokens(),
-                      "encoder": {"inputs": {"image": f"uint8 [1, {cfg.image_size}, {cfg.image_size}, 3], RGB, resized"},
+                      "max_caption_len": cfg.max_caption_len,
+                      "encoder": {"inputs": {"image": f"uint8 [1, {cfg.image_size}, {cfg.image_size}, 3], RGB, "
+                                                      "stretched to that size (antialiased bilinear)"},
                                   "outputs": ["memory", "state"]},
                       "decoder_step": {"inputs": ["token", "state", "memory"],
                                        "outputs": ["logits", "state", "attention"]}},
