@@ -67,7 +67,8 @@ class Config(TrainConfig):
     attention: str = option("bahdanau", "bahdanau (show, attend and tell), luong, or none (show and tell)",
                             choices=["bahdanau", "luong", "none"])
     attention_units: int = option(64, "size of the additive attention's hidden layer")
-    max_caption_len: int = option(24, "longest caption in words (longer ones are skipped in training)")
+    max_caption_len: int = option(24, "longest caption in tokens, words and punctuation (longer ones are skipped "
+                                      "in training)")
     vocab_size: int = option(5000, "most frequent caption words kept (the rest -> [UNK])")
 
 
@@ -140,8 +141,12 @@ def split_captions_file(cfg: Config) -> tuple[Split, Split, Split]:
     held_out = {"validation": set(order[:n_eval]), "test": set(order[n_eval:2 * n_eval])}
     train = [i for i, name in enumerate(names) if index[name] not in held_out["validation"] | held_out["test"]]
 
+    first_line = {}
+    for i, name in enumerate(names):
+        first_line.setdefault(index[name], i)
+
     def first_captions(chosen):
-        lines = [next(i for i, name in enumerate(names) if index[name] == image) for image in sorted(chosen)]
+        lines = [first_line[image] for image in sorted(chosen)]
         return Split(pixels[[index[names[i]] for i in lines]], [captions[i] for i in lines])
 
     return (Split(pixels[[index[names[i]] for i in train]], [captions[i] for i in train]),
