@@ -15,24 +15,15 @@ can differ by a level or two, so captions of resized images may differ slightly.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn.litert_translate_host import greedy_loop, join_words
+from keras_rnn.litert_translate_host import EncoderDecoderLiteRT, greedy_loop, join_words
 
 
-class CaptionerLiteRT:
+class CaptionerLiteRT(EncoderDecoderLiteRT):
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
-        litert_dir = Path(litert_dir)
-        self.meta = json.loads((litert_dir / "caption.json").read_text(encoding="utf-8"))
-        suffix = "_drq" if quantized else ""
-        self.encoder = Interpreter(model_path=str(litert_dir / f"caption_encoder{suffix}.tflite"),
-                                   num_threads=num_threads).get_signature_runner("encoder")
-        self.step = Interpreter(model_path=str(litert_dir / f"caption_decoder_step{suffix}.tflite"),
-                                num_threads=num_threads).get_signature_runner("decoder_step")
+        super().__init__("caption", litert_dir, num_threads, quantized)
 
     def pixels(self, image_file) -> np.ndarray:
         """An image file -> uint8 [1, S, S, 3] RGB."""

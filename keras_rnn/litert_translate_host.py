@@ -56,15 +56,23 @@ def join_words(words: list[str]) -> str:
     return text
 
 
-class TranslatorLiteRT:
-    def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
+class EncoderDecoderLiteRT:
+    """`NAME.json` and the `encoder` / `decoder_step` signature runners of an exported
+    encoder-decoder (translate, caption), float32 or dynamic-range quantized."""
+
+    def __init__(self, name: str, litert_dir, num_threads: int = 1, quantized: bool = False):
         litert_dir = Path(litert_dir)
-        self.meta = json.loads((litert_dir / "translate.json").read_text(encoding="utf-8"))
+        self.meta = json.loads((litert_dir / f"{name}.json").read_text(encoding="utf-8"))
         suffix = "_drq" if quantized else ""
-        self.encoder = Interpreter(model_path=str(litert_dir / f"translate_encoder{suffix}.tflite"),
+        self.encoder = Interpreter(model_path=str(litert_dir / f"{name}_encoder{suffix}.tflite"),
                                    num_threads=num_threads).get_signature_runner("encoder")
-        self.step = Interpreter(model_path=str(litert_dir / f"translate_decoder_step{suffix}.tflite"),
+        self.step = Interpreter(model_path=str(litert_dir / f"{name}_decoder_step{suffix}.tflite"),
                                 num_threads=num_threads).get_signature_runner("decoder_step")
+
+
+class TranslatorLiteRT(EncoderDecoderLiteRT):
+    def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
+        super().__init__("translate", litert_dir, num_threads, quantized)
         self.source_ids = {t: i for i, t in enumerate(self.meta["source_vocab"]) if i > 0}
 
     def encode(self, text: str) -> np.ndarray:
