@@ -28,6 +28,7 @@ bench-install: $(VENV)/.installed
 ## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
 bench: bench-install
 	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 7
+	$(PY) benchmarks/step_probe.py --repeats 5
 	$(PY) benchmarks/charlm_quality.py --minutes 60
 	$(PY) benchmarks/translate_quality.py --epochs 30 --units 128 --parallel
 	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 7 --units 128 --epochs 100
