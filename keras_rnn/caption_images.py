@@ -48,7 +48,7 @@ def caption_images(args) -> None:
     files = [Path(p) for p in args.images]
     encoded = []
     for path in files:
-        encoded.append(caption.read_image_file(path))
+        encoded.append(caption.read_image_file(path)[0])
     out = captioner.caption(tf.constant(encoded), tf.constant(args.beam_width), tf.constant(args.max_length))
     for path, text in zip(files, out["caption"].numpy()):
         print(f"{path}\t{text.decode('utf-8')}")

@@ -81,17 +81,16 @@ class Split:
     shapes: Optional[list] = None
 
 
-def read_image_file(path) -> bytes:
-    """The bytes of an image file TensorFlow can decode (PNG, JPEG, GIF, BMP), or a UserError."""
+def read_image_file(path):
+    """(the file's bytes, the decoded RGB image) of a PNG, JPEG, GIF or BMP file, or a UserError."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise UserError(f"{path}: {e.strerror}") from None
     try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
+        return data, tf.io.decode_image(data, channels=3, expand_animations=False)
     except tf.errors.InvalidArgumentError:
         raise UserError(f"{path}: not a readable PNG, JPEG, GIF or BMP image") from None
-    return data
 
 
 def resize(image, size: int):
@@ -119,10 +118,10 @@ def read_captions_file(path, size: int) -> tuple[list[str], np.ndarray, list[str
         name = parts[0].strip()
         if name not in images:
             try:
-                data = read_image_file(path.parent / name)
+                _, image = read_image_file(path.parent / name)
             except UserError as e:
                 raise UserError(f"{path}:{number}: cannot read image {name} ({e}): fix or remove that line") from None
-            images[name] = resize(tf.io.decode_image(data, channels=3, expand_animations=False), size).numpy()
+            images[name] = resize(image, size).numpy()
         names.append(name)
         captions.append(unicodedata.normalize("NFKC", parts[1].strip()))
     if len(images) < 3:
