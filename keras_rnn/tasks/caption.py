@@ -305,14 +305,14 @@ class Captioner(tf.Module):
                 "length": found["lengths"], "tokens": tokens.to_tensor("")}
 
     def caption(self, images, beam_width, max_length):
-        beam_width, max_length = after_checks([
+        images, beam_width, max_length = after_checks([
             tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be >= 1"),
             tf.debugging.assert_less_equal(beam_width, MAX_BEAM_WIDTH, message=f"beam_width must be <= {MAX_BEAM_WIDTH}"),
             tf.debugging.assert_positive(max_length, message="max_length must be > 0"),
             tf.debugging.assert_less_equal(max_length, MAX_CAPTION_TOKENS,
                                            message=f"max_length must be <= {MAX_CAPTION_TOKENS}"),
             tf.debugging.assert_positive(tf.size(images), message="images must hold at least one image")],
-            beam_width, max_length)
+            images, beam_width, max_length)
         out = self.to_text(self.search(self.decode_images(images), beam_width, max_length))
         return {k: out[k] for k in ("caption", "score", "attention", "length")}
 
