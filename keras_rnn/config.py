@@ -41,6 +41,22 @@ class TrainConfig:
                             choices=["float32", "mixed_bfloat16", "mixed_float16"])
 
 
+def check_shared(cfg: TrainConfig) -> None:
+    """Refuse shared options that cannot work, before any run directory is made."""
+    from keras_rnn import UserError
+
+    at_least = {"epochs": 1, "batch_size": 1, "steps_per_epoch": 1, "patience": 0, "reduce_lr_patience": 0}
+    for name, low in at_least.items():
+        value = getattr(cfg, name)
+        if value is not None and value < low:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    if not cfg.learning_rate > 0:
+        raise UserError(f"--learning-rate must be > 0, got {cfg.learning_rate}")
+    for name in ("clipnorm", "clipvalue", "max_minutes"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 0 (0 = off), got {getattr(cfg, name)}")
+
+
 def _base_type(tp):
     if get_origin(tp) is not None:  # Optional[int] -> int
         args = [a for a in get_args(tp) if a is not type(None)]

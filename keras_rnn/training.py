@@ -72,6 +72,12 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
         raise UserError(f"{run_dir} already holds a finished run: pass another --run-dir, "
                         "or delete that directory to train again")
     saved = _saved_config(run_dir)
+    if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(f"{run_dir} is not empty and holds no run ({CONFIG_FILE}): "
+                        "pass a new or empty --run-dir, so nothing there is overwritten")
+    if saved is not None and not has_started(run_dir):
+        shutil.rmtree(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
+        saved = None
     if saved is not None and saved != wanted:
         changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
         raise UserError(f"{run_dir} holds an unfinished run with other options ({', '.join(changed)}): "
@@ -81,6 +87,11 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
     run_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, run_dir / CONFIG_FILE)
     return run_dir
+
+
+def has_started(run_dir: Path) -> bool:
+    """Training began here: the CSV log (opened when fit starts) or a backup exists."""
+    return (Path(run_dir) / "history.csv").exists() or (Path(run_dir) / "backup").exists()
 
 
 def _saved_config(run_dir: Path):
@@ -173,7 +184,12 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     keras.mixed_precision.set_global_policy(cfg.precision)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
     print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
-    plan = task.prepare(cfg, run_dir)
+    try:
+        plan = task.prepare(cfg, run_dir)
+    except UserError:
+        if not has_started(run_dir):  # refused before any training: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_rnn import UserError
+from keras_rnn import UserError, config as config_lib
 from keras_rnn.data import text as text_data
 from keras_rnn.tasks import charlm
 from tests.conftest import run_cli
@@ -44,10 +44,32 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(units=0), dict(seq_len=-5), dict(sample_length=0), dict(dropout=1.0),
-                                 dict(learning_rate=0.0), dict(embedding_dim=-1)])
+                                 dict(embedding_dim=-1), dict(max_chars=0), dict(validation_batches=-1),
+                                 dict(text_file="a.txt", dataset="tiny_shakespeare")])
 def test_impossible_options_are_refused_before_reading_data(bad):
-    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim"):
+    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim|not both"):
         charlm.check_config(charlm.Config(**bad))
+
+
+@pytest.mark.parametrize("bad", [dict(learning_rate=0.0), dict(learning_rate=-1e-3), dict(epochs=0),
+                                 dict(steps_per_epoch=0), dict(batch_size=-2), dict(patience=-1),
+                                 dict(clipnorm=-1.0), dict(clipvalue=-0.5), dict(max_minutes=-3.0)])
+def test_impossible_shared_options_are_refused(bad):
+    with pytest.raises(UserError, match="must be"):
+        config_lib.check_shared(charlm.Config(**bad))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
+    (["--units", "0"], "--units must be at least 1"),
+    (["--dataset", "tiny_shakespeare"], "not both"),
+])
+def test_cli_refuses_impossible_options_in_one_line_and_makes_no_run(tmp_path, corpus_file, args, message):
+    proc = run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", tmp_path / "run",
+                   *args, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_stdlib_corpus_excludes_tests_and_is_ordered():

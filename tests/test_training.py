@@ -42,9 +42,34 @@ def test_rerunning_after_an_interruption_resumes(tmp_path, corpus_file):
 
 def test_changed_options_do_not_resume_silently(tmp_path, corpus_file):
     run_dir = training.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
+    (run_dir / "history.csv").write_text("epoch,loss\n0,3.0\n")  # training had begun
     changed = dataclasses.replace(_cfg(corpus_file), units=32)
     with pytest.raises(UserError, match="other options \\(units\\)"):
         training.prepare_run_dir("charlm", changed, str(run_dir))
+
+
+def test_a_run_that_never_trained_starts_over_and_foreign_directories_are_refused(tmp_path, corpus_file):
+    run_dir = training.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
+    (run_dir / "vocab.json").write_text("{}")  # set up, then refused (say): no epoch ran
+    changed = dataclasses.replace(_cfg(corpus_file), units=32)
+    assert training.prepare_run_dir("charlm", changed, str(run_dir)) == run_dir
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json"]  # the stale vocabulary is gone
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "holiday.jpg").write_bytes(b"...")
+    with pytest.raises(UserError, match="not empty and holds no run"):
+        training.prepare_run_dir("charlm", changed, str(foreign))
+    assert (foreign / "holiday.jpg").read_bytes() == b"..."
+
+
+def test_a_run_refused_by_its_data_leaves_no_directory(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("too short\n", encoding="utf-8")
+    cfg = dataclasses.replace(_cfg(short), seq_len=100)
+    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    with pytest.raises(UserError, match="fewer than one batch needs"):
+        training.train(charlm.TASK, cfg, run_dir)
+    assert not run_dir.exists()
 
 
 def test_optimizer_gets_clipping_options():

@@ -57,18 +57,19 @@ class Config(TrainConfig):
 
 def check_config(cfg: Config) -> None:
     """Refuse sizes that cannot work before reading any data."""
-    for name in ("units", "layers", "seq_len", "batch_size", "sample_length", "epochs"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.embedding_dim < 0 or not 0 <= cfg.dropout < 1 or cfg.learning_rate <= 0:
-        raise UserError("need --embedding-dim >= 0 (0 = one-hot), 0 <= --dropout < 1 and --learning-rate > 0")
+    for name in ("units", "layers", "seq_len", "sample_length", "max_chars", "validation_batches"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if cfg.embedding_dim < 0 or not 0 <= cfg.dropout < 1:
+        raise UserError("need --embedding-dim >= 0 (0 = one-hot) and 0 <= --dropout < 1")
+    if cfg.text_file and cfg.dataset:
+        raise UserError("give either --text-file or --dataset, not both")
 
 
 # ---------------------------------------------------------------- corpus
 def load_corpus(cfg: Config) -> tuple[str, str]:
     """The text named by the config, split first 90% / last 10%."""
-    if cfg.text_file and cfg.dataset:
-        raise UserError("give either --text-file or --dataset, not both")
     if cfg.text_file:
         text = text_data.read_text_file(cfg.text_file)
     elif cfg.dataset:
