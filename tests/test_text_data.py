@@ -119,3 +119,14 @@ def test_tfds_manual_dir_with_the_wrong_file_is_refused_offline(tmp_path):
 def test_unknown_tfds_name_is_refused(tmp_path):
     with pytest.raises(UserError, match="unknown tensorflow-datasets set"):
         text_data.tfds_text("no_such_dataset_xyz", data_dir=str(tmp_path))
+
+
+def test_dataset_option_reads_a_tfds_text_set_offline(tmp_path):
+    """--dataset NAME goes through tensorflow-datasets (mocked here: tests never touch the network;
+    the real tiny_shakespeare is built offline from the shared input.txt with --tfds-manual-dir)."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=4, data_dir=str(tmp_path)):
+        train, val = charlm.load_corpus(charlm.Config(dataset="tiny_shakespeare"))
+    assert isinstance(train, str) and len(train) > 0 and len(val) > 0
+    assert len(train) == int(0.9 * (len(train) + len(val)))
