@@ -9,3 +9,20 @@ __version__ = "0.1.0"
 
 class UserError(ValueError):
     """A problem with the user's input: printed as one line, with what to do."""
+
+
+def report_errors(fn, also: tuple = ()) -> int:
+    """Run `fn`; a UserError (or an error of a type in `also`) becomes one
+    `error: ...` line on stderr and exit code 2, instead of a traceback."""
+    import sys
+
+    try:
+        fn()
+        return 0
+    except (UserError, *also) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+
+
+# What loading a LiteRT model or its JSON raises for a missing, truncated or foreign file.
+LITERT_LOAD_ERRORS = (OSError, ValueError, KeyError)

@@ -24,9 +24,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="attention_maps", help="directory for the PNG files")
     args = parser.parse_args(argv)
 
-    from keras_rnn.cli import run_reporting_errors
+    from keras_rnn import report_errors
 
-    return run_reporting_errors(lambda: draw(args))
+    return report_errors(lambda: draw(args))
 
 
 def draw(args) -> None:

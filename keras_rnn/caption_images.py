@@ -29,9 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--maps", help="also write attention maps (PNG) to this directory")
     args = parser.parse_args(argv)
 
-    from keras_rnn.cli import run_reporting_errors
+    from keras_rnn import report_errors
 
-    return run_reporting_errors(lambda: caption_images(args))
+    return report_errors(lambda: caption_images(args))
 
 
 def caption_images(args) -> None:

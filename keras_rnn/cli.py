@@ -11,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
 
-from keras_rnn import UserError, config as config_lib, tasks  # noqa: E402
+from keras_rnn import UserError, config as config_lib, report_errors, tasks  # noqa: E402
 
 
 def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str | None]:
@@ -22,16 +22,6 @@ def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str |
     parser = argparse.ArgumentParser(description=description)  # option help texts state their defaults
     parser.add_argument("--task", required=True, choices=tasks.NAMES, help="model family")
     return parser, known.task
-
-
-def run_reporting_errors(fn) -> int:
-    """Run `fn`; a UserError becomes one `error: ...` line and exit code 2."""
-    try:
-        fn()
-        return 0
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
 
 
 def train_main(argv=None) -> int:
@@ -63,7 +53,7 @@ def train_main(argv=None) -> int:
                                        for k, v in metrics.items()))
         print(f"Run directory: {run_dir}  (export it with: python export.py --task {task.name} --run-dir {run_dir})")
 
-    return run_reporting_errors(run)
+    return report_errors(run)
 
 
 def export_main(argv=None) -> int:
@@ -93,7 +83,7 @@ def export_main(argv=None) -> int:
         if spec.example and not args.no_sample:
             _print_example(written["savedmodel"], spec.example)
 
-    return run_reporting_errors(run)
+    return report_errors(run)
 
 
 def rest_value(value):

@@ -16,9 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import LITERT_LOAD_ERRORS, UserError, report_errors
+
+
+def check_options(num_chars: int, temperature: float, top_k: int) -> None:
+    if num_chars <= 0 or temperature <= 0 or top_k < 0:
+        raise UserError("need num_chars > 0, temperature > 0 and top_k >= 0 (top_k=1 is greedy)")
 
 
 class CharLMLiteRT:
@@ -61,8 +69,7 @@ class CharLMLiteRT:
 
     def generate(self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0,
                  seed: int = 0) -> str:
-        if num_chars <= 0 or temperature <= 0 or top_k < 0:
-            raise ValueError("need num_chars > 0, temperature > 0 and top_k >= 0 (top_k=1 is greedy)")
+        check_options(num_chars, temperature, top_k)
         top_k = min(top_k, len(self.meta["chars"]) + 1)
         rng = np.random.default_rng(seed)
         state = self.zero_state()
@@ -76,7 +83,7 @@ class CharLMLiteRT:
         return "".join(self.meta["chars"][t - 1] for t in out)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tflite")
     parser.add_argument("metadata")
@@ -86,9 +93,14 @@ def main(argv=None) -> None:
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    model = CharLMLiteRT(args.tflite, args.metadata)
-    print(args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed))
+
+    def run():
+        check_options(args.num_chars, args.temperature, args.top_k)
+        model = CharLMLiteRT(args.tflite, args.metadata)
+        print(args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed))
+
+    return report_errors(run, also=LITERT_LOAD_ERRORS)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

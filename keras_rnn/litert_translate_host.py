@@ -12,6 +12,7 @@ Sources longer than `max_source_len` tokens are truncated, as in the SavedModel.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import re
 import unicodedata
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import LITERT_LOAD_ERRORS, UserError, report_errors
 
 
 # Copied from keras_rnn.tasks.translate.DETOKENIZE (this file must not import TensorFlow;
@@ -97,17 +100,23 @@ class TranslatorLiteRT(EncoderDecoderLiteRT):
         return join_words([self.meta["target_vocab"][i] for i in ids])
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("litert_dir", help="directory holding translate.json and the .tflite files")
     parser.add_argument("sentences", nargs="+")
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
-    model = TranslatorLiteRT(args.litert_dir, quantized=args.quantized)
-    for sentence in args.sentences:
-        print(f"{sentence}\t{model.translate(sentence, args.max_length)}")
+
+    def run():
+        if args.max_length is not None and args.max_length < 1:
+            raise UserError(f"--max-length must be at least 1, got {args.max_length}")
+        model = TranslatorLiteRT(args.litert_dir, quantized=args.quantized)
+        for sentence in args.sentences:
+            print(f"{sentence}\t{model.translate(sentence, args.max_length)}")
+
+    return report_errors(run, also=LITERT_LOAD_ERRORS)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from keras_rnn.cli import run_reporting_errors
+    from keras_rnn import report_errors
 
-    return run_reporting_errors(lambda: sample(args))
+    return report_errors(lambda: sample(args))
 
 
 def sample(args) -> None:

@@ -276,3 +276,20 @@ def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path,
         lite_logits, lite_state = litert.step(int(token), lite_state)
         keras_logits, keras_state = sampler.model([tf.constant([[token]]), keras_state])
         np.testing.assert_allclose(lite_logits, keras_logits.numpy()[0], atol=1e-4)
+
+
+def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
+    bogus = tmp_path / "bogus.tflite"
+    bogus.write_bytes(b"not a flatbuffer")
+    cases = [
+        (["keras_rnn.litert_host", paths["tflite"], paths["meta"], "--num-chars", "0"], "need num_chars > 0"),
+        (["keras_rnn.litert_host", bogus, paths["meta"]], "not a valid Flatbuffer"),
+        (["keras_rnn.litert_host", paths["tflite"], tmp_path / "missing.json"], "No such file"),
+        (["keras_rnn.litert_translate_host", tmp_path / "nowhere", "hello"], "nowhere"),
+        (["keras_rnn.litert_caption_host", paths["tflite"].parent, "x.png", "--max-length", "0"],
+         "--max-length must be at least 1"),
+    ]
+    for args, message in cases:
+        proc = run_cli("-m", *args, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr, proc.stderr

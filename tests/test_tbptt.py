@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from hypothesis import given, settings, strategies as st
 
 from keras_rnn.tasks import charlm
 
@@ -19,6 +20,25 @@ def test_row_i_of_batch_k_plus_1_continues_row_i_of_batch_k():
         np.testing.assert_array_equal(y0, x0 + 1)  # targets are the next characters
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(20, 400), seq_len=st.integers(1, 9), batch=st.integers(1, 6))
+def test_streams_are_contiguous_for_any_text_length(n, seq_len, batch):
+    """Row i over all batches, in order, is one unbroken stretch of the text; targets are one ahead."""
+    ids = np.arange(n, dtype="int32")
+    if n - 1 < batch * seq_len:
+        return
+    ds, chunks = charlm.stream_dataset(ids, seq_len, batch)
+    batches = list(ds.as_numpy_iterator())
+    assert len(batches) == chunks >= 1
+    rows = np.concatenate([x for x, _ in batches], axis=1)  # [batch, chunks * seq_len]
+    targets = np.concatenate([y for _, y in batches], axis=1)
+    stream_len = (n - 1) // batch
+    for i in range(batch):
+        np.testing.assert_array_equal(rows[i], np.arange(i * stream_len, i * stream_len + chunks * seq_len))
+    np.testing.assert_array_equal(targets, rows + 1)
+    assert (stream_len - chunks * seq_len) < seq_len  # at most one chunk's worth of each stream unused
+
+
 def _stateful_and_plain(cell="gru"):
     cfg = charlm.Config(cell=cell, units=8, layers=2, embedding_dim=4)
     stateful = charlm.build_model(cfg, VOCAB, batch_size=BATCH, stateful=True)
@@ -32,8 +52,7 @@ def test_carried_state_equals_running_the_long_sequence_at_once():
     long = np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, 3 * T)).astype("int32")
     chunks = [stateful(long[:, k * T:(k + 1) * T]).numpy() for k in range(3)]
     np.testing.assert_allclose(np.concatenate(chunks, axis=1), plain(long).numpy(), atol=1e-5)
-    charlm.ResetStates(1).set_model(stateful)  # and a reset really restarts from zero
-    reset = charlm.ResetStates(1)
+    reset = charlm.ResetStates(1)  # and a reset really restarts from zero
     reset.set_model(stateful)
     reset.on_test_begin()
     np.testing.assert_allclose(stateful(long[:, :T]).numpy(), chunks[0], atol=1e-6)

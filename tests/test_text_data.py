@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from keras_rnn import UserError, config as config_lib
 from keras_rnn.data import text as text_data
@@ -95,6 +96,16 @@ def test_vocabulary_round_trip_unknown_and_saving(tmp_path):
     assert vocab.unknown_chars("hé?!") == {"?", "!"}
     vocab.save(tmp_path / "v.json")
     assert text_data.CharVocabulary.load(tmp_path / "v.json").chars == vocab.chars
+
+
+@settings(max_examples=100, deadline=None)
+@given(train=st.text(min_size=1), other=st.text())
+def test_vocabulary_round_trips_any_text_and_maps_only_unseen_characters_to_unknown(train, other):
+    vocab = text_data.CharVocabulary.from_text(train)
+    assert vocab.decode(vocab.encode(train)) == train
+    ids = vocab.encode(other)
+    assert len(ids) == len(other)
+    assert [i == text_data.CharVocabulary.UNKNOWN for i in ids] == [c not in set(train) for c in other]
 
 
 def test_help_lists_every_option_with_its_default():
