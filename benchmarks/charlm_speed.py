@@ -17,7 +17,6 @@ Results: benchmarks/results/charlm_speed.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import save  # noqa: E402
+from common import round_robin_medians, save  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -44,17 +43,8 @@ VOCAB = CharVocabulary(sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS
 
 
 def median_rates(variants: dict, chars: int, repeats: int) -> dict:
-    """Characters/second of each variant, median of `repeats`. Round-robin: each repeat times every
-    variant once, so a machine that slows down or speeds up mid-run shifts them all alike."""
-    for fn in variants.values():
-        fn()  # warm-up (tracing, allocation)
-    times = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: chars / statistics.median(t) for name, t in times.items()}
+    """Characters/second of each variant, from the median of `repeats` round-robin timings."""
+    return {name: chars / seconds for name, seconds in round_robin_medians(variants, repeats).items()}
 
 
 def training_rate(cfg, precision: str, batches: int = 4) -> float:

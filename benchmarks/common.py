@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,6 +46,21 @@ def save(name: str, result: dict) -> Path:
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"saved {path}")
     return path
+
+
+def round_robin_medians(variants: dict, repeats: int) -> dict:
+    """Median seconds of each variant (a name -> a function to time). Round-robin: each repeat
+    times every variant once, so a machine that slows down or speeds up mid-run shifts them all
+    alike. One untimed warm-up call each first (tracing, compilation, allocation)."""
+    for fn in variants.values():
+        fn()
+    times = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def train_variants(task: str, variants: dict[str, list[str]], parallel: bool) -> dict[str, tuple[list, dict]]:

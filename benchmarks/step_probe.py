@@ -16,14 +16,12 @@ Medians of --repeats, variants timed round-robin. Results: benchmarks/results/st
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import save  # noqa: E402
+from common import round_robin_medians as medians, save  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -32,18 +30,6 @@ import tensorflow as tf  # noqa: E402
 from keras_rnn.layers import Reservoir, ReservoirCell  # noqa: E402
 
 STEPS = 1000
-
-
-def medians(variants: dict, repeats: int) -> dict:
-    for fn in variants.values():
-        fn()  # tracing, compilation
-    times = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def loop(product, jit=False):

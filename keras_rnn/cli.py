@@ -11,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
 
-from keras_rnn import UserError, config as config_lib, report_errors, tasks  # noqa: E402
+from keras_rnn import config as config_lib, report_errors, tasks  # noqa: E402
 
 
 def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str | None]:

@@ -19,8 +19,7 @@ import sys
 
 import numpy as np
 
-from keras_rnn import LITERT_LOAD_ERRORS, UserError, report_errors
-from keras_rnn.litert_translate_host import EncoderDecoderLiteRT, greedy_loop, join_words
+from keras_rnn.litert_translate_host import EncoderDecoderLiteRT, greedy_loop, join_words, run_host
 
 
 class CaptionerLiteRT(EncoderDecoderLiteRT):
@@ -54,19 +53,11 @@ class CaptionerLiteRT(EncoderDecoderLiteRT):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("litert_dir", help="directory holding caption.json and the .tflite files")
-    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("items", nargs="+", metavar="image", help="image files (PNG, JPEG, ...)")
     parser.add_argument("--max-length", type=int, default=None, help="default: the model's --max-caption-len + 1")
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
-
-    def run():
-        if args.max_length is not None and args.max_length < 1:
-            raise UserError(f"--max-length must be at least 1, got {args.max_length}")
-        model = CaptionerLiteRT(args.litert_dir, quantized=args.quantized)
-        for image in args.images:
-            print(f"{image}\t{model.caption(model.pixels(image), args.max_length)}")
-
-    return report_errors(run, also=LITERT_LOAD_ERRORS)
+    return run_host(args, CaptionerLiteRT, lambda model, image: model.caption(model.pixels(image), args.max_length))
 
 
 if __name__ == "__main__":

@@ -103,17 +103,22 @@ class TranslatorLiteRT(EncoderDecoderLiteRT):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("litert_dir", help="directory holding translate.json and the .tflite files")
-    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("items", nargs="+", metavar="sentence")
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
+    return run_host(args, TranslatorLiteRT, lambda model, sentence: model.translate(sentence, args.max_length))
 
+
+def run_host(args, host_cls, answer) -> int:
+    """The encoder-decoder host commands: load `host_cls` from args.litert_dir, print one
+    `item<TAB>answer` line per item; bad input ends in one error line and exit code 2."""
     def run():
         if args.max_length is not None and args.max_length < 1:
             raise UserError(f"--max-length must be at least 1, got {args.max_length}")
-        model = TranslatorLiteRT(args.litert_dir, quantized=args.quantized)
-        for sentence in args.sentences:
-            print(f"{sentence}\t{model.translate(sentence, args.max_length)}")
+        model = host_cls(args.litert_dir, quantized=args.quantized)
+        for item in args.items:
+            print(f"{item}\t{answer(model, item)}")
 
     return report_errors(run, also=LITERT_LOAD_ERRORS)
 
