@@ -30,6 +30,7 @@ bench: bench-install
 	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 7
 	$(PY) benchmarks/step_probe.py --repeats 5
 	$(PY) benchmarks/charlm_quality.py --minutes 60
+	$(PY) benchmarks/charlm_quantization.py --epochs 4
 	$(PY) benchmarks/translate_quality.py --epochs 30 --units 128 --parallel
 	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 7 --units 128 --epochs 100
 	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/bible-en-es/train.tsv \

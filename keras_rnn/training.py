@@ -31,6 +31,7 @@ RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"  # the tasks with a vocabulary save it here
 
 
 @dataclasses.dataclass
@@ -92,6 +93,15 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
 def has_started(run_dir: Path) -> bool:
     """Training began here: the CSV log (opened when fit starts) or a backup exists."""
     return (Path(run_dir) / "history.csv").exists() or (Path(run_dir) / "backup").exists()
+
+
+def load_run(run_dir: Path, config_cls, vocab_cls=None) -> tuple:
+    """(config, vocabulary, trained Keras model) of a run, or (config, model) for a task
+    without a vocabulary: where export, sampling and evaluation start."""
+    run_dir = Path(run_dir)
+    cfg = config_lib.load(config_cls, run_dir / CONFIG_FILE)
+    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    return (cfg, model) if vocab_cls is None else (cfg, vocab_cls.load(run_dir / VOCAB_FILE), model)
 
 
 def _saved_config(run_dir: Path):

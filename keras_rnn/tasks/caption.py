@@ -31,16 +31,15 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, config as config_lib, decoding, plots
+from keras_rnn import UserError, decoding, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import scenes
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.tasks.translate import (END, PAD, START, UNKNOWN, AttentionDecoder, detokenize, masked_accuracy,
                                        tokenize)
-from keras_rnn.training import TrainingPlan
+from keras_rnn.training import VOCAB_FILE, TrainingPlan, load_run
 
 NAME = "caption"
-VOCAB_FILE = "vocab.json"
 PAD_ID, START_ID, END_ID = 0, 2, 3
 MAX_BEAM_WIDTH = 16
 MAX_CAPTION_TOKENS = 64
@@ -486,10 +485,7 @@ class CaptionTask:
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a run."""
-        run_dir = Path(run_dir)
-        cfg = config_lib.load(Config, run_dir / "config.json")
-        return cfg, Vocabulary.load(run_dir / VOCAB_FILE), keras.saving.load_model(run_dir / "model.keras",
-                                                                                   compile=False)
+        return load_run(run_dir, Config, Vocabulary)
 
     def serving(self, run_dir: Path, xla: bool = False) -> ServingSpec:
         if xla:

@@ -22,15 +22,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_rnn import UserError, config as config_lib, decoding
+from keras_rnn import UserError, decoding
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.recurrent import CELLS, RecurrentStack, states_per_layer
-from keras_rnn.training import TrainingPlan
+from keras_rnn.training import VOCAB_FILE, TrainingPlan, load_run
 
 NAME = "charlm"
-VOCAB_FILE = "vocab.json"
 SAMPLES_FILE = "samples.txt"
 MAX_GENERATE_CHARS = 100_000  # per request: bigger asks are refused, not truncated
 MAX_PROMPT_CHARS = 10_000
@@ -401,10 +400,7 @@ class CharLMTask:
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a finished run."""
-        cfg = config_lib.load(Config, run_dir / "config.json")
-        vocab = text_data.CharVocabulary.load(run_dir / VOCAB_FILE)
-        model = keras.saving.load_model(run_dir / "model.keras", compile=False)
-        return cfg, vocab, model
+        return load_run(run_dir, Config, text_data.CharVocabulary)
 
     def step_model(self, cfg: Config, vocab, model) -> keras.Model:
         step = build_model(cfg, vocab.size, step=True)

@@ -19,12 +19,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_rnn import UserError, config as config_lib, plots
+from keras_rnn import UserError, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.layers import EchoStateNetwork, FreshNormalEquations
-from keras_rnn.training import TrainingPlan
+from keras_rnn.training import TrainingPlan, load_run
 
 NAME = "esn"
 PLOT_FILE = "prediction.png"
@@ -246,8 +246,7 @@ class ESNTask:
                             callbacks=[FreshNormalEquations()], summary=summary)
 
     def load(self, run_dir: Path):
-        cfg = config_lib.load(Config, run_dir / "config.json")
-        return cfg, keras.saving.load_model(run_dir / "model.keras", compile=False)
+        return load_run(run_dir, Config)
 
     def serving(self, run_dir: Path, xla: bool = False) -> ServingSpec:
         if xla:

@@ -33,15 +33,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, config as config_lib, decoding, plots
+from keras_rnn import UserError, decoding, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import parallel
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.layers.attention import BahdanauAttention
-from keras_rnn.training import TrainingPlan
+from keras_rnn.training import VOCAB_FILE, TrainingPlan, load_run
 
 NAME = "translate"
-VOCAB_FILE = "vocab.json"
 START, END, PAD, UNKNOWN = "<start>", "<end>", "", "[UNK]"
 PAD_ID, UNKNOWN_ID = 0, 1
 SOURCE_END_ID = 2                 # source vocab: "", [UNK], <end>, ...
@@ -594,11 +593,7 @@ class TranslateTask:
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a run."""
-        run_dir = Path(run_dir)
-        cfg = config_lib.load(Config, run_dir / "config.json")
-        vocab = Vocabulary.load(run_dir / VOCAB_FILE)
-        model = keras.saving.load_model(run_dir / "model.keras", compile=False)
-        return cfg, vocab, model
+        return load_run(run_dir, Config, Vocabulary)
 
     def serving(self, run_dir: Path, xla: bool = False) -> ServingSpec:
         return self.spec(*self.load(run_dir))
