@@ -41,20 +41,24 @@ class TrainConfig:
                             choices=["float32", "mixed_bfloat16", "mixed_float16"])
 
 
+def require_at_least(cfg, low, *names: str) -> None:
+    """A UserError naming the first option in `names` whose value is below `low` (None = unset)."""
+    from keras_rnn import UserError
+
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and value < low:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+
+
 def check_shared(cfg: TrainConfig) -> None:
     """Refuse shared options that cannot work, before any run directory is made."""
     from keras_rnn import UserError
 
-    at_least = {"epochs": 1, "batch_size": 1, "steps_per_epoch": 1, "patience": 0, "reduce_lr_patience": 0}
-    for name, low in at_least.items():
-        value = getattr(cfg, name)
-        if value is not None and value < low:
-            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    require_at_least(cfg, 1, "epochs", "batch_size", "steps_per_epoch")
+    require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
     if not cfg.learning_rate > 0:
         raise UserError(f"--learning-rate must be > 0, got {cfg.learning_rate}")
-    for name in ("clipnorm", "clipvalue", "max_minutes"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 0 (0 = off), got {getattr(cfg, name)}")
 
 
 def _base_type(tp):

@@ -59,12 +59,18 @@ def latest_run(task_name: str, root: Path = RUNS_ROOT) -> Path | None:
     return runs[-1] if runs else None
 
 
+def check_options(task, cfg) -> None:
+    """Every option check, shared then the task's, before any directory or data is touched."""
+    config_lib.check_shared(cfg)
+    task.check(cfg)
+
+
 def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = False) -> Path:
     """Pick the run directory: resume an interrupted run with the same config, else start anew."""
     wanted = dataclasses.asdict(cfg)
     if run_dir is None:
         previous = None if fresh else latest_run(task_name)
-        if previous and not is_finished(previous) and _saved_config(previous) == wanted:
+        if previous and not is_finished(previous) and _resumable_config(previous) == wanted:
             print(f"Resuming the interrupted run in {previous} (pass --fresh to start a new one)")
             return previous
         run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -77,7 +83,7 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
         raise UserError(f"{run_dir} is not empty and holds no run ({CONFIG_FILE}): "
                         "pass a new or empty --run-dir, so nothing there is overwritten")
     if saved is not None and not has_started(run_dir):
-        shutil.rmtree(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
+        remove_setup_files(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
         saved = None
     if saved is not None and saved != wanted:
         changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
@@ -88,6 +94,12 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
     run_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, run_dir / CONFIG_FILE)
     return run_dir
+
+
+def remove_setup_files(run_dir: Path) -> None:
+    """Delete what a run writes before its first epoch (its config and vocabulary), nothing else."""
+    for name in (CONFIG_FILE, VOCAB_FILE):
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 def has_started(run_dir: Path) -> bool:
@@ -104,9 +116,26 @@ def load_run(run_dir: Path, config_cls, vocab_cls=None) -> tuple:
     return (cfg, model) if vocab_cls is None else (cfg, vocab_cls.load(run_dir / VOCAB_FILE), model)
 
 
+def _resumable_config(run_dir: Path):
+    try:
+        return _saved_config(run_dir)
+    except UserError:  # not a run after all: never resumed, and a new run goes elsewhere
+        return None
+
+
 def _saved_config(run_dir: Path):
+    """The options a run directory was made with; None where there is no config.json."""
     path = Path(run_dir) / CONFIG_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (ValueError, OSError):
+        saved = None
+    if not isinstance(saved, dict) or not {"epochs", "batch_size", "seed"} <= set(saved):
+        raise UserError(f"{path} is not the config of a keras-rnn run: pass a new or empty --run-dir, "
+                        "so nothing there is overwritten")
+    return saved
 
 
 def finished_run(task_name: str, run_dir=None) -> Path:
@@ -190,6 +219,7 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
 # ---------------------------------------------------------------- the loop
 def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
+    check_options(task, cfg)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(cfg.precision)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
@@ -198,7 +228,9 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         plan = task.prepare(cfg, run_dir)
     except UserError:
         if not has_started(run_dir):  # refused before any training: leave no half-made run behind
-            shutil.rmtree(run_dir, ignore_errors=True)
+            remove_setup_files(run_dir)
+            if not any(run_dir.iterdir()):
+                run_dir.rmdir()
         raise
     plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
     plan.model.summary()

@@ -6,7 +6,7 @@ import dataclasses
 import keras
 import pytest
 
-from keras_rnn import UserError, training
+from keras_rnn import UserError, tasks, training
 from keras_rnn.tasks import charlm
 
 
@@ -59,7 +59,11 @@ def test_a_run_that_never_trained_starts_over_and_foreign_directories_are_refuse
     (foreign / "holiday.jpg").write_bytes(b"...")
     with pytest.raises(UserError, match="not empty and holds no run"):
         training.prepare_run_dir("charlm", changed, str(foreign))
-    assert (foreign / "holiday.jpg").read_bytes() == b"..."
+    for text in ['{"album": "holiday"}', "not json {"]:  # somebody else's config.json
+        (foreign / "config.json").write_text(text)
+        with pytest.raises(UserError, match="not the config of a keras-rnn run"):
+            training.prepare_run_dir("charlm", changed, str(foreign))
+        assert (foreign / "config.json").read_text() == text and (foreign / "holiday.jpg").exists()
 
 
 def test_a_run_refused_by_its_data_leaves_no_directory(tmp_path):
@@ -90,3 +94,16 @@ def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
     assert rates[0] == pytest.approx(1e-9) and rates[-1] < rates[0], rates
     assert not any(isinstance(c, keras.callbacks.ReduceLROnPlateau)
                    for c in training.standard_callbacks(tmp_path, _cfg(corpus_file), "charlm"))
+
+
+@pytest.mark.parametrize("task_name, bad", [
+    ("translate", dict(units=0)), ("translate", dict(attention_units=-1)), ("translate", dict(max_source_len=0)),
+    ("translate", dict(heatmaps=-1)), ("caption", dict(filters=2)), ("caption", dict(embedding_dim=0)),
+    ("caption", dict(vocab_size=0)), ("esn", dict(units=0)), ("esn", dict(window=0)), ("esn", dict(washout=-1)),
+    ("charlm", dict(layers=0)), ("esn", dict(learning_rate=0.0)), ("caption", dict(batch_size=0)),
+])
+def test_every_task_refuses_impossible_sizes_before_touching_data(task_name, bad):
+    task = tasks.get(task_name)
+    with pytest.raises(UserError, match="must be"):
+        training.check_options(task, task.Config(**bad))
+    training.check_options(task, task.Config())  # the defaults pass

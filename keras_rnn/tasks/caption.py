@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, decoding, plots
+from keras_rnn import UserError, config as config_lib, decoding, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import scenes
 from keras_rnn.export import ServingSpec, after_checks
@@ -446,9 +446,17 @@ class CaptionReport(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------- the task interface
+def check_config(cfg: Config) -> None:
+    """Refuse sizes that cannot work before reading any data."""
+    config_lib.require_at_least(cfg, 1, "units", "embedding_dim", "attention_units", "max_caption_len",
+                                "vocab_size", "scenes_train", "scenes_eval")
+    config_lib.require_at_least(cfg, 4, "filters")  # the first conv stage has filters // 4 channels
+
+
 class CaptionTask:
     name = NAME
     Config = Config
+    check = staticmethod(check_config)
 
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
         train, val, test = load_splits(cfg)

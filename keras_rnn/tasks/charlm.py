@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_rnn import UserError, decoding
+from keras_rnn import UserError, config as config_lib, decoding
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
 from keras_rnn.export import ServingSpec, after_checks
@@ -56,10 +56,8 @@ class Config(TrainConfig):
 
 def check_config(cfg: Config) -> None:
     """Refuse sizes that cannot work before reading any data."""
-    for name in ("units", "layers", "seq_len", "sample_length", "max_chars", "validation_batches"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    config_lib.require_at_least(cfg, 1, "units", "layers", "seq_len", "sample_length", "max_chars",
+                                "validation_batches")
     if cfg.embedding_dim < 0 or not 0 <= cfg.dropout < 1:
         raise UserError("need --embedding-dim >= 0 (0 = one-hot) and 0 <= --dropout < 1")
     if cfg.text_file and cfg.dataset:
@@ -364,9 +362,9 @@ class WriteSamples(keras.callbacks.Callback):
 class CharLMTask:
     name = NAME
     Config = Config
+    check = staticmethod(check_config)
 
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
-        check_config(cfg)
         train_text, val_text = load_corpus(cfg)
         vocab_path = run_dir / VOCAB_FILE
         # A resumed run keeps its vocabulary; a new one builds it from the training split.

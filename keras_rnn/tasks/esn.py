@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_rnn import UserError, plots
+from keras_rnn import UserError, config as config_lib, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
 from keras_rnn.export import ServingSpec, after_checks
@@ -224,9 +224,17 @@ def step_signature(features: int, units: int, batch=None):
 
 
 # ---------------------------------------------------------------- the task interface
+def check_config(cfg: Config) -> None:
+    """Refuse sizes that cannot work before generating or reading a series (the reservoir's
+    own parameters are checked by the Reservoir layer, with the same kind of message)."""
+    config_lib.require_at_least(cfg, 1, "units", "window", "length", "validation_length", "plot_steps")
+    config_lib.require_at_least(cfg, 0, "washout", "alpha")
+
+
 class ESNTask:
     name = NAME
     Config = Config
+    check = staticmethod(check_config)
 
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
         problem = make_problem(cfg)

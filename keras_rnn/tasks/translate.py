@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, decoding, plots
+from keras_rnn import UserError, config as config_lib, decoding, plots
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import parallel
 from keras_rnn.export import ServingSpec, after_checks
@@ -557,9 +557,18 @@ class TranslationReport(keras.callbacks.Callback):
 
 
 # ---------------------------------------------------------------- the task interface
+def check_config(cfg: Config) -> None:
+    """Refuse sizes that cannot work before reading any data."""
+    config_lib.require_at_least(cfg, 1, "units", "layers", "embedding_dim", "attention_units", "source_vocab",
+                                "target_vocab", "max_source_len", "max_target_len", "dates_train", "dates_eval",
+                                "max_pairs")
+    config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps")
+
+
 class TranslateTask:
     name = NAME
     Config = Config
+    check = staticmethod(check_config)
 
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
         train_pairs, val_pairs, test_pairs = load_pairs(cfg)
