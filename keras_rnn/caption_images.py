@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, GIF, BMP)")
     parser.add_argument("--run-dir", help="a finished caption run (default: the latest)")
     parser.add_argument("--beam-width", type=int, default=3, help="1 = greedy")
-    parser.add_argument("--max-length", type=int, default=30, help="words at most")
+    parser.add_argument("--max-length", type=int, default=30, help="tokens (words and punctuation) at most")
     parser.add_argument("--maps", help="also write attention maps (PNG) to this directory")
     args = parser.parse_args(argv)
 
@@ -52,9 +52,13 @@ def caption_images(args) -> None:
     out = captioner.caption(tf.constant(encoded), tf.constant(args.beam_width), tf.constant(args.max_length))
     for path, text in zip(files, out["caption"].numpy()):
         print(f"{path}\t{text.decode('utf-8')}")
-    if args.maps and cfg.attention != "none":
+    if args.maps and cfg.attention == "none":
+        print("--maps: this run has no attention (--attention none), so there are no maps to draw", file=sys.stderr)
+    elif args.maps:
         pixels = captioner.decode_images(tf.constant(encoded)).numpy()
-        for path in caption.write_attention_maps(captioner, pixels, Path(args.maps), names=[p.stem for p in files]):
+        stems = [p.stem for p in files]
+        names = [s if stems.count(s) == 1 else f"{s}_{i}" for i, s in enumerate(stems)]  # a/x.png, b/x.png
+        for path in caption.write_attention_maps(captioner, pixels, Path(args.maps), names=names):
             print(f"attention map: {path}")
 
 

@@ -162,10 +162,13 @@ def test_caption_images_cli_captions_files_and_draws_maps(exported, loaded, tmp_
     (tmp_path / "a.png").write_bytes(png(test.images[0]))
     (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
     expected = captioner.greedy_pixels(tf.constant(test.images[:1]), 30)["caption"].numpy()[0].decode()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "a.png").write_bytes(png(test.images[1]))  # the same file name in another folder
     proc = run_cli("-m", "keras_rnn.caption_images", "--run-dir", exported[0], "--beam-width", "1",
-                   "--maps", tmp_path / "maps", tmp_path / "a.png")
+                   "--maps", tmp_path / "maps", tmp_path / "a.png", tmp_path / "b" / "a.png")
     assert proc.stdout.splitlines()[0] == f"{tmp_path / 'a.png'}\t{expected}"
-    assert (tmp_path / "maps" / "attention_a.png").stat().st_size > 5_000
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["attention_a_0.png", "attention_a_1.png"]
+    assert (tmp_path / "maps" / "attention_a_0.png").stat().st_size > 5_000
     proc = run_cli("-m", "keras_rnn.caption_images", "--run-dir", exported[0], tmp_path / "notes.txt", check=False)
     assert proc.returncode == 2 and "notes.txt: not a readable PNG, JPEG, GIF or BMP image" in proc.stderr
 
@@ -209,7 +212,9 @@ def test_captions_file_trains_and_bad_images_are_named(tmp_path):
     with pytest.raises(UserError, match="multiple of 8"):
         caption.load_splits(caption.Config(image_size=60))
     proc = run_cli("train.py", "--task", "caption", "--captions-file", bad, "--run-dir", tmp_path / "r", check=False)
-    assert proc.returncode != 0 and "cannot read image broken.png" in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "cannot read image broken.png" in proc.stderr
+    assert not (tmp_path / "r").exists()  # refused before training: no half-made run
 
 
 def test_mobilenet_encoder_trains_exports_and_matches_in_litert(tmp_path):

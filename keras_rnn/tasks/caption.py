@@ -464,7 +464,7 @@ class CaptionTask:
         vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else Vocabulary.build(train.captions, cfg.vocab_size)
         vocab.save(vocab_path)
         source = cfg.captions_file or "generated scenes"
-        print(f"{source}: {len(train.captions):,} training / {len(val.captions):,} validation / "
+        print(f"{source}: {len(train.captions):,} training captions / {len(val.captions):,} validation / "
               f"{len(test.captions):,} test images; {len(vocab.words)} words (+2)")
         lookup = vocab.lookup()
         train_ds, train_batches = make_dataset(train, lookup, cfg, "training", shuffle=True)
