@@ -1,6 +1,6 @@
 """Captioning quality on generated scenes: show, attend and tell vs show and tell.
 
-    python benchmarks/caption_quality.py --minutes 10 --parallel
+    python benchmarks/caption_quality.py --minutes 12 --parallel
 
 Each `--attention` variant is trained with train.py on the same scenes, size and
 wall-clock budget (`--parallel`: at the same time, one core each). The test scores

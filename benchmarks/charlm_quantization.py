@@ -15,6 +15,7 @@ Results: benchmarks/results/charlm_quantization.json.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -92,12 +93,15 @@ def main() -> None:
         return float(-log_softmax(x)[np.arange(len(targets)), targets].mean())
 
     loss = {name: nats(x) for name, x in logits.items()}
+    trained = json.loads((run_dir / "metrics.json").read_text())  # val_loss there: 100-character windows
     save("charlm_quantization", {
         "command": "python benchmarks/charlm_quantization.py " + " ".join(sys.argv[1:]),
         "train_command": "python " + " ".join(train_command),
         "data": f"tiny Shakespeare: trained on the first 90%, scored on the last 10% ({len(targets):,} "
                 "characters, one stream, state carried)",
         "model": " ".join(MODEL), "epochs": args.epochs,
+        "training": {k: trained.get(k) for k in ("train_seconds_this_session", "best_epoch", "best_val_loss",
+                                                 "finished")},
         "val_loss_nats_per_char": {k: round(v, 5) for k, v in loss.items()},
         "val_bits_per_char": {k: round(v / np.log(2), 5) for k, v in loss.items()},
         "quantized_minus_float_nats_per_char": round(loss["dynamic_range"] - loss["float32"], 5),

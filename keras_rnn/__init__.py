@@ -20,7 +20,9 @@ def report_errors(fn, also: tuple = ()) -> int:
         fn()
         return 0
     except (UserError, *also) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        message = str(err) if not isinstance(err, KeyError) else (
+            f"{err} is missing from a file the command read: give the files an export wrote")
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
 
 

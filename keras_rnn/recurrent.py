@@ -108,7 +108,8 @@ class RecurrentStack(tf.Module):
     def joined_kernels(self):
         """The recurrent kernels as one block each, for `step(kernels=...)` under XLA: XLA's own
         batch-1 matmul uses both cores, and one is faster than two. Concatenates (copies) the
-        weights: call it once, outside a loop."""
+        weights: call it once, outside a loop. The slides' GRU (reset_after=False) keeps its two
+        kernels: its candidate's product needs r * h first, so they cannot be one matmul."""
         if self.cell == "gru" and not self.reset_after:
             return self.recurrent_kernels
         return [[tf.concat([b.value() for b in blocks], axis=1)] for blocks in self.recurrent_kernels]

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from keras_rnn import UserError
 
-# Column blocks of W in `ReservoirCell.run` (measured best of 1, 2, 4 on 2 cores).
+# Column blocks of W in `ReservoirCell.run`: independent matmuls the executor runs on both cores
+# (a batch-1 oneDNN matmul uses one); 4 was the fastest of 1, 2 and 4 when it was chosen (2026-11-23).
 RECURRENT_BLOCKS = 4
 
 # Above this, building (dense W in float32) plus solving the ridge system (float64) is refused.
