@@ -281,10 +281,13 @@ def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path,
 def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
     bogus = tmp_path / "bogus.tflite"
     bogus.write_bytes(b"not a flatbuffer")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"name": "not our metadata"}')
     cases = [
         (["keras_rnn.litert_host", paths["tflite"], paths["meta"], "--num-chars", "0"], "need num_chars > 0"),
         (["keras_rnn.litert_host", bogus, paths["meta"]], "not a valid Flatbuffer"),
         (["keras_rnn.litert_host", paths["tflite"], tmp_path / "missing.json"], "No such file"),
+        (["keras_rnn.litert_host", paths["tflite"], foreign], "is missing from a file the command read"),
         (["keras_rnn.litert_translate_host", tmp_path / "nowhere", "hello"], "nowhere"),
         (["keras_rnn.litert_caption_host", paths["tflite"].parent, "x.png", "--max-length", "0"],
          "--max-length must be at least 1"),
