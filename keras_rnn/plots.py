@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def read_history_csv(csv_path) -> dict:
@@ -18,7 +19,7 @@ def read_history_csv(csv_path) -> dict:
     return {k: [float(r[k]) + (k == "epoch") for r in rows] for k in (rows[0] if rows else {})}
 
 
-def plot_history_csv(csv_path, png_path, title: str = "") -> None:
+def plot_history_csv(csv_path, png_path, title: str = "", ylabel: str = "loss") -> None:
     """Loss (and val_loss) per epoch from a Keras CSVLogger file."""
     history = read_history_csv(csv_path)
     if not history:
@@ -28,7 +29,8 @@ def plot_history_csv(csv_path, png_path, title: str = "") -> None:
         if key in history:
             ax.plot(history["epoch"], history[key], marker="o", label=label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (nats per token)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -47,6 +47,7 @@ class TrainingPlan:
     steps_per_epoch: int | None = None
     validation_steps: int | None = None
     summary: Callable[[dict], dict] | None = None  # history -> extra metrics.json entries
+    loss_label: str = "loss"  # the y axis of loss.png, e.g. "cross-entropy (nats per character)"
 
 
 # ---------------------------------------------------------------- run directories
@@ -159,12 +160,12 @@ def require_finished_run(run_dir: Path) -> Path:
 class LossCurve(keras.callbacks.Callback):
     """Redraws `loss.png` from the CSV log after every epoch (resumed runs included)."""
 
-    def __init__(self, csv_path: Path, png_path: Path, title: str):
+    def __init__(self, csv_path: Path, png_path: Path, title: str, ylabel: str = "loss"):
         super().__init__()
-        self.csv_path, self.png_path, self.title = csv_path, png_path, title
+        self.csv_path, self.png_path, self.title, self.ylabel = csv_path, png_path, title, ylabel
 
     def on_epoch_end(self, epoch, logs=None):
-        plots.plot_history_csv(self.csv_path, self.png_path, self.title)
+        plots.plot_history_csv(self.csv_path, self.png_path, self.title, self.ylabel)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -195,7 +196,7 @@ def make_optimizer(cfg) -> keras.optimizers.Optimizer:
     return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping)
 
 
-def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
+def standard_callbacks(run_dir: Path, cfg, task_name: str, loss_label: str = "loss") -> list:
     monitor = "val_loss"
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
@@ -206,7 +207,7 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str) -> list:
                                           min_lr=cfg.learning_rate / 1000) if cfg.reduce_lr_patience else None,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        LossCurve(run_dir / "history.csv", run_dir / "loss.png", task_name),
+        LossCurve(run_dir / "history.csv", run_dir / "loss.png", task_name, loss_label),
     ]
     callbacks = [c for c in callbacks if c is not None]
     if cfg.max_minutes:
@@ -235,7 +236,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
-    callbacks = standard_callbacks(run_dir, cfg, task.name)
+    callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label)
     callbacks[1:1] = list(plan.callbacks) + list(extra_callbacks)
     started = time.monotonic()
     history = plan.model.fit(

@@ -489,7 +489,8 @@ class CaptionTask:
             validation_data=val_ds.prefetch(tf.data.AUTOTUNE),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
             metrics=[masked_accuracy], callbacks=[CaptionReport(cfg, vocab, val, run_dir)],
-            steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches, summary=summary)
+            steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches, summary=summary,
+            loss_label="cross-entropy (nats per caption token)")
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a run."""

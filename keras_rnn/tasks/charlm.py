@@ -394,7 +394,7 @@ class CharLMTask:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy", bits_per_char], callbacks=callbacks,
             steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches,
-            summary=summary)
+            summary=summary, loss_label="cross-entropy (nats per character)")
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a finished run."""

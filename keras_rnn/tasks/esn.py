@@ -251,7 +251,8 @@ class ESNTask:
                     **evaluate(cfg, model, problem, n_train, run_dir / PLOT_FILE)}
 
         return TrainingPlan(model=model, train_data=train, validation_data=val, loss="mse",
-                            callbacks=[FreshNormalEquations()], summary=summary)
+                            callbacks=[FreshNormalEquations()], summary=summary,
+                            loss_label="mean squared error")
 
     def load(self, run_dir: Path):
         return load_run(run_dir, Config)

@@ -598,7 +598,8 @@ class TranslateTask:
             validation_data=val.prefetch(tf.data.AUTOTUNE),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
             metrics=[masked_accuracy], callbacks=[TranslationReport(cfg, vocab, val_pairs, run_dir)],
-            steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches, summary=summary)
+            steps_per_epoch=cfg.steps_per_epoch or train_batches, validation_steps=val_batches, summary=summary,
+            loss_label="cross-entropy (nats per target token)")
 
     def load(self, run_dir: Path):
         """(config, vocabulary, trained Keras model) of a run."""
