@@ -58,6 +58,21 @@ def test_carried_state_equals_running_the_long_sequence_at_once():
     np.testing.assert_allclose(stateful(long[:, :T]).numpy(), chunks[0], atol=1e-6)
 
 
+def test_validation_between_chunks_leaves_the_training_state_as_it_was():
+    """An epoch of --steps-per-epoch can end mid-pass: validation (from a zero state, on its own
+    streams) must not change the state the next training chunk continues from."""
+    stateful, plain = _stateful_and_plain("gru")
+    long = np.random.default_rng(2).integers(0, VOCAB, size=(BATCH, 2 * T)).astype("int32")
+    callback = charlm.ResetStates(100)
+    callback.set_model(stateful)
+    stateful(long[:, :T])
+    callback.on_test_begin()
+    validation = stateful(long[:, ::-1][:, :T]).numpy()  # the validation pass starts from zero
+    np.testing.assert_allclose(validation, plain(long[:, ::-1][:, :T]).numpy(), atol=1e-5)
+    callback.on_test_end()
+    np.testing.assert_allclose(stateful(long[:, T:]).numpy(), plain(long).numpy()[:, T:], atol=1e-5)
+
+
 def _embedding_grad_rows(model, inputs, loss_slice):
     with tf.GradientTape() as tape:
         out = [model(x) for x in inputs][-1] if isinstance(inputs, list) else model(inputs)

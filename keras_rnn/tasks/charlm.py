@@ -179,12 +179,16 @@ def bits_per_char(y_true, y_pred):
 
 
 class ResetStates(keras.callbacks.Callback):
-    """Truncated BPTT bookkeeping: zero the carried state at the start of each pass
-    over the text and around validation (which uses its own streams)."""
+    """Truncated BPTT bookkeeping: zero the carried state at the start of each pass over the
+    text; validation runs its own streams from a zero state, and training then continues
+    from the state it had (an epoch of --steps-per-epoch may end mid-pass)."""
 
     def __init__(self, chunks_per_pass: int):
         super().__init__()
-        self.chunks_per_pass, self.seen = chunks_per_pass, 0
+        self.chunks_per_pass, self.seen, self.saved = chunks_per_pass, 0, None
+
+    def _states(self):
+        return [v for layer in self.model.layers if getattr(layer, "stateful", False) for v in layer.states]
 
     def _reset(self):
         for layer in self.model.layers:
@@ -197,10 +201,12 @@ class ResetStates(keras.callbacks.Callback):
         self.seen += 1
 
     def on_test_begin(self, logs=None):
+        self.saved = [v.numpy() for v in self._states()]
         self._reset()
 
     def on_test_end(self, logs=None):
-        self._reset()
+        for variable, value in zip(self._states(), self.saved or []):
+            variable.assign(value)
 
 
 # ---------------------------------------------------------------- sampling
