@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 
 ## demo: train the default char-LM briefly (offline: Python stdlib source), export it, print a sample
 demo: $(VENV)/.installed
-	$(PY) train.py --task charlm --epochs 2 --steps-per-epoch 100 --validation-batches 20 --fresh
+	$(PY) train.py --task charlm --epochs 2 --steps-per-epoch 100 --validation-batches 20 --learning-rate 5e-3 --fresh
 	$(PY) export.py --task charlm
 
 ## test: run the test suite
