@@ -26,5 +26,26 @@ def report_errors(fn, also: tuple = ()) -> int:
         return 2
 
 
+def output_directory(path, flag: str):
+    """`path` as a directory to write into (made when missing); a UserError if a file is there."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a directory: give a directory to write into")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 # What loading a LiteRT model or its JSON raises for a missing, truncated or foreign file.
 LITERT_LOAD_ERRORS = (OSError, ValueError, KeyError)
+
+
+def load_litert(host_cls, *args, **kwargs):
+    """`host_cls(*args)`, with a load failure turned into a UserError that says what to give."""
+    try:
+        return host_cls(*args, **kwargs)
+    except LITERT_LOAD_ERRORS as err:
+        detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
+        raise UserError(f"cannot load the LiteRT model from {', '.join(map(str, args))} ({detail}): give what "
+                        "export.py wrote (saved_models/litert/TASK/VERSION/)") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,11 +29,12 @@ def main(argv=None) -> int:
 
 
 def draw(args) -> None:
-    from keras_rnn import training
+    from keras_rnn import output_directory, training
     from keras_rnn.tasks import translate
 
+    out = output_directory(args.out, "--out")
     cfg, vocab, model = translate.TASK.load(training.finished_run(translate.NAME, args.run_dir))
-    paths = translate.write_heatmaps(translate.Translator(model, vocab, cfg), args.sentences, Path(args.out))
+    paths = translate.write_heatmaps(translate.Translator(model, vocab, cfg), args.sentences, out)
     for sentence, path in zip(args.sentences, paths):
         print(f"{sentence!r}: {path}")
 

@@ -6,7 +6,8 @@
 Prints one caption per image, decoded the way the exported `caption` signature
 does (same image decoding and resizing, beam or greedy search). With `--maps DIR`
 it also writes each image's attention map (greedy words, attention over the
-encoder's grid), as training does for validation images.
+encoder's grid), as training does for validation images; with --beam-width > 1 the
+printed caption can differ from the greedy one the map shows (its title names it).
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ def main(argv=None) -> int:
 def caption_images(args) -> None:
     import tensorflow as tf
 
-    from keras_rnn import UserError, training
+    from keras_rnn import UserError, output_directory, training
     from keras_rnn.tasks import caption
 
     if not 1 <= args.beam_width <= caption.MAX_BEAM_WIDTH or not 1 <= args.max_length <= caption.MAX_CAPTION_TOKENS:
         raise UserError(f"need 1 <= --beam-width <= {caption.MAX_BEAM_WIDTH} and "
                         f"1 <= --max-length <= {caption.MAX_CAPTION_TOKENS}")
+    maps = output_directory(args.maps, "--maps") if args.maps else None
     cfg, vocab, model = caption.TASK.load(training.finished_run(caption.NAME, args.run_dir))
     captioner = caption.Captioner(model, vocab, cfg)
     files = [Path(p) for p in args.images]
@@ -58,7 +60,7 @@ def caption_images(args) -> None:
         pixels = captioner.decode_images(tf.constant(encoded)).numpy()
         stems = [p.stem for p in files]
         names = [s if stems.count(s) == 1 else f"{s}_{i}" for i, s in enumerate(stems)]  # a/x.png, b/x.png
-        for path in caption.write_attention_maps(captioner, pixels, Path(args.maps), names=names):
+        for path in caption.write_attention_maps(captioner, pixels, maps, names=names):
             print(f"attention map: {path}")
 
 

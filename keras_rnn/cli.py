@@ -11,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
 
-from keras_rnn import config as config_lib, report_errors, tasks  # noqa: E402
+from keras_rnn import config as config_lib, output_directory, report_errors, tasks  # noqa: E402
 
 
 def _task_parser(description: str, argv) -> tuple[argparse.ArgumentParser, str | None]:
@@ -72,8 +72,9 @@ def export_main(argv=None) -> int:
 
         task = tasks.get(args.task)
         run_dir = training.finished_run(task.name, args.run_dir)
+        out = output_directory(args.out, "--out")
         spec = task.serving(run_dir, xla=args.xla)
-        written = writer.export(spec, args.out)
+        written = writer.export(spec, out)
         print(f"\nExported {run_dir} as version {written['version']}:")
         print(f"  SavedModel (TF Serving): {written['savedmodel']}")
         for path in written["litert"]:

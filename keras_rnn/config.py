@@ -59,6 +59,8 @@ def check_shared(cfg: TrainConfig) -> None:
     require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
     if not cfg.learning_rate > 0:
         raise UserError(f"--learning-rate must be > 0, got {cfg.learning_rate}")
+    if not 0 <= cfg.seed < 2**32:
+        raise UserError(f"--seed must be in [0, 2**32), got {cfg.seed}")
 
 
 def _base_type(tp):

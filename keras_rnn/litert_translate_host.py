@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import LITERT_LOAD_ERRORS, UserError, report_errors
+from keras_rnn import LITERT_LOAD_ERRORS, UserError, load_litert, report_errors
 
 
 # Copied from keras_rnn.tasks.translate.DETOKENIZE (this file must not import TensorFlow;
@@ -116,7 +116,7 @@ def run_host(args, host_cls, answer) -> int:
     def run():
         if args.max_length is not None and args.max_length < 1:
             raise UserError(f"--max-length must be at least 1, got {args.max_length}")
-        model = host_cls(args.litert_dir, quantized=args.quantized)
+        model = load_litert(host_cls, args.litert_dir, quantized=args.quantized)
         for item in args.items:
             print(f"{item}\t{answer(model, item)}")
 

@@ -41,6 +41,9 @@ def sample(args) -> None:
 
     if args.num_chars <= 0 or args.temperature <= 0 or args.top_k < 0:
         raise UserError("need --num-chars > 0, --temperature > 0 and --top-k >= 0 (--top-k 1 is greedy)")
+    if args.num_chars > charlm.MAX_GENERATE_CHARS or len(args.prompt) > charlm.MAX_PROMPT_CHARS:
+        raise UserError(f"need --num-chars <= {charlm.MAX_GENERATE_CHARS:,} and a --prompt of at most "
+                        f"{charlm.MAX_PROMPT_CHARS:,} characters (the served model's limits)")
     cfg, vocab, model = charlm.TASK.load(training.finished_run(charlm.NAME, args.run_dir))
     unknown = vocab.unknown_chars(args.prompt)
     if unknown:

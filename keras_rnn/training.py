@@ -55,9 +55,12 @@ def is_finished(run_dir: Path) -> bool:
     return (Path(run_dir) / METRICS_FILE).exists()
 
 
-def latest_run(task_name: str, root: Path = RUNS_ROOT) -> Path | None:
-    runs = sorted(p for p in (Path(root) / task_name).glob("*") if (p / CONFIG_FILE).exists())
-    return runs[-1] if runs else None
+def latest_run(task_name: str, root: Path | None = None, finished: bool = False) -> Path | None:
+    """The task's most recently started (or resumed) run under `root` (by its config's time,
+    whatever the directory is called); with `finished`, the most recent finished one."""
+    runs = [p for p in (Path(root or RUNS_ROOT) / task_name).glob("*") if (p / CONFIG_FILE).exists()
+            and (not finished or is_finished(p))]
+    return max(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime) if runs else None
 
 
 def check_options(task, cfg) -> None:
@@ -76,6 +79,8 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
             return previous
         run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file: give a new or empty directory")
     if is_finished(run_dir):
         raise UserError(f"{run_dir} already holds a finished run: pass another --run-dir, "
                         "or delete that directory to train again")
@@ -140,19 +145,31 @@ def _saved_config(run_dir: Path):
 
 
 def finished_run(task_name: str, run_dir=None) -> Path:
-    """`run_dir`, or else the latest run of the task; refuses a run without a finished model."""
-    run_dir = run_dir or latest_run(task_name)
+    """`run_dir`, or else the latest finished run of the task; refuses a run without a
+    finished model, or one of another task."""
     if run_dir is None:
-        raise UserError(f"no {task_name} runs under {RUNS_ROOT}/ yet: "
-                        f"train one first (python train.py --task {task_name})")
-    return require_finished_run(run_dir)
+        run_dir = latest_run(task_name, finished=True)
+        if run_dir is None:
+            raise UserError(f"no finished {task_name} run under {RUNS_ROOT}/ yet: "
+                            f"train one first (python train.py --task {task_name})")
+        newest = latest_run(task_name)
+        if newest != run_dir:
+            print(f"Using {run_dir}, the latest finished {task_name} run ({newest} is not finished)")
+    return require_finished_run(run_dir, task_name)
 
 
-def require_finished_run(run_dir: Path) -> Path:
+def require_finished_run(run_dir: Path, task_name: str | None = None) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / MODEL_FILE).exists() or not is_finished(run_dir):
         raise UserError(f"{run_dir} has no finished model (no {MODEL_FILE} and {METRICS_FILE}): "
                         "finish training there first (re-running the same train command resumes it)")
+    try:
+        trained_task = json.loads((run_dir / METRICS_FILE).read_text()).get("task")
+    except (ValueError, OSError, AttributeError):
+        trained_task = None
+    if task_name and trained_task and trained_task != task_name:
+        raise UserError(f"{run_dir} is a {trained_task} run, not {task_name}: pass --task {trained_task} "
+                        f"or a {task_name} run's directory")
     return run_dir
 
 
@@ -227,8 +244,8 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
     try:
         plan = task.prepare(cfg, run_dir)
-    except UserError:
-        if not has_started(run_dir):  # refused before any training: leave no half-made run behind
+    except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
+        if not has_started(run_dir):
             remove_setup_files(run_dir)
             if not any(run_dir.iterdir()):
                 run_dir.rmdir()

@@ -127,6 +127,14 @@ def test_bad_inputs_fail_clearly(tmp_path):
     np.save(short, np.sin(np.arange(30.0)))
     with pytest.raises(UserError, match="too few for a washout of 20"):
         esn.make_problem(esn.Config(series_file=str(short), washout=20))
+    words = tmp_path / "words.npy"
+    np.save(words, np.array(["a", "b", "c"]))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, message in [(tmp_path, "is a directory"), (words, "cannot read .* as numbers"),
+                          (empty, "table of numbers")]:
+        with pytest.raises(UserError, match=message):
+            esn.make_problem(esn.Config(series_file=str(path)))
 
 
 def test_cli_refuses_a_bad_spectral_radius():

@@ -48,7 +48,7 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
                                  dict(embedding_dim=-1), dict(max_chars=0), dict(validation_batches=-1),
                                  dict(text_file="a.txt", dataset="tiny_shakespeare")])
 def test_impossible_options_are_refused_before_reading_data(bad):
-    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim|not both"):
+    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim|need 0 <= --dropout|not both"):
         charlm.check_config(charlm.Config(**bad))
 
 

@@ -2,11 +2,13 @@
 
 import csv
 import dataclasses
+import json
+import os
 
 import keras
 import pytest
 
-from keras_rnn import UserError, tasks, training
+from keras_rnn import UserError, output_directory, tasks, training
 from keras_rnn.tasks import charlm
 
 
@@ -101,9 +103,46 @@ def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
     ("translate", dict(heatmaps=-1)), ("caption", dict(filters=2)), ("caption", dict(embedding_dim=0)),
     ("caption", dict(vocab_size=0)), ("esn", dict(units=0)), ("esn", dict(window=0)), ("esn", dict(washout=-1)),
     ("charlm", dict(layers=0)), ("esn", dict(learning_rate=0.0)), ("caption", dict(batch_size=0)),
+    ("charlm", dict(seed=-1)), ("esn", dict(activation="nosuch")),
 ])
 def test_every_task_refuses_impossible_sizes_before_touching_data(task_name, bad):
     task = tasks.get(task_name)
-    with pytest.raises(UserError, match="must be"):
+    with pytest.raises(UserError, match="must be|not a Keras activation"):
         training.check_options(task, task.Config(**bad))
     training.check_options(task, task.Config())  # the defaults pass
+
+
+def _fake_run(root, task, name, finished=True, mtime=0.0):
+    run = root / task / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"epochs": 1, "batch_size": 1, "seed": 0}')
+    if finished:
+        (run / "model.keras").write_bytes(b"")
+        (run / "metrics.json").write_text(json.dumps({"task": task}))
+    os.utime(run / "config.json", (mtime, mtime))
+    return run
+
+
+def test_latest_run_is_the_newest_finished_one_and_tasks_are_not_mixed(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "RUNS_ROOT", tmp_path)
+    _fake_run(tmp_path, "translate", "zzz-named-last", mtime=1_000)
+    newest = _fake_run(tmp_path, "translate", "20261201-120000", mtime=2_000)
+    _fake_run(tmp_path, "translate", "20261201-130000", finished=False, mtime=3_000)  # still training
+    assert training.latest_run("translate") == tmp_path / "translate" / "20261201-130000"
+    assert training.finished_run("translate") == newest
+    charlm_run = _fake_run(tmp_path, "charlm", "a", mtime=1_000)
+    with pytest.raises(UserError, match="is a charlm run, not translate"):
+        training.finished_run("translate", charlm_run)
+    with pytest.raises(UserError, match="no finished esn run"):
+        training.finished_run("esn")
+
+
+def test_outputs_that_are_files_are_refused(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(UserError, match="--out .* is a file"):
+        output_directory(a_file, "--out")
+    with pytest.raises(UserError, match="--run-dir .* is a file"):
+        training.prepare_run_dir("charlm", charlm.Config(), str(a_file))
+    assert a_file.read_text() == "keep me"
+    assert output_directory(tmp_path / "new" / "dir", "--out").is_dir()

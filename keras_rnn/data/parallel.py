@@ -81,7 +81,8 @@ def read_pairs(path, reverse: bool = False) -> Pairs:
     """Read a tab-separated pairs file; errors name the offending line."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--pairs-file {path} does not exist")
+        raise UserError(f"{path} " + ("is a directory" if path.is_dir() else "does not exist")
+                        + ": give a tab-separated pairs file (source<TAB>target per line)")
     pairs, blank = [], 0
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):

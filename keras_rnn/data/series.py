@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +64,22 @@ def frequency_generator(n: int, low: float = 0.01, high: float = 0.05, hold: int
 def load_series(path) -> np.ndarray:
     """A [time, features] float array from a .npy or CSV file (header row allowed)."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"series file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"series file {path} " + ("is a directory" if path.is_dir() else "does not exist")
+                        + ": --series-file takes a .npy or CSV file")
     try:
-        if path.suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = np.genfromtxt(path, delimiter=",", dtype=np.float64)
-            if data.ndim >= 1 and data.size and np.all(np.isnan(data[0] if data.ndim == 2 else data[:1])):
-                data = data[1:]  # a header row
-    except ValueError as err:
-        raise UserError(f"cannot read {path} as numbers: {err}") from None
-    data = np.asarray(data, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns about empty input; the check below says it
+            if path.suffix == ".npy":
+                data = np.load(path, allow_pickle=False)
+            else:
+                data = np.genfromtxt(path, delimiter=",", dtype=np.float64)
+                if data.ndim >= 1 and data.size and np.all(np.isnan(data[0] if data.ndim == 2 else data[:1])):
+                    data = data[1:]  # a header row
+        data = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, OSError) as err:
+        raise UserError(f"cannot read {path} as numbers ({err}): give a [time] or [time, features] "
+                        "table of numbers (.npy or CSV)") from None
     if data.ndim == 1:
         data = data[:, None]
     if data.ndim != 2 or data.size == 0:

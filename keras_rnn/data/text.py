@@ -41,7 +41,8 @@ def decode_utf8(data: bytes, source: str) -> str:
 def read_text_file(path) -> str:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; --text-file takes the path of a UTF-8 text file")
+        problem = "is a directory" if path.is_dir() else "no such file"
+        raise UserError(f"{path}: {problem}; --text-file takes the path of a UTF-8 text file")
     return decode_utf8(path.read_bytes(), str(path))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from keras_rnn import UserError
 
 
@@ -14,7 +16,12 @@ def prepared_builder(name: str, data_dir: str | None = None, manual_dir: str | N
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as err:  # DatasetNotFoundError and friends
-        raise UserError(f"unknown tensorflow-datasets set {name!r}: {err}") from None
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UserError(f"unknown tensorflow-datasets set {name!r} ({first}): see "
+                        "https://www.tensorflow.org/datasets/catalog for the names") from None
+    if manual_dir is not None and not Path(manual_dir).is_dir():
+        raise UserError(f"--tfds-manual-dir {manual_dir} is not a directory: give the folder holding the "
+                        "set's files (for tiny_shakespeare: input.txt)")
     if not builder.is_prepared():
         print(f"Preparing tensorflow-datasets '{name}' in {builder.data_dir} ...")
         config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None

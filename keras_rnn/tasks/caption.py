@@ -412,7 +412,8 @@ def write_attention_maps(captioner: Captioner, images: np.ndarray, out_dir: Path
         words = [w.decode("utf-8") for w in out["tokens"][i].numpy() if w]
         maps = out["attention"][i, :len(words)].numpy().reshape(len(words), grid, grid)
         path = out_dir / f"attention_{name}.png"
-        plots.plot_image_attention(path, images[i], words, maps, title=out["caption"][i].numpy().decode())
+        plots.plot_image_attention(path, images[i], words, maps,
+                                   title="greedy: " + out["caption"][i].numpy().decode())
         paths.append(path)
     return paths
 

@@ -58,8 +58,10 @@ def check_config(cfg: Config) -> None:
     """Refuse sizes that cannot work before reading any data."""
     config_lib.require_at_least(cfg, 1, "units", "layers", "seq_len", "sample_length", "max_chars",
                                 "validation_batches")
-    if cfg.embedding_dim < 0 or not 0 <= cfg.dropout < 1:
-        raise UserError("need --embedding-dim >= 0 (0 = one-hot) and 0 <= --dropout < 1")
+    if cfg.embedding_dim < 0:
+        raise UserError(f"need --embedding-dim >= 0 (0 = one-hot), got {cfg.embedding_dim}")
+    if not 0 <= cfg.dropout < 1:
+        raise UserError(f"need 0 <= --dropout < 1, got {cfg.dropout}")
     if cfg.text_file and cfg.dataset:
         raise UserError("give either --text-file or --dataset, not both")
 

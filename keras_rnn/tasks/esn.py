@@ -229,6 +229,10 @@ def check_config(cfg: Config) -> None:
     own parameters are checked by the Reservoir layer, with the same kind of message)."""
     config_lib.require_at_least(cfg, 1, "units", "window", "length", "validation_length", "plot_steps")
     config_lib.require_at_least(cfg, 0, "washout", "alpha")
+    try:
+        keras.activations.get(cfg.activation)
+    except ValueError:
+        raise UserError(f"--activation {cfg.activation!r} is not a Keras activation (e.g. tanh, relu)") from None
 
 
 class ESNTask:
