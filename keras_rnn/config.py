@@ -76,7 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
     for f in dataclasses.fields(config_cls):
         tp = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        help_text = f.metadata.get("help", "")
+        if "(default" not in help_text:  # some helps say what the default means instead
+            help_text += f" (default: {f.default})"
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
                                 default=f.default, help=help_text)
