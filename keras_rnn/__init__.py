@@ -20,9 +20,7 @@ def report_errors(fn, also: tuple = ()) -> int:
         fn()
         return 0
     except (UserError, *also) as err:
-        message = str(err) if not isinstance(err, KeyError) else (
-            f"{err} is missing from a file the command read: give the files an export wrote")
-        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
 
@@ -37,15 +35,12 @@ def output_directory(path, flag: str):
     return path
 
 
-# What loading a LiteRT model or its JSON raises for a missing, truncated or foreign file.
-LITERT_LOAD_ERRORS = (OSError, ValueError, KeyError)
-
-
 def load_litert(host_cls, *args, **kwargs):
-    """`host_cls(*args)`, with a load failure turned into a UserError that says what to give."""
+    """`host_cls(*args)`, with what loading a missing, truncated or foreign .tflite or JSON
+    raises turned into a UserError that says what to give."""
     try:
         return host_cls(*args, **kwargs)
-    except LITERT_LOAD_ERRORS as err:
+    except (OSError, ValueError, KeyError) as err:
         detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
         raise UserError(f"cannot load the LiteRT model from {', '.join(map(str, args))} ({detail}): give what "
                         "export.py wrote (saved_models/litert/TASK/VERSION/)") from None

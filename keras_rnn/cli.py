@@ -41,7 +41,6 @@ def train_main(argv=None) -> int:
 
         task = tasks.get(args.task)
         cfg = config_lib.from_args(task.Config, args)
-        training.check_options(task, cfg)
         run_dir = training.prepare_run_dir(task.name, cfg, args.run_dir, fresh=args.fresh)
         try:
             metrics = training.train(task, cfg, run_dir)

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import LITERT_LOAD_ERRORS, UserError, load_litert, report_errors
+from keras_rnn import UserError, load_litert, report_errors
 
 
 def check_options(num_chars: int, temperature: float, top_k: int) -> None:
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         model = load_litert(CharLMLiteRT, args.tflite, args.metadata)
         print(args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed))
 
-    return report_errors(run, also=LITERT_LOAD_ERRORS)
+    return report_errors(run)
 
 
 if __name__ == "__main__":

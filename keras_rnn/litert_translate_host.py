@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import LITERT_LOAD_ERRORS, UserError, load_litert, report_errors
+from keras_rnn import UserError, load_litert, report_errors
 
 
 # Copied from keras_rnn.tasks.translate.DETOKENIZE (this file must not import TensorFlow;
@@ -120,7 +120,7 @@ def run_host(args, host_cls, answer) -> int:
         for item in args.items:
             print(f"{item}\t{answer(model, item)}")
 
-    return report_errors(run, also=LITERT_LOAD_ERRORS)
+    return report_errors(run, also=(OSError,))  # e.g. an image file the caption host cannot read
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def latest_run(task_name: str, root: Path | None = None, finished: bool = False)
 
 
 def check_options(task, cfg) -> None:
-    """Every option check, shared then the task's, before any directory or data is touched."""
+    """Every option check, shared then the task's, before any data is read (`train` runs it)."""
     config_lib.check_shared(cfg)
     task.check(cfg)
 
@@ -237,12 +237,12 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str, loss_label: str = "lo
 # ---------------------------------------------------------------- the loop
 def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
-    check_options(task, cfg)
-    keras.utils.set_random_seed(cfg.seed)
-    keras.mixed_precision.set_global_policy(cfg.precision)
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
-    print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
     try:
+        check_options(task, cfg)
+        keras.utils.set_random_seed(cfg.seed)
+        keras.mixed_precision.set_global_policy(cfg.precision)
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
+        print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
         plan = task.prepare(cfg, run_dir)
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
         if not has_started(run_dir):

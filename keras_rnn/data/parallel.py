@@ -19,9 +19,9 @@ import dataclasses
 import datetime
 import random
 import unicodedata
-from pathlib import Path
 
 from keras_rnn import UserError
+from keras_rnn.data import require_file
 
 FIRST_DAY, LAST_DAY = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -79,10 +79,7 @@ def normalize(text: str) -> str:
 
 def read_pairs(path, reverse: bool = False) -> Pairs:
     """Read a tab-separated pairs file; errors name the offending line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} " + ("is a directory" if path.is_dir() else "does not exist")
-                        + ": give a tab-separated pairs file (source<TAB>target per line)")
+    path = require_file(path, "a tab-separated pairs file (source<TAB>target per line)")
     pairs, blank = [], 0
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from keras_rnn import UserError
+from keras_rnn.data import require_file
 
 
 def mackey_glass(n: int, tau: float = 17, a: float = 0.2, b: float = 0.1, power: int = 10,
@@ -63,10 +63,7 @@ def frequency_generator(n: int, low: float = 0.01, high: float = 0.05, hold: int
 
 def load_series(path) -> np.ndarray:
     """A [time, features] float array from a .npy or CSV file (header row allowed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"series file {path} " + ("is a directory" if path.is_dir() else "does not exist")
-                        + ": --series-file takes a .npy or CSV file")
+    path = require_file(path, "a .npy or CSV series file (--series-file)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy warns about empty input; the check below says it

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_rnn import UserError
+from keras_rnn.data import require_file
 
 VALIDATION_FRACTION = 0.1
 # Directories of the stdlib left out of the default corpus: tests, and third-party code.
@@ -39,10 +40,7 @@ def decode_utf8(data: bytes, source: str) -> str:
 
 
 def read_text_file(path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        problem = "is a directory" if path.is_dir() else "no such file"
-        raise UserError(f"{path}: {problem}; --text-file takes the path of a UTF-8 text file")
+    path = require_file(path, "a UTF-8 text file (--text-file)")
     return decode_utf8(path.read_bytes(), str(path))
 
 
