@@ -18,8 +18,13 @@ demo: $(VENV)/.installed
 	$(PY) train.py --task charlm --epochs 2 --steps-per-epoch 100 --validation-batches 20 --learning-rate 5e-3 --fresh
 	$(PY) export.py --task charlm
 
-## test: run the test suite
-test: $(VENV)/.installed
+## lint: ruff's linter and formatter check (configured in pyproject.toml)
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+## test: the linter, then the test suite
+test: lint
 	$(PY) -m pytest -q
 
 bench-install: $(VENV)/.installed
@@ -49,4 +54,4 @@ bench: bench-install
 	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
 
-.PHONY: install demo test bench-install bench
+.PHONY: install demo lint test bench-install bench

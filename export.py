@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """python export.py --task NAME [--run-dir DIR] [--out saved_models]"""
+
 import sys
 
-from keras_rnn.cli import export_main
+from keras_rnn.commands.export import main
 
 if __name__ == "__main__":
-    sys.exit(export_main())
+    sys.exit(main())

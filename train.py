@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """python train.py --task NAME [options]  (python train.py --task NAME --help)"""
+
 import sys
 
-from keras_rnn.cli import train_main
+from keras_rnn.commands.train import main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(main())

@@ -19,8 +19,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import save, train_variants  # noqa: E402
 
-REPORTED = ("epochs_run", "best_epoch", "best_val_loss", "test_exact_match", "test_bleu1", "test_bleu2",
-            "test_bleu3", "test_bleu4", "test_attention_localisation", "test_examples")
+REPORTED = (
+    "epochs_run",
+    "best_epoch",
+    "best_val_loss",
+    "test_exact_match",
+    "test_bleu1",
+    "test_bleu2",
+    "test_bleu3",
+    "test_bleu4",
+    "test_attention_localisation",
+    "test_examples",
+)
 
 
 def main() -> None:
@@ -30,18 +40,39 @@ def main() -> None:
     parser.add_argument("--attention", nargs="+", default=["bahdanau", "none"])
     parser.add_argument("--parallel", action="store_true", help="train the variants at once, one core each")
     args, extra = parser.parse_known_args()  # anything else goes to train.py
-    variants = {attention: ["--attention", attention, "--epochs", str(args.epochs), "--patience", str(args.epochs),
-                            "--max-minutes", str(args.minutes), *extra] for attention in args.attention}
+    variants = {
+        attention: [
+            "--attention",
+            attention,
+            "--epochs",
+            str(args.epochs),
+            "--patience",
+            str(args.epochs),
+            "--max-minutes",
+            str(args.minutes),
+            *extra,
+        ]
+        for attention in args.attention
+    }
     results = {}
     for attention, (command, metrics) in train_variants("caption", variants, args.parallel).items():
-        results[attention] = {"command": "python " + " ".join(command),
-                              "train_seconds": metrics.get("train_seconds_this_session"),
-                              **{k: metrics.get(k) for k in REPORTED}}
+        results[attention] = {
+            "command": "python " + " ".join(command),
+            "train_seconds": metrics.get("train_seconds_this_session"),
+            **{k: metrics.get(k) for k in REPORTED},
+        }
         print(attention, results[attention], flush=True)
-    save("caption_scenes", {
-        "data": "generated scenes (keras_rnn.data.scenes): train seed 0, validation seed 10000, test seed 20000",
-        "decoding": "greedy", "threads": "one core per variant, trained at the same time" if args.parallel
-        else "all cores, one variant after the other", "results": results})
+    save(
+        "caption_scenes",
+        {
+            "data": "generated scenes (keras_rnn.data.scenes): train seed 0, validation seed 10000, test seed 20000",
+            "decoding": "greedy",
+            "threads": "one core per variant, trained at the same time"
+            if args.parallel
+            else "all cores, one variant after the other",
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -53,30 +53,58 @@ def main() -> None:
     parser.add_argument("--eval-chars", type=int, default=0, help="validation characters to score (0 = all)")
     args = parser.parse_args()
 
-    from keras_rnn import training
-    from keras_rnn.litert_host import CharLMLiteRT
+    from keras_rnn import runs
+    from keras_rnn.hosts.charlm import CharLMLiteRT
     from keras_rnn.tasks import charlm
 
-    train_command = ["train.py", "--task", "charlm", "--text-file", args.data, "--epochs", str(args.epochs),
-                     "--run-dir", args.run_dir, *MODEL]
+    train_command = [
+        "train.py",
+        "--task",
+        "charlm",
+        "--text-file",
+        args.data,
+        "--epochs",
+        str(args.epochs),
+        "--run-dir",
+        args.run_dir,
+        *MODEL,
+    ]
     run_dir = ROOT / args.run_dir
-    if not training.is_finished(run_dir):
+    if not runs.is_finished(run_dir):
         subprocess.run([sys.executable, *train_command], cwd=ROOT, check=True)
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "export.py", "--task", "charlm", "--run-dir", str(run_dir), "--out", out,
-                        "--no-sample"], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "export.py",
+                "--task",
+                "charlm",
+                "--run-dir",
+                str(run_dir),
+                "--out",
+                out,
+                "--no-sample",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
         litert = Path(out) / "litert" / "charlm" / "1"
         meta = litert / "charlm.json"
-        hosts = {"float32": CharLMLiteRT(litert / "charlm_step.tflite", meta),
-                 "dynamic_range": CharLMLiteRT(litert / "charlm_step_drq.tflite", meta)}
-        sizes = {name: (litert / f).stat().st_size
-                 for name, f in [("float32", "charlm_step.tflite"), ("dynamic_range", "charlm_step_drq.tflite")]}
+        hosts = {
+            "float32": CharLMLiteRT(litert / "charlm_step.tflite", meta),
+            "dynamic_range": CharLMLiteRT(litert / "charlm_step_drq.tflite", meta),
+        }
+        sizes = {
+            name: (litert / f).stat().st_size
+            for name, f in [("float32", "charlm_step.tflite"), ("dynamic_range", "charlm_step_drq.tflite")]
+        }
 
-        cfg, vocab, model = charlm.TASK.load(run_dir)
+        run = charlm.TASK.load(run_dir)
+        cfg, vocab, model = run.config, run.vocab, run.model
         _, validation = charlm.load_corpus(cfg)
         ids = vocab.encode(validation)
         if args.eval_chars:
-            ids = ids[:args.eval_chars + 1]
+            ids = ids[: args.eval_chars + 1]
         inputs, targets = ids[:-1], ids[1:]
         logits, seconds = {}, {}
         started = time.monotonic()
@@ -94,23 +122,36 @@ def main() -> None:
 
     loss = {name: nats(x) for name, x in logits.items()}
     trained = json.loads((run_dir / "metrics.json").read_text())  # val_loss there: 100-character windows
-    save("charlm_quantization", {
-        "command": "python benchmarks/charlm_quantization.py " + " ".join(sys.argv[1:]),
-        "train_command": "python " + " ".join(train_command),
-        "data": f"tiny Shakespeare: trained on the first 90%, scored on the last 10% ({len(targets):,} "
-                "characters, one stream, state carried)",
-        "model": " ".join(MODEL), "epochs": args.epochs,
-        "training": {k: trained.get(k) for k in ("train_seconds_this_session", "best_epoch", "best_val_loss",
-                                                 "finished")},
-        "val_loss_nats_per_char": {k: round(v, 5) for k, v in loss.items()},
-        "val_bits_per_char": {k: round(v / np.log(2), 5) for k, v in loss.items()},
-        "quantized_minus_float_nats_per_char": round(loss["dynamic_range"] - loss["float32"], 5),
-        "argmax_agreement_quantized_vs_float": round(float(np.mean(
-            logits["dynamic_range"].argmax(-1) == logits["float32"].argmax(-1))), 5),
-        "max_abs_logit_diff_float_tflite_vs_keras": float(np.abs(logits["float32"] - logits["keras"]).max()),
-        "max_abs_logit_diff_quantized_vs_keras": float(np.abs(logits["dynamic_range"] - logits["keras"]).max()),
-        "tflite_bytes": sizes, "size_ratio_quantized_to_float": round(sizes["dynamic_range"] / sizes["float32"], 4),
-        "scoring_seconds": {k: round(v, 1) for k, v in seconds.items()}})
+    save(
+        "charlm_quantization",
+        {
+            "command": "python benchmarks/charlm_quantization.py " + " ".join(sys.argv[1:]),
+            "train_command": "python " + " ".join(train_command),
+            "data": f"tiny Shakespeare: trained on the first 90%, scored on the last 10% ({len(targets):,} "
+            "characters, one stream, state carried)",
+            "model": " ".join(MODEL),
+            "epochs": args.epochs,
+            "training": {
+                k: trained.get(k)
+                for k in ("train_seconds_this_session", "best_epoch", "best_val_loss", "finished")
+            },
+            "val_loss_nats_per_char": {k: round(v, 5) for k, v in loss.items()},
+            "val_bits_per_char": {k: round(v / np.log(2), 5) for k, v in loss.items()},
+            "quantized_minus_float_nats_per_char": round(loss["dynamic_range"] - loss["float32"], 5),
+            "argmax_agreement_quantized_vs_float": round(
+                float(np.mean(logits["dynamic_range"].argmax(-1) == logits["float32"].argmax(-1))), 5
+            ),
+            "max_abs_logit_diff_float_tflite_vs_keras": float(
+                np.abs(logits["float32"] - logits["keras"]).max()
+            ),
+            "max_abs_logit_diff_quantized_vs_keras": float(
+                np.abs(logits["dynamic_range"] - logits["keras"]).max()
+            ),
+            "tflite_bytes": sizes,
+            "size_ratio_quantized_to_float": round(sizes["dynamic_range"] / sizes["float32"], 4),
+            "scoring_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -24,15 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import round_robin_medians, save  # noqa: E402
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from common import round_robin_medians, save  # noqa: E402
 
+from keras_rnn import decoding  # noqa: E402
 from keras_rnn.data.text import CharVocabulary  # noqa: E402
 from keras_rnn.export import writer  # noqa: E402
-from keras_rnn.litert_host import CharLMLiteRT  # noqa: E402
+from keras_rnn.hosts.charlm import CharLMLiteRT  # noqa: E402
+from keras_rnn.runs import Run  # noqa: E402
 from keras_rnn.tasks import charlm  # noqa: E402
 
 SIZES = {
@@ -65,29 +66,45 @@ def measure(name: str, sizes: dict, chars: int, repeats: int, workdir: Path) -> 
     model = charlm.build_model(cfg, VOCAB.size)
     step_model = charlm.build_model(cfg, VOCAB.size, step=True)
     step_model.set_weights(model.get_weights())
-    sampler = charlm.KerasStepSampler(step_model, VOCAB)
+    sampler = decoding.KerasStepSampler(step_model, VOCAB)
 
-    written = writer.export(charlm.TASK.spec(cfg, VOCAB, model, xla=True), workdir / name.split()[0])
+    written = writer.export(
+        charlm.TASK.serving(Run(workdir, cfg, model, VOCAB), xla=True), workdir / name.split()[0]
+    )
     signatures = tf.saved_model.load(str(written["savedmodel"])).signatures
-    args = dict(prompt=tf.constant(["T"]), num_chars=tf.constant(chars), temperature=tf.constant(1.0),
-                top_k=tf.constant(0), seed=tf.constant(0))
-    lite = {suffix: CharLMLiteRT(written["litert"][i], written["metadata"])
-            for i, suffix in enumerate(["float32", "drq"])}
+    args = dict(
+        prompt=tf.constant(["T"]),
+        num_chars=tf.constant(chars),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        seed=tf.constant(0),
+    )
+    lite = {
+        suffix: CharLMLiteRT(written["litert"][i], written["metadata"])
+        for i, suffix in enumerate(["float32", "drq"])
+    }
 
-    rates = median_rates({
-        "a_python_loop_tf_function": lambda: sampler.generate("T", chars),
-        "b_savedmodel_generate": lambda: signatures["generate"](**args),
-        "b_savedmodel_generate_xla": lambda: signatures["generate_xla"](**args),
-        "c_litert_float32": lambda: lite["float32"].generate("T", chars),
-        "c_litert_drq": lambda: lite["drq"].generate("T", chars),
-    }, chars, repeats)
+    rates = median_rates(
+        {
+            "a_python_loop_tf_function": lambda: sampler.generate("T", chars),
+            "b_savedmodel_generate": lambda: signatures["generate"](**args),
+            "b_savedmodel_generate_xla": lambda: signatures["generate_xla"](**args),
+            "c_litert_float32": lambda: lite["float32"].generate("T", chars),
+            "c_litert_drq": lambda: lite["drq"].generate("T", chars),
+        },
+        chars,
+        repeats,
+    )
     base = rates["a_python_loop_tf_function"]
     return {
-        "config": sizes, "parameters": model.count_params(),
+        "config": sizes,
+        "parameters": model.count_params(),
         "generation_chars_per_second": {k: round(v, 1) for k, v in rates.items()},
         "speedup_vs_a": {k: round(v / base, 2) for k, v in rates.items()},
-        "tflite_bytes": {"float32": Path(written["litert"][0]).stat().st_size,
-                         "drq": Path(written["litert"][1]).stat().st_size},
+        "tflite_bytes": {
+            "float32": Path(written["litert"][0]).stat().st_size,
+            "drq": Path(written["litert"][1]).stat().st_size,
+        },
         "training_chars_per_second": {p: round(training_rate(cfg, p)) for p in ("float32", "mixed_bfloat16")},
     }
 
@@ -98,10 +115,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {name: measure(name, sizes, args.chars, args.repeats, Path(tmp)) for name, sizes in SIZES.items()}
-    save("charlm_speed", {"command": f"python benchmarks/charlm_speed.py --chars {args.chars} "
-                                     f"--repeats {args.repeats}",
-                          "batch": 1, "litert_threads": 1, "models": results})
+        results = {
+            name: measure(name, sizes, args.chars, args.repeats, Path(tmp)) for name, sizes in SIZES.items()
+        }
+    save(
+        "charlm_speed",
+        {
+            "command": f"python benchmarks/charlm_speed.py --chars {args.chars} --repeats {args.repeats}",
+            "batch": 1,
+            "litert_threads": 1,
+            "models": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -25,22 +25,33 @@ def machine() -> dict:
         pass
     import tensorflow as tf
 
-    return {"cores": os.cpu_count(), "cpu": cpu, "gpus": len(tf.config.list_physical_devices("GPU")),
-            "tensorflow": tf.__version__, "python": platform.python_version()}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except OSError:
         return "unknown"
 
 
 def save(name: str, result: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    result = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "commit": git_commit(), "machine": machine(), **result}
+    result = {
+        "benchmark": name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "machine": machine(),
+        **result,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -79,8 +90,12 @@ def train_variants(task: str, variants: dict[str, list[str]], parallel: bool) ->
         for name, arguments in variants.items():
             command = ["train.py", "--task", task, *arguments]
             run_dir = Path(tmp) / name
-            process = subprocess.Popen([sys.executable, *command, "--run-dir", str(run_dir)], cwd=root, env=env,
-                                       stdout=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [sys.executable, *command, "--run-dir", str(run_dir)],
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
             runs[name] = (command, run_dir, process)
             if not parallel:
                 process.wait()

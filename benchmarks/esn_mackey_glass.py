@@ -60,10 +60,15 @@ def reservoirpy_run(cfg: esn.Config, problem: esn.Problem, n_train: int, cell):
     fitted on the whole training part as one sequence (its usual way), readout on [input; state]."""
     from reservoirpy.nodes import Input, Reservoir, Ridge
 
-    reservoir = Reservoir(cfg.units, lr=cfg.leak_rate, sr=cfg.spectral_radius,
-                          W=cell.recurrent_kernel.numpy().T.astype(np.float64),
-                          Win=cell.kernel.numpy().T.astype(np.float64),
-                          bias=cell.bias.numpy().astype(np.float64), seed=cfg.seed)
+    reservoir = Reservoir(
+        cfg.units,
+        lr=cfg.leak_rate,
+        sr=cfg.spectral_radius,
+        W=cell.recurrent_kernel.numpy().T.astype(np.float64),
+        Win=cell.kernel.numpy().T.astype(np.float64),
+        bias=cell.bias.numpy().astype(np.float64),
+        seed=cfg.seed,
+    )
     source = Input()
     model = [source, source >> reservoir] >> Ridge(ridge=cfg.alpha)
     x, y = problem.inputs[:n_train], problem.targets[:n_train]
@@ -77,7 +82,9 @@ def reservoirpy_run(cfg: esn.Config, problem: esn.Problem, n_train: int, cell):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=20, help="series and reservoirs (seeds 0 .. runs-1)")
     parser.add_argument("--no-reservoirpy", action="store_true")
     parser.add_argument("--tag", default="", help="results file: esn_mackey_glass[_TAG].json")
@@ -87,7 +94,12 @@ def main():
     base = config_lib.from_args(esn.Config, args)
     try:
         import reservoirpy  # noqa: F401
-        systems = {"keras_rnn": ours} if args.no_reservoirpy else {"keras_rnn": ours, "reservoirpy": reservoirpy_run}
+
+        systems = (
+            {"keras_rnn": ours}
+            if args.no_reservoirpy
+            else {"keras_rnn": ours, "reservoirpy": reservoirpy_run}
+        )
     except ImportError:
         systems = {"keras_rnn": ours}
     errors = {name: [] for name in systems}
@@ -97,29 +109,49 @@ def main():
         cfg = dataclasses.replace(base, seed=run)
         problem = esn.make_problem(cfg)
         n_train = esn.split(cfg, problem)
-        truth = problem.original(problem.targets[n_train - 1:n_train - 1 + HORIZON, 0])
+        truth = problem.original(problem.targets[n_train - 1 : n_train - 1 + HORIZON, 0])
         scale = float(np.std(problem.original(problem.targets)))
         for name, fn in systems.items():
-            free, seconds, again = fn(cfg, problem, n_train) if fn is ours else fn(cfg, problem, n_train, ours.cell)
+            free, seconds, again = (
+                fn(cfg, problem, n_train) if fn is ours else fn(cfg, problem, n_train, ours.cell)
+            )
             errors[name].append(float((free[-1] - truth[-1]) / scale))
             fit_seconds[name].append(seconds)
             refit_seconds[name].append(again)
-            print(f"run {run} {name}: err84/std {errors[name][-1]:+.2e}, fit {seconds:.2f} s, "
-                  f"refit {again:.2f} s", flush=True)
-    results = {name: {"nrmse84": float(np.sqrt(np.mean(np.square(errors[name])))),
-                      "log10_nrmse84": float(np.log10(np.sqrt(np.mean(np.square(errors[name]))))),
-                      "median_abs_error84_over_std": float(np.median(np.abs(errors[name]))),
-                      "median_fit_seconds": float(np.median(fit_seconds[name])),
-                      "median_refit_seconds": float(np.median(refit_seconds[name])),
-                      "errors84_over_std": errors[name]} for name in systems}
-    save("esn_mackey_glass" + (f"_{args.tag}" if args.tag else ""), {
-        "command": "python benchmarks/esn_mackey_glass.py " + " ".join(sys.argv[1:]),
-        "protocol": "Mackey-Glass tau=17 (RK4, dt=0.1, sampled every 1), tanh(y-1) squashing, "
-                    f"{n_train} teacher-forced training steps (washout {base.washout}), 84 free-running steps, "
-                    "NRMSE84 in original units over runs",
-        "runs": args.runs, "hyperparameters": esn.reservoir_args(base) | {
-            "alpha": base.alpha, "washout": base.washout, "window": base.window, "batch_size": base.batch_size},
-        "results": results})
+            print(
+                f"run {run} {name}: err84/std {errors[name][-1]:+.2e}, fit {seconds:.2f} s, "
+                f"refit {again:.2f} s",
+                flush=True,
+            )
+    results = {
+        name: {
+            "nrmse84": float(np.sqrt(np.mean(np.square(errors[name])))),
+            "log10_nrmse84": float(np.log10(np.sqrt(np.mean(np.square(errors[name]))))),
+            "median_abs_error84_over_std": float(np.median(np.abs(errors[name]))),
+            "median_fit_seconds": float(np.median(fit_seconds[name])),
+            "median_refit_seconds": float(np.median(refit_seconds[name])),
+            "errors84_over_std": errors[name],
+        }
+        for name in systems
+    }
+    save(
+        "esn_mackey_glass" + (f"_{args.tag}" if args.tag else ""),
+        {
+            "command": "python benchmarks/esn_mackey_glass.py " + " ".join(sys.argv[1:]),
+            "protocol": "Mackey-Glass tau=17 (RK4, dt=0.1, sampled every 1), tanh(y-1) squashing, "
+            f"{n_train} teacher-forced training steps (washout {base.washout}), 84 free-running steps, "
+            "NRMSE84 in original units over runs",
+            "runs": args.runs,
+            "hyperparameters": esn.reservoir_args(base)
+            | {
+                "alpha": base.alpha,
+                "washout": base.washout,
+                "window": base.window,
+                "batch_size": base.batch_size,
+            },
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

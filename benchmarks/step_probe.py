@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import round_robin_medians as medians, save  # noqa: E402
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from common import round_robin_medians as medians  # noqa: E402
+from common import save
 
 from keras_rnn.layers import Reservoir, ReservoirCell  # noqa: E402
 
@@ -37,6 +37,7 @@ def loop(product, jit=False):
     def run(n):
         body = lambda i, h: (i + 1, tf.tanh(product(h))[:, :1024])  # noqa: E731
         return tf.while_loop(lambda i, _: i < n, body, (0, tf.zeros([1, 1024])))[1]
+
     return lambda: run(tf.constant(STEPS)).numpy()
 
 
@@ -45,12 +46,15 @@ def gru_product(repeats: int) -> dict:
     kernel = tf.Variable(rng.normal(0, 0.03, (1024, 3072)).astype("float32"))
     halves = [tf.Variable(h) for h in np.array_split(kernel.numpy(), 2, axis=1)]
     bias = tf.Variable(np.zeros(3072, "float32"))
-    seconds = medians({
-        "one_matmul": loop(lambda h: tf.matmul(h, kernel)),
-        "two_column_blocks": loop(lambda h: tf.concat([tf.matmul(h, b) for b in halves], -1)),
-        "xla_one_matmul": loop(lambda h: tf.matmul(h, kernel), jit=True),
-        "xla_one_matmul_plus_bias": loop(lambda h: tf.matmul(h, kernel) + bias, jit=True),
-    }, repeats)
+    seconds = medians(
+        {
+            "one_matmul": loop(lambda h: tf.matmul(h, kernel)),
+            "two_column_blocks": loop(lambda h: tf.concat([tf.matmul(h, b) for b in halves], -1)),
+            "xla_one_matmul": loop(lambda h: tf.matmul(h, kernel), jit=True),
+            "xla_one_matmul_plus_bias": loop(lambda h: tf.matmul(h, kernel) + bias, jit=True),
+        },
+        repeats,
+    )
     return {name: round(s / STEPS * 1e6, 1) for name, s in seconds.items()}
 
 
@@ -60,8 +64,10 @@ def reservoir_loop(repeats: int) -> dict:
     ours = Reservoir(**args)
     generic = keras.layers.RNN(ReservoirCell(**args), return_sequences=True)
     run_ours, run_generic = tf.function(ours), tf.function(generic)
-    seconds = medians({"keras_rnn_loop": lambda: run_generic(x).numpy(),
-                       "reservoir_run": lambda: run_ours(x).numpy()}, repeats)
+    seconds = medians(
+        {"keras_rnn_loop": lambda: run_generic(x).numpy(), "reservoir_run": lambda: run_ours(x).numpy()},
+        repeats,
+    )
     w = ours.cell.recurrent_kernel
     sparse_w = tf.sparse.from_dense(tf.transpose(w))
 
@@ -70,22 +76,36 @@ def reservoir_loop(repeats: int) -> dict:
         def run(n):
             body = lambda i, s: (i + 1, tf.tanh(product(s)))  # noqa: E731
             return tf.while_loop(lambda i, _: i < n, body, (0, tf.ones([9, 1000]) * 0.1))[1]
+
         return lambda: run(tf.constant(STEPS)).numpy()
 
-    products = medians({"dense": states_loop(lambda s: tf.matmul(s, w)),
-                        "sparse": states_loop(lambda s: tf.transpose(
-                            tf.sparse.sparse_dense_matmul(sparse_w, s, adjoint_b=True)))}, repeats)
-    return {**{name: round(s, 3) for name, s in seconds.items()},
-            **{f"product_us_per_step_{name}": round(s / STEPS * 1e6, 1) for name, s in products.items()}}
+    products = medians(
+        {
+            "dense": states_loop(lambda s: tf.matmul(s, w)),
+            "sparse": states_loop(
+                lambda s: tf.transpose(tf.sparse.sparse_dense_matmul(sparse_w, s, adjoint_b=True))
+            ),
+        },
+        repeats,
+    )
+    return {
+        **{name: round(s, 3) for name, s in seconds.items()},
+        **{f"product_us_per_step_{name}": round(s / STEPS * 1e6, 1) for name, s in products.items()},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    save("step_probe", {"command": f"python benchmarks/step_probe.py --repeats {args.repeats}",
-                        "gru1024_product_us_per_step": gru_product(args.repeats),
-                        "reservoir_1000_units_9x2000_steps_seconds": reservoir_loop(args.repeats)})
+    save(
+        "step_probe",
+        {
+            "command": f"python benchmarks/step_probe.py --repeats {args.repeats}",
+            "gru1024_product_us_per_step": gru_product(args.repeats),
+            "reservoir_1000_units_9x2000_steps_seconds": reservoir_loop(args.repeats),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ from common import save, train_variants  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs-file", default=None, help="default: the generated dates task")
-    parser.add_argument("--validation-file", default=None, help="held-out pairs (default: split off --pairs-file)")
+    parser.add_argument(
+        "--validation-file", default=None, help="held-out pairs (default: split off --pairs-file)"
+    )
     parser.add_argument("--name", default="dates", help="results file: translate_<name>.json")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=0, help="training budget per model (0 = none)")
@@ -38,24 +40,60 @@ def main() -> None:
     args, extra = parser.parse_known_args()  # anything else goes to train.py
     data = ["--pairs-file", args.pairs_file] if args.pairs_file else []
     data += ["--validation-file", args.validation_file] if args.validation_file else []
-    variants = {attention: [*data, "--attention", attention, "--epochs", str(args.epochs), "--units", str(args.units),
-                            "--patience", str(args.epochs), "--max-minutes", str(args.minutes), *extra]
-                for attention in args.attention}
+    variants = {
+        attention: [
+            *data,
+            "--attention",
+            attention,
+            "--epochs",
+            str(args.epochs),
+            "--units",
+            str(args.units),
+            "--patience",
+            str(args.epochs),
+            "--max-minutes",
+            str(args.minutes),
+            *extra,
+        ]
+        for attention in args.attention
+    }
     results = {}
     for attention, (command, metrics) in train_variants("translate", variants, args.parallel).items():
-        results[attention] = {"command": "python " + " ".join(command),
-                              "train_seconds": metrics.get("train_seconds_this_session"),
-                              **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "test_exact_match",
-                                                             "test_bleu", "test_chrf", "best_val_loss",
-                                                             "test_by_source_length")}}
+        results[attention] = {
+            "command": "python " + " ".join(command),
+            "train_seconds": metrics.get("train_seconds_this_session"),
+            **{
+                k: metrics.get(k)
+                for k in (
+                    "epochs_run",
+                    "best_epoch",
+                    "test_exact_match",
+                    "test_bleu",
+                    "test_chrf",
+                    "best_val_loss",
+                    "test_by_source_length",
+                )
+            },
+        }
         print(attention, results[attention], flush=True)
-    save(f"translate_{args.name}", {
-        "data": args.pairs_file and Path(args.pairs_file).name or "generated dates (train seed 0, test seed 20000)",
-        "split": f"train on all of it, report on {Path(args.validation_file).name}" if args.validation_file else
-                 "seeded shuffle, 80/10/10 train/validation/test, seed 0" if args.pairs_file else
-                 "10,000 train / 1,000 validation / 1,000 test dates, separate seeds",
-        "decoding": "greedy", "threads": "one core per variant, trained at the same time" if args.parallel
-        else "all cores, one variant after the other", "results": results})
+    save(
+        f"translate_{args.name}",
+        {
+            "data": args.pairs_file
+            and Path(args.pairs_file).name
+            or "generated dates (train seed 0, test seed 20000)",
+            "split": f"train on all of it, report on {Path(args.validation_file).name}"
+            if args.validation_file
+            else "seeded shuffle, 80/10/10 train/validation/test, seed 0"
+            if args.pairs_file
+            else "10,000 train / 1,000 validation / 1,000 test dates, separate seeds",
+            "decoding": "greedy",
+            "threads": "one core per variant, trained at the same time"
+            if args.parallel
+            else "all cores, one variant after the other",
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

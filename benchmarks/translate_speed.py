@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
+from common import save  # noqa: E402
 
 from keras_rnn.data import parallel  # noqa: E402
 from keras_rnn.export import writer  # noqa: E402
@@ -35,12 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 class PythonLoopTranslator:
     """Greedy decoding driven from Python: one tf.function call per output token."""
 
-    def __init__(self, translator: translate.Translator, max_length: int):
+    def __init__(self, translator: translate.TranslateServing, max_length: int):
         self.t, self.max_length = translator, max_length
         # reduce_retracing: source lengths vary; without it every new length would retrace
         self.source = tf.function(translator.vectorizer.source, reduce_retracing=True)
-        self.start = tf.function(translator.start, reduce_retracing=True)
+        self.start = tf.function(self.start_decoder, reduce_retracing=True)
         self.step = tf.function(translator.decoder.step, reduce_retracing=True)
+
+    def start_decoder(self, source_ids):
+        return self.t.decoder.start(*self.t.encode(source_ids))
 
     def __call__(self, sentences: list[str]) -> list[str]:
         ids, _ = self.source(tf.constant(sentences))
@@ -56,8 +58,9 @@ class PythonLoopTranslator:
             finished |= best == translate.TARGET_END_ID
             if bool(tf.reduce_all(finished)):
                 break
-        words = tf.gather(self.t.target_tokens, tf.stack(out, axis=1))
-        return [w.decode() for w in tf.strings.reduce_join(words, axis=1, separator=self.t.separator).numpy()]
+        words = tf.gather(self.t.id_to_token, tf.stack(out, axis=1))
+        separator = "" if self.t.level == "char" else " "
+        return [w.decode() for w in tf.strings.reduce_join(words, axis=1, separator=separator).numpy()]
 
 
 def rate(fn, batches: list[list[str]], repeats: int) -> float:
@@ -80,33 +83,61 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        subprocess.run([sys.executable, "train.py", "--task", "translate", "--epochs", str(args.epochs),
-                        "--run-dir", str(run_dir)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        cfg, vocab, model = translate.TASK.load(run_dir)
-        written = writer.export(translate.TASK.spec(cfg, vocab, model), Path(tmp) / "out")
+        subprocess.run(
+            [
+                sys.executable,
+                "train.py",
+                "--task",
+                "translate",
+                "--epochs",
+                str(args.epochs),
+                "--run-dir",
+                str(run_dir),
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        run = translate.TASK.load(run_dir)
+        cfg, vocab, model = run.config, run.vocab, run.model
+        written = writer.export(translate.TASK.serving(run), Path(tmp) / "out")
         signature = tf.saved_model.load(str(written["savedmodel"])).signatures["translate"]
         max_length = 20
-        loop = PythonLoopTranslator(translate.Translator(model, vocab, cfg), max_length)
+        loop = PythonLoopTranslator(translate.TranslateServing(model, vocab, cfg), max_length)
         sentences = [s for s, _ in parallel.dates(args.sentences, seed=20_000)]
 
         def served(beam):
-            return lambda batch: signature(source=tf.constant(batch), beam_width=tf.constant(beam),
-                                           max_length=tf.constant(max_length), length_penalty=tf.constant(0.0))
+            return lambda batch: signature(
+                source=tf.constant(batch),
+                beam_width=tf.constant(beam),
+                max_length=tf.constant(max_length),
+                length_penalty=tf.constant(0.0),
+            )
 
         results = {}
         for batch_size in (1, 64):
-            batches = [sentences[i:i + batch_size] for i in range(0, len(sentences), batch_size)]
-            rates = {"a_python_loop_greedy": rate(loop, batches, args.repeats),
-                     "b_savedmodel_greedy": rate(served(1), batches, args.repeats),
-                     "b_savedmodel_beam4": rate(served(4), batches, args.repeats)}
+            batches = [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)]
+            rates = {
+                "a_python_loop_greedy": rate(loop, batches, args.repeats),
+                "b_savedmodel_greedy": rate(served(1), batches, args.repeats),
+                "b_savedmodel_beam4": rate(served(4), batches, args.repeats),
+            }
             results[f"batch_{batch_size}"] = {
                 "sentences_per_second": {k: round(v, 1) for k, v in rates.items()},
-                "speedup_vs_a": {k: round(v / rates["a_python_loop_greedy"], 2) for k, v in rates.items()}}
+                "speedup_vs_a": {k: round(v / rates["a_python_loop_greedy"], 2) for k, v in rates.items()},
+            }
             print(batch_size, results[f"batch_{batch_size}"], flush=True)
-    save("translate_speed", {"command": "python benchmarks/translate_speed.py " + " ".join(sys.argv[1:]),
-                             "model": f"dates task, {cfg.cell} {cfg.units} units, {cfg.attention} attention, "
-                                      f"{args.epochs} epochs", "max_length": max_length,
-                             "sentences": args.sentences, "results": results})
+    save(
+        "translate_speed",
+        {
+            "command": "python benchmarks/translate_speed.py " + " ".join(sys.argv[1:]),
+            "model": f"dates task, {cfg.cell} {cfg.units} units, {cfg.attention} attention, "
+            f"{args.epochs} epochs",
+            "max_length": max_length,
+            "sentences": args.sentences,
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

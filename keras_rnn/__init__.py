@@ -1,6 +1,6 @@
 """keras-rnn: classic recurrent networks on Keras 3 / TensorFlow.
 
-This top-level module imports nothing heavy on purpose: `keras_rnn.litert_host`
+This top-level module imports nothing heavy on purpose: `keras_rnn.hosts`
 must be importable in a process that has only numpy and ai_edge_litert.
 """
 
@@ -33,14 +33,3 @@ def output_directory(path, flag: str):
         raise UserError(f"{flag} {path} is a file, not a directory: give a directory to write into")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def load_litert(host_cls, *args, **kwargs):
-    """`host_cls(*args)`, with what loading a missing, truncated or foreign .tflite or JSON
-    raises turned into a UserError that says what to give."""
-    try:
-        return host_cls(*args, **kwargs)
-    except (OSError, ValueError, KeyError) as err:
-        detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
-        raise UserError(f"cannot load the LiteRT model from {', '.join(map(str, args))} ({detail}): give what "
-                        "export.py wrote (saved_models/litert/TASK/VERSION/)") from None

@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
-from typing import Optional, get_args, get_origin, get_type_hints
+from typing import get_args, get_origin, get_type_hints
 
 
 def option(default, help: str, choices=None):
@@ -25,7 +25,7 @@ class TrainConfig:
     """Options every task shares (the command-line contract)."""
 
     epochs: int = option(10, "passes over the training data (or of --steps-per-epoch batches)")
-    steps_per_epoch: Optional[int] = option(None, "batches per epoch (default: one pass over the data)")
+    steps_per_epoch: int | None = option(None, "batches per epoch (default: one pass over the data)")
     batch_size: int = option(64, "examples per batch")
     seed: int = option(0, "random seed (data order, initialisation, sampling)")
     optimizer: str = option("adam", "optimizer", choices=["adam", "rmsprop", "sgd", "adagrad"])
@@ -33,12 +33,18 @@ class TrainConfig:
     clipnorm: float = option(5.0, "clip each gradient to this L2 norm (0 = off)")
     clipvalue: float = option(0.0, "clip each gradient element to [-v, v]; replaces --clipnorm (0 = off)")
     patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
-    reduce_lr_patience: int = option(0, "halve the learning rate after this many epochs without val_loss "
-                                        "improvement (0 = constant learning rate)")
+    reduce_lr_patience: int = option(
+        0,
+        "halve the learning rate after this many epochs without val_loss "
+        "improvement (0 = constant learning rate)",
+    )
     max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
-    precision: str = option("float32", "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
-                            "on CPUs with AVX512-BF16 (mixed_float16 for GPUs)",
-                            choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    precision: str = option(
+        "float32",
+        "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
+        "on CPUs with AVX512-BF16 (mixed_float16 for GPUs)",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
 
 
 def require_at_least(cfg, low, *names: str) -> None:
@@ -80,11 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
         if "(default" not in help_text:  # some helps say what the default means instead
             help_text += f" (default: {f.default})"
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=f.default, help=help_text)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
+            )
         else:
-            parser.add_argument(flag, type=tp, default=f.default, help=help_text,
-                                choices=f.metadata.get("choices"))
+            parser.add_argument(
+                flag, type=tp, default=f.default, help=help_text, choices=f.metadata.get("choices")
+            )
 
 
 def from_args(config_cls, args: argparse.Namespace):

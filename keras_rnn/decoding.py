@@ -1,17 +1,19 @@
-"""Sampling from logits, in pure TensorFlow so it runs inside exported graphs."""
+"""Sampling from logits and searching for outputs, in pure TensorFlow so it runs inside
+exported graphs; and the TensorFlow tutorial's Python-loop sampler (`KerasStepSampler`),
+the reference the in-graph loops are tested and timed against."""
 
 from __future__ import annotations
 
 import tensorflow as tf
-
 
 _NEG = -1e9
 
 
 def banned_bias(vocab_size: int, banned_ids) -> tf.Tensor:
     """[V] logit bias for `filter_logits`: -1e9 at `banned_ids`, 0 elsewhere."""
-    return tf.tensor_scatter_nd_update(tf.zeros([vocab_size]), [[i] for i in banned_ids],
-                                       tf.fill([len(banned_ids)], _NEG))
+    return tf.tensor_scatter_nd_update(
+        tf.zeros([vocab_size]), [[i] for i in banned_ids], tf.fill([len(banned_ids)], _NEG)
+    )
 
 
 def filter_logits(logits, temperature, top_k, banned_bias=None):
@@ -54,6 +56,46 @@ def sample(logits, temperature, top_k, seed, step, banned_bias=None):
 # attention [B, L, P] (the weights each output token was produced with).
 
 
+class KerasStepSampler:
+    """The TensorFlow tutorial's sampler ("Text generation with an RNN", `OneStep`).
+
+    A Python loop calls one `tf.function` per character; inside it: the input
+    character (a string) -> id, one step of the Keras step model
+    (`tasks.charlm.build_model(step=True)`), temperature / top-k sampling, id -> character.
+    It is the reference the exported models are tested against, and the speed
+    baseline. It draws the same random numbers as the exported `generate`.
+    """
+
+    def __init__(self, step_model, vocab):
+        self.model, self.vocab = step_model, vocab
+        self.state_size = step_model.inputs[1].shape[-1]
+        self.ids_from_codepoints = vocab.lookup_layer()
+        self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
+        self.banned_bias = banned_bias(len(vocab.chars) + 1, [0])  # never the unknown character
+        self.generate_one_step = tf.function(self._one_step)
+
+    def _one_step(self, char, state, temperature, top_k, seed, i):
+        ids = tf.cast(
+            self.ids_from_codepoints(tf.strings.unicode_decode(char, "UTF-8").to_tensor()), tf.int32
+        )
+        logits, state = self.model([ids[:, -1:], state])
+        next_id = sample(logits, temperature, top_k, seed, i, banned_bias=self.banned_bias)
+        return tf.strings.unicode_encode(tf.gather(self.codepoints, next_id[:, None]), "UTF-8"), state
+
+    def generate(self, prompt: str, num_chars: int, temperature=1.0, top_k=0, seed=0) -> str:
+        """Same contract as the exported `generate` (top_k=1: greedy)."""
+        prompt = prompt or "\n"
+        args = (tf.constant(temperature, tf.float32), tf.constant(top_k), tf.constant(seed))
+        state = tf.zeros([1, self.state_size])
+        for char in prompt[:-1]:  # prime the state with all but the last prompt character
+            _, state = self.generate_one_step(tf.constant([char]), state, *args, tf.constant(0))
+        char, out = tf.constant([prompt[-1]]), []
+        for i in range(num_chars):
+            char, state = self.generate_one_step(char, state, *args, tf.constant(i))
+            out.append(char)
+        return tf.strings.join(tf.concat(out, axis=0)).numpy().decode("utf-8")
+
+
 def greedy_search(step_fn, state, constants, start_ids, end_id, max_length):
     batch = tf.shape(start_ids)[0]
 
@@ -63,17 +105,36 @@ def greedy_search(step_fn, state, constants, start_ids, end_id, max_length):
         best = tf.argmax(logp, axis=-1, output_type=tf.int32)
         next_tokens = tf.where(finished, 0, best)
         scores += tf.where(finished, 0.0, tf.reduce_max(logp, axis=-1))
-        return (t + 1, next_tokens, state, finished | (best == end_id), scores,
-                out_tokens.write(t, next_tokens), out_attention.write(t, attention))
+        return (
+            t + 1,
+            next_tokens,
+            state,
+            finished | (best == end_id),
+            scores,
+            out_tokens.write(t, next_tokens),
+            out_attention.write(t, attention),
+        )
 
     _, _, _, finished, scores, out_tokens, out_attention = tf.while_loop(
-        lambda t, _, __, finished, *rest: (t < max_length) & ~tf.reduce_all(finished), body,
-        (tf.constant(0), start_ids, state, tf.zeros([batch], tf.bool), tf.zeros([batch]),
-         tf.TensorArray(tf.int32, size=0, dynamic_size=True),
-         tf.TensorArray(tf.float32, size=0, dynamic_size=True)))
+        lambda t, _, __, finished, *rest: (t < max_length) & ~tf.reduce_all(finished),
+        body,
+        (
+            tf.constant(0),
+            start_ids,
+            state,
+            tf.zeros([batch], tf.bool),
+            tf.zeros([batch]),
+            tf.TensorArray(tf.int32, size=0, dynamic_size=True),
+            tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+        ),
+    )
     tokens = tf.transpose(out_tokens.stack())
-    return {"tokens": tokens, "scores": scores, "lengths": _lengths(tokens, end_id),
-            "attention": tf.transpose(out_attention.stack(), [1, 0, 2])}
+    return {
+        "tokens": tokens,
+        "scores": scores,
+        "lengths": _lengths(tokens, end_id),
+        "attention": tf.transpose(out_attention.stack(), [1, 0, 2]),
+    }
 
 
 def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_width, length_penalty=0.0):
@@ -100,7 +161,9 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
         logp = _no_padding(tf.nn.log_softmax(tf.cast(logits, tf.float32)))
         vocab = tf.shape(logp)[-1]
         logp = tf.reshape(logp, [batch, k, vocab])
-        pad_only = tf.one_hot(0, vocab, on_value=0.0, off_value=_NEG)  # a finished beam only extends by padding
+        pad_only = tf.one_hot(
+            0, vocab, on_value=0.0, off_value=_NEG
+        )  # a finished beam only extends by padding
         logp = tf.where(finished[:, :, None], pad_only, logp)
         top = tf.math.top_k(tf.reshape(scores[:, :, None] + logp, [batch, k * vocab]), k=k)
         parents, next_tokens = top.indices // vocab, top.indices % vocab
@@ -108,15 +171,36 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
         state = tf.nest.map_structure(lambda s: tf.gather(s, flat_parents), state)
         finished = tf.gather(finished, parents, batch_dims=1) | (next_tokens == end_id)
         attention = tf.reshape(tf.gather(attention, flat_parents), [batch, k, -1])
-        return (t + 1, tf.reshape(next_tokens, [-1]), state, finished, top.values,
-                out_tokens.write(t, next_tokens), out_parents.write(t, parents), out_attention.write(t, attention))
+        return (
+            t + 1,
+            tf.reshape(next_tokens, [-1]),
+            state,
+            finished,
+            top.values,
+            out_tokens.write(t, next_tokens),
+            out_parents.write(t, parents),
+            out_attention.write(t, attention),
+        )
 
     _, _, _, finished, scores, out_tokens, out_parents, out_attention = tf.while_loop(
-        lambda t, _, __, finished, *rest: (t < max_length) & ~tf.reduce_all(finished[:, 0]), body,
-        (tf.constant(0), tile(start_ids), state, tf.zeros([batch, k], tf.bool), scores,
-         tf.TensorArray(tf.int32, size=0, dynamic_size=True), tf.TensorArray(tf.int32, size=0, dynamic_size=True),
-         tf.TensorArray(tf.float32, size=0, dynamic_size=True)))
-    tokens, parents, attention = out_tokens.stack(), out_parents.stack(), out_attention.stack()  # [L, B, K, ...]
+        lambda t, _, __, finished, *rest: (t < max_length) & ~tf.reduce_all(finished[:, 0]),
+        body,
+        (
+            tf.constant(0),
+            tile(start_ids),
+            state,
+            tf.zeros([batch, k], tf.bool),
+            scores,
+            tf.TensorArray(tf.int32, size=0, dynamic_size=True),
+            tf.TensorArray(tf.int32, size=0, dynamic_size=True),
+            tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+        ),
+    )
+    tokens, parents, attention = (
+        out_tokens.stack(),
+        out_parents.stack(),
+        out_attention.stack(),
+    )  # [L, B, K, ...]
     # The length of every final beam (steps to its end token), for the length penalty.
     sequences = tf.reshape(tf.transpose(_backtrack_all(tokens, parents), [1, 2, 0]), [batch * k, -1])
     beam_lengths = tf.cast(tf.reshape(_lengths(sequences, end_id), [batch, k]), tf.float32)
@@ -125,21 +209,32 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
     normalized = tf.where(finished | ~tf.reduce_any(finished, axis=1, keepdims=True), normalized, 2 * _NEG)
     best = tf.argmax(normalized, axis=-1, output_type=tf.int32)
     best_tokens, best_attention = _backtrack(tokens, parents, attention, best)
-    return {"tokens": best_tokens, "scores": tf.gather(scores, best, batch_dims=1),
-            "lengths": _lengths(best_tokens, end_id), "attention": best_attention}
+    return {
+        "tokens": best_tokens,
+        "scores": tf.gather(scores, best, batch_dims=1),
+        "lengths": _lengths(best_tokens, end_id),
+        "attention": best_attention,
+    }
 
 
 def _backtrack(tokens, parents, attention, last_beam):
     """Follow parent pointers from the last step back: the chosen beam's tokens and attention."""
+
     def back(carry, step):
         step_tokens, step_parents, step_attention = step
         beam = carry[0]
-        return (tf.gather(step_parents, beam, batch_dims=1), tf.gather(step_tokens, beam, batch_dims=1),
-                tf.gather(step_attention, beam, batch_dims=1))
+        return (
+            tf.gather(step_parents, beam, batch_dims=1),
+            tf.gather(step_tokens, beam, batch_dims=1),
+            tf.gather(step_attention, beam, batch_dims=1),
+        )
 
     _, out_tokens, out_attention = tf.scan(
-        back, (tokens, parents, attention), reverse=True,
-        initializer=(last_beam, tf.zeros_like(last_beam), tf.zeros_like(attention[0, :, 0])))
+        back,
+        (tokens, parents, attention),
+        reverse=True,
+        initializer=(last_beam, tf.zeros_like(last_beam), tf.zeros_like(attention[0, :, 0])),
+    )
     return tf.transpose(out_tokens), tf.transpose(out_attention, [1, 0, 2])
 
 

@@ -55,9 +55,13 @@ def plot_panels(png_path, panels: list[tuple[str, dict]], title: str = "") -> No
     plt.close(fig)
 
 
-def plot_attention(png_path, weights, source_tokens: list[str], target_tokens: list[str], title: str = "") -> None:
+def plot_attention(
+    png_path, weights, source_tokens: list[str], target_tokens: list[str], title: str = ""
+) -> None:
     """Alignment heat-map: one row per output token, one column per source token."""
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(source_tokens) + 2), max(3, 0.35 * len(target_tokens) + 1.5)))
+    fig, ax = plt.subplots(
+        figsize=(max(4, 0.35 * len(source_tokens) + 2), max(3, 0.35 * len(target_tokens) + 1.5))
+    )
     ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(source_tokens)), [t if t.strip() else "␣" for t in source_tokens], rotation=90)
     ax.set_yticks(range(len(target_tokens)), [t if t.strip() else "␣" for t in target_tokens])

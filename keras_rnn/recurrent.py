@@ -20,6 +20,10 @@ input projection (it is only ever added to it).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
@@ -30,46 +34,69 @@ def states_per_layer(cell: str) -> int:
     return 2 if cell == "lstm" else 1
 
 
+@dataclasses.dataclass
+class StackLayers:
+    """The Keras layers a `RecurrentStack` copies its weights from: an Embedding, the
+    recurrent layers (SimpleRNN / LSTM / GRU, first to last) and the output Dense."""
+
+    embedding: Any
+    recurrent: list
+    output: Any
+
+
 class RecurrentStack(tf.Module):
     """Embedding -> stacked rnn/lstm/gru -> Dense, one time step at a time.
 
-    Reads its weights from a Keras model whose layers are named `embedding`,
-    `rnn_0` ... `rnn_{L-1}` and `logits` (what `tasks.charlm.build_model` makes);
-    `assign_from` refreshes them, so traced functions are reused while training.
+    `layers_of(model)` names the Keras layers to read (`StackLayers`); `assign_from`
+    refreshes the weights from the same model, so traced functions are reused while training.
     """
 
-    def __init__(self, model, cell: str, layers: int, name="recurrent_stack"):
+    def __init__(self, model, cell: str, layers_of: Callable[[Any], StackLayers], name="recurrent_stack"):
         super().__init__(name=name)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-        self.cell, self.num_layers = cell, layers
-        self.units = model.get_layer("rnn_0").units
-        self.reset_after = getattr(model.get_layer("rnn_0"), "reset_after", True)
-        self.state_size = layers * self.units * states_per_layer(cell)
+        self.layers_of = layers_of
+        first = layers_of(model).recurrent[0]
+        self.cell, self.num_layers = cell, len(layers_of(model).recurrent)
+        self.units = first.units
+        self.reset_after = getattr(first, "reset_after", True)
+        self.state_size = self.num_layers * self.units * states_per_layer(cell)
         values = self._weights(model)
         self.input_table = tf.Variable(values["input_table"], trainable=False, name="input_table")
-        self.kernels = [tf.Variable(k, trainable=False, name=f"kernel_{i + 1}")
-                        for i, k in enumerate(values["kernels"])]
-        self.input_biases = [tf.Variable(b, trainable=False, name=f"input_bias_{i + 1}")
-                             for i, b in enumerate(values["input_biases"])]
-        self.recurrent_kernels = [[tf.Variable(block, trainable=False, name=f"recurrent_kernel_{i}_{j}")
-                                   for j, block in enumerate(blocks)]
-                                  for i, blocks in enumerate(values["recurrent_kernels"])]
-        self.recurrent_biases = [tf.Variable(b, trainable=False, name=f"recurrent_bias_{i}")
-                                 for i, b in enumerate(values["recurrent_biases"])]
+        self.kernels = [
+            tf.Variable(k, trainable=False, name=f"kernel_{i + 1}") for i, k in enumerate(values["kernels"])
+        ]
+        self.input_biases = [
+            tf.Variable(b, trainable=False, name=f"input_bias_{i + 1}")
+            for i, b in enumerate(values["input_biases"])
+        ]
+        self.recurrent_kernels = [
+            [
+                tf.Variable(block, trainable=False, name=f"recurrent_kernel_{i}_{j}")
+                for j, block in enumerate(blocks)
+            ]
+            for i, blocks in enumerate(values["recurrent_kernels"])
+        ]
+        self.recurrent_biases = [
+            tf.Variable(b, trainable=False, name=f"recurrent_bias_{i}")
+            for i, b in enumerate(values["recurrent_biases"])
+        ]
         self.output_kernel = tf.Variable(values["output_kernel"], trainable=False, name="output_kernel")
         self.output_bias = tf.Variable(values["output_bias"], trainable=False, name="output_bias")
 
     def _weights(self, model) -> dict:
-        embedding = model.get_layer("embedding").embeddings.numpy()
+        layers = self.layers_of(model)
+        embedding = layers.embedding.embeddings.numpy()
         out = {"kernels": [], "input_biases": [], "recurrent_kernels": [], "recurrent_biases": []}
-        for i in range(self.num_layers):
-            cell = model.get_layer(f"rnn_{i}").cell
+        for i, layer in enumerate(layers.recurrent):
+            cell = layer.cell
             kernel, recurrent = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
             bias = cell.bias.numpy()
             if self.cell == "gru" and self.reset_after:  # z, r recurrent biases join the input bias
-                input_bias = bias[0] + np.concatenate([bias[1][:2 * self.units], np.zeros(self.units, bias.dtype)])
-                recurrent_bias = bias[1][2 * self.units:]
+                input_bias = bias[0] + np.concatenate(
+                    [bias[1][: 2 * self.units], np.zeros(self.units, bias.dtype)]
+                )
+                recurrent_bias = bias[1][2 * self.units :]
             else:
                 input_bias, recurrent_bias = bias, bias[:0]  # empty: no separate recurrent bias
             if i == 0:
@@ -79,7 +106,7 @@ class RecurrentStack(tf.Module):
                 out["input_biases"].append(input_bias)
             out["recurrent_kernels"].append(self._blocks(recurrent))
             out["recurrent_biases"].append(recurrent_bias)
-        dense = model.get_layer("logits")
+        dense = layers.output
         out["output_kernel"], out["output_bias"] = dense.kernel.numpy(), dense.bias.numpy()
         return out
 
@@ -87,7 +114,7 @@ class RecurrentStack(tf.Module):
         """Two column blocks: halves, or for the slides' GRU its (z, r) and candidate parts,
         which it multiplies separately."""
         if self.cell == "gru" and not self.reset_after:
-            return [kernel[:, :2 * self.units], kernel[:, 2 * self.units:]]
+            return [kernel[:, : 2 * self.units], kernel[:, 2 * self.units :]]
         return np.array_split(kernel, 2, axis=1)
 
     def assign_from(self, model) -> None:
@@ -123,7 +150,7 @@ class RecurrentStack(tf.Module):
         x_proj = tf.gather(self.input_table, token)
         new_parts = []
         for i in range(self.num_layers):
-            layer_state = parts[i * n:(i + 1) * n]
+            layer_state = parts[i * n : (i + 1) * n]
             new_state = self._cell(x_proj, layer_state, kernels[i], self.recurrent_biases[i])
             h = new_state[0]
             new_parts.extend(new_state)
@@ -134,6 +161,7 @@ class RecurrentStack(tf.Module):
 
     def _cell(self, x_proj, state, kernel_blocks, recurrent_bias):
         """One step of Keras' SimpleRNN / LSTM (gates i,f,c,o) / GRU (gates z,r,h)."""
+
         def recurrent(h):  # h @ kernel, one independent matmul per column block
             return tf.concat([tf.matmul(h, block) for block in kernel_blocks], axis=-1)
 

@@ -16,10 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args, cwd=ROOT, check=True) -> subprocess.CompletedProcess:
     """Run `python train.py|export.py ...` as a user would, in a fresh process."""
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=900,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{args} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -29,8 +37,9 @@ CORPUS_WORDS = ["hello", "world", "the", "cat", "sat", "on", "mat", "éclair", "
 def make_corpus(n_lines: int = 400, seed: int = 0) -> str:
     """A small, learnable, deterministic text: short 'sentences' over a tiny vocabulary."""
     rng = random.Random(seed)
-    return "".join(" ".join(rng.choice(CORPUS_WORDS) for _ in range(rng.randint(3, 7))) + ".\n"
-                   for _ in range(n_lines))
+    return "".join(
+        " ".join(rng.choice(CORPUS_WORDS) for _ in range(rng.randint(3, 7))) + ".\n" for _ in range(n_lines)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +49,30 @@ def corpus_file(tmp_path_factory) -> Path:
     return path
 
 
-TRAIN_ARGS = ["--cell", "lstm", "--units", "48", "--layers", "2", "--embedding-dim", "16",
-              "--seq-len", "32", "--batch-size", "16", "--epochs", "3", "--steps-per-epoch", "25",
-              "--learning-rate", "0.01", "--sample-length", "40", "--seed", "1"]
+TRAIN_ARGS = [
+    "--cell",
+    "lstm",
+    "--units",
+    "48",
+    "--layers",
+    "2",
+    "--embedding-dim",
+    "16",
+    "--seq-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--epochs",
+    "3",
+    "--steps-per-epoch",
+    "25",
+    "--learning-rate",
+    "0.01",
+    "--sample-length",
+    "40",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="session")

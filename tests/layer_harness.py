@@ -37,8 +37,9 @@ def check_layer(make_layer, input_shape, expected_shape, tmp_path, wrap=None, se
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", model.call,
-                         input_signature=[tf.TensorSpec([None, *input_shape[1:]], tf.float32, name="x")])
+    archive.add_endpoint(
+        "serve", model.call, input_signature=[tf.TensorSpec([None, *input_shape[1:]], tf.float32, name="x")]
+    )
     archive.write_out(str(tmp_path / "exported"), verbose=False)
     reloaded = tf.saved_model.load(str(tmp_path / "exported"))  # kept alive: it owns the variables
     served = reloaded.serve(tf.constant(x))

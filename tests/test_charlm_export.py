@@ -7,70 +7,46 @@ runs in a process without TensorFlow.
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn.litert_host import CharLMLiteRT
+from keras_rnn import decoding
+from keras_rnn.hosts.charlm import CharLMLiteRT
 from keras_rnn.tasks import charlm
-from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
-
-# Stand-in for TF Serving's REST API: {"signature_name", "inputs" (columnar) | "instances" (rows)};
-# binary values travel as {"b64": "..."}, as in TF Serving.
-# keras and keras_rnn are made unimportable first (TensorFlow imports keras when it can):
-# the SavedModel must load and answer on TensorFlow alone, as in TF Serving.
-SERVE = r"""
-import base64, json, sys
-sys.modules["keras"] = sys.modules["keras_rnn"] = None
-import tensorflow as tf
-path, body = sys.argv[1], json.loads(sys.argv[2])
-def unwrap(v):
-    if isinstance(v, dict) and set(v) == {"b64"}:
-        return base64.b64decode(v["b64"])
-    return [unwrap(x) for x in v] if isinstance(v, list) else v
-signature = tf.saved_model.load(path).signatures[body["signature_name"]]
-specs = signature.structured_input_signature[1]
-if "instances" in body:
-    columns = {k: [row[k] for row in body["instances"]] for k in body["instances"][0]}
-else:
-    columns = body["inputs"]
-outputs = signature(**{k: tf.constant(unwrap(v), dtype=specs[k].dtype) for k, v in columns.items()})
-decode = lambda v: v.decode("utf-8") if isinstance(v, bytes) else v
-result = {k: [decode(x) for x in v.numpy().tolist()] for k, v in outputs.items()}
-leaked = sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in ("keras", "keras_rnn"))
-print(json.dumps({"outputs": result, "imported": leaked}))
-"""
-
-
-def serve(savedmodel, body: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", SERVE, str(savedmodel), json.dumps(body)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    answer = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert answer["imported"] == [], f"the serving process imported {answer['imported']}"
-    return answer["outputs"]
+from tests.conftest import CORPUS_WORDS, TRAIN_ARGS, run_cli
+from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
 
 
 @pytest.fixture(scope="module")
 def paths(exported):
     litert = exported / "litert" / "charlm" / "1"
-    return {"savedmodel": exported / "charlm" / "1", "tflite": litert / "charlm_step.tflite",
-            "drq": litert / "charlm_step_drq.tflite", "meta": litert / "charlm.json"}
+    return {
+        "savedmodel": exported / "charlm" / "1",
+        "tflite": litert / "charlm_step.tflite",
+        "drq": litert / "charlm_step_drq.tflite",
+        "meta": litert / "charlm.json",
+    }
 
 
 @pytest.fixture(scope="module")
 def keras_sampler(trained_run):
-    cfg, vocab, model = charlm.TASK.load(trained_run)
-    return charlm.KerasStepSampler(charlm.TASK.step_model(cfg, vocab, model), vocab)
+    run = charlm.TASK.load(trained_run)
+    return decoding.KerasStepSampler(charlm.TASK.step_model(run), run.vocab)
 
 
 def test_run_directory_holds_what_export_needs_and_the_loss_dropped(trained_run):
-    for name in ["config.json", "vocab.json", "model.keras", "metrics.json", "history.csv",
-                 "loss.png", "samples.txt"]:
+    for name in [
+        "config.json",
+        "vocab.json",
+        "model.keras",
+        "metrics.json",
+        "history.csv",
+        "loss.png",
+        "samples.txt",
+    ]:
         assert (trained_run / name).exists(), name
     assert (trained_run / "logs").is_dir() and not (trained_run / "backup").exists()
     rows = list(csv.DictReader((trained_run / "history.csv").open()))
@@ -83,8 +59,10 @@ def test_run_directory_holds_what_export_needs_and_the_loss_dropped(trained_run)
 
 def test_savedmodel_answers_a_rest_body_without_keras(paths, keras_sampler):
     prompts = ["the cat", "hello"]
-    body = {"signature_name": "generate",
-            "inputs": {"prompt": prompts, "num_chars": 30, "temperature": 1.0, "top_k": 1, "seed": 0}}
+    body = {
+        "signature_name": "generate",
+        "inputs": {"prompt": prompts, "num_chars": 30, "temperature": 1.0, "top_k": 1, "seed": 0},
+    }
     text = serve(paths["savedmodel"], body)["text"]
     # batched and greedy in a process without keras: each row is Keras' own greedy continuation
     assert text == [keras_sampler.generate(prompt, 30, top_k=1) for prompt in prompts]
@@ -93,9 +71,13 @@ def test_savedmodel_answers_a_rest_body_without_keras(paths, keras_sampler):
 
 def test_step_signature_answers_row_format_requests(paths):
     meta = json.loads(paths["meta"].read_text())
-    body = {"signature_name": "step",
-            "instances": [{"token": 1, "state": [0.0] * meta["state_size"]},
-                          {"token": 2, "state": [0.0] * meta["state_size"]}]}
+    body = {
+        "signature_name": "step",
+        "instances": [
+            {"token": 1, "state": [0.0] * meta["state_size"]},
+            {"token": 2, "state": [0.0] * meta["state_size"]},
+        ],
+    }
     out = serve(paths["savedmodel"], body)
     assert np.array(out["logits"]).shape == (2, len(meta["chars"]) + 1)
     assert np.array(out["state"]).shape == (2, meta["state_size"])
@@ -105,8 +87,17 @@ def test_greedy_text_is_identical_in_keras_savedmodel_and_litert(paths, keras_sa
     prompt, n = "the ", 60
     expected = keras_sampler.generate(prompt, n, top_k=1)
     generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
-    served = generate(prompt=tf.constant([prompt]), num_chars=tf.constant(n), temperature=tf.constant(1.0),
-                      top_k=tf.constant(1), seed=tf.constant(0))["text"][0].numpy().decode()
+    served = (
+        generate(
+            prompt=tf.constant([prompt]),
+            num_chars=tf.constant(n),
+            temperature=tf.constant(1.0),
+            top_k=tf.constant(1),
+            seed=tf.constant(0),
+        )["text"][0]
+        .numpy()
+        .decode()
+    )
     litert = CharLMLiteRT(paths["tflite"], paths["meta"]).generate(prompt, n, top_k=1)
     assert served == expected
     assert litert == expected
@@ -129,10 +120,8 @@ def test_litert_step_logits_match_keras(paths, keras_sampler, trained_run):
 
 @pytest.mark.parametrize("name", ["tflite", "drq"])
 def test_tflite_uses_builtin_ops_only(paths, name):
+    assert_builtin_ops_only(paths[name])
     interpreter = Interpreter(model_path=str(paths[name]))
-    interpreter.allocate_tensors()
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
     signature = interpreter.get_signature_list()["step"]
     assert sorted(signature["inputs"]) == ["state", "token"]
     assert sorted(signature["outputs"]) == ["logits", "state"]
@@ -153,30 +142,36 @@ def test_quantized_model_is_smaller_and_its_logits_stay_close(paths, keras_sampl
 
 
 def test_host_loop_runs_without_tensorflow(paths):
-    code = ("import sys; from keras_rnn.litert_host import CharLMLiteRT; "
-            f"m = CharLMLiteRT({str(paths['tflite'])!r}, {str(paths['meta'])!r}); "
-            "print(repr(m.generate('the ', 25, temperature=0.8, seed=3))); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert len(eval(proc.stdout.strip())) == 25
+    printed = run_without_tensorflow(
+        "from keras_rnn.hosts.charlm import CharLMLiteRT\n"
+        f"m = CharLMLiteRT({str(paths['tflite'])!r}, {str(paths['meta'])!r})\n"
+        "print(repr(m.generate('the ', 25, temperature=0.8, seed=3)))"
+    )
+    assert len(eval(printed)) == 25
 
 
 def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
     generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
 
     def call(prompt="the", n=40, temperature=1.0, top_k=0, seed=0):
-        return generate(prompt=tf.constant([prompt]), num_chars=tf.constant(n), top_k=tf.constant(top_k),
-                        temperature=tf.constant(temperature), seed=tf.constant(seed))["text"][0].numpy()
+        return generate(
+            prompt=tf.constant([prompt]),
+            num_chars=tf.constant(n),
+            top_k=tf.constant(top_k),
+            temperature=tf.constant(temperature),
+            seed=tf.constant(seed),
+        )["text"][0].numpy()
 
     assert call(seed=5) == call(seed=5)
     assert len({call(seed=s) for s in range(4)}) > 1
     assert len(call(prompt="\u4e2d\u6587?!").decode()) == 40  # unknown characters: mapped, not fatal
     assert len(call(prompt="").decode()) == 40  # empty prompt = newline
-    for kwargs, message in [({"temperature": 0.0}, "temperature must be > 0"),
-                            ({"n": 0}, "num_chars must be > 0"),
-                            ({"n": 10**7}, "num_chars must be <="),
-                            ({"top_k": -1}, "top_k must be >= 0")]:
+    for kwargs, message in [
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"n": 0}, "num_chars must be > 0"),
+        ({"n": 10**7}, "num_chars must be <="),
+        ({"top_k": -1}, "top_k must be >= 0"),
+    ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)
 
@@ -190,8 +185,13 @@ def test_versions_count_up_and_xla_variant_matches(trained_run, tmp_path, keras_
     assert 'name: "charlm"' in config and 'base_path: "/models/charlm"' in config
     signatures = tf.saved_model.load(str(tmp_path / "charlm" / "2")).signatures
     assert "generate_xla" not in tf.saved_model.load(str(tmp_path / "charlm" / "1")).signatures
-    greedy = dict(prompt=tf.constant(["the "]), num_chars=tf.constant(30), temperature=tf.constant(1.0),
-                  top_k=tf.constant(1), seed=tf.constant(0))
+    greedy = dict(
+        prompt=tf.constant(["the "]),
+        num_chars=tf.constant(30),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(1),
+        seed=tf.constant(0),
+    )
     xla_text = signatures["generate_xla"](**greedy)["text"][0].numpy().decode()
     assert xla_text == keras_sampler.generate("the ", 30, top_k=1)
     for top_k in (0, 5):  # XLA compiles both branches of the top-k filter
@@ -207,35 +207,74 @@ def test_interrupted_export_publishes_nothing(trained_run, tmp_path, monkeypatch
 
     monkeypatch.setattr(writer, "convert_to_litert", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        writer.export(charlm.TASK.serving(trained_run), tmp_path)
+        writer.export(charlm.TASK.serving(charlm.TASK.load(trained_run)), tmp_path)
     assert list((tmp_path / "charlm").iterdir()) == []
     assert list((tmp_path / "litert" / "charlm").iterdir()) == []
 
 
 def test_export_refuses_a_run_without_a_finished_model(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    proc = run_cli("export.py", "--task", "charlm", "--run-dir", tmp_path, "--out", tmp_path / "o", check=False)
+    proc = run_cli(
+        "export.py", "--task", "charlm", "--run-dir", tmp_path, "--out", tmp_path / "o", check=False
+    )
     assert proc.returncode == 2 and "no finished model" in proc.stderr
 
 
 def test_train_refuses_to_overwrite_a_finished_run(trained_run, corpus_file):
-    proc = run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", trained_run,
-                   *TRAIN_ARGS, check=False)
+    proc = run_cli(
+        "train.py",
+        "--task",
+        "charlm",
+        "--text-file",
+        corpus_file,
+        "--run-dir",
+        trained_run,
+        *TRAIN_ARGS,
+        check=False,
+    )
     assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
 
 
-def test_sample_command_matches_the_served_model(trained_run, paths):
-    proc = run_cli("-m", "keras_rnn.sample", "--run-dir", trained_run, "--prompt", "the λ", "--num-chars", "30",
-                   "--temperature", "0.7", "--seed", "4")
+@pytest.mark.parametrize(
+    "command", [["predict.py", "--task", "charlm"], ["-m", "keras_rnn.sample"]], ids=["predict", "old-name"]
+)
+def test_sample_command_matches_the_served_model(trained_run, paths, command):
+    proc = run_cli(
+        *command,
+        "--run-dir",
+        trained_run,
+        "--prompt",
+        "the λ",
+        "--num-chars",
+        "30",
+        "--temperature",
+        "0.7",
+        "--seed",
+        "4",
+    )
     assert "never saw ('λ')" in proc.stderr
     generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
-    served = generate(prompt=tf.constant(["the λ"]), num_chars=tf.constant(30), temperature=tf.constant(0.7),
-                      top_k=tf.constant(0), seed=tf.constant(4))["text"][0].numpy().decode()
+    served = (
+        generate(
+            prompt=tf.constant(["the λ"]),
+            num_chars=tf.constant(30),
+            temperature=tf.constant(0.7),
+            top_k=tf.constant(0),
+            seed=tf.constant(4),
+        )["text"][0]
+        .numpy()
+        .decode()
+    )
     assert proc.stdout == "the λ" + served + "\n"
-    for args, message in [(["--temperature", "0"], "--temperature > 0"), (["--num-chars", "200000"], "100,000"),
-                          (["--prompt", "x" * 10_001], "at most 10,000 characters")]:
-        bad = run_cli("-m", "keras_rnn.sample", "--run-dir", trained_run, *args, check=False)
-        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-1500:]
+    for args, message in [
+        (["--temperature", "0"], "--temperature > 0"),
+        (["--num-chars", "200000"], "100,000"),
+        (["--prompt", "x" * 10_001], "at most 10,000 characters"),
+    ]:
+        bad = run_cli(*command, "--run-dir", trained_run, *args, check=False)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[
+            -1500:
+        ]
 
 
 def test_host_sampler_follows_softmax_and_top_k():
@@ -253,28 +292,59 @@ def test_host_sampler_follows_softmax_and_top_k():
     np.testing.assert_allclose(cold, expected, atol=0.015)
 
 
-@pytest.mark.parametrize("cell_args", [
-    ["--cell", "gru"],
-    ["--cell", "gru", "--no-gru-reset-after", "--embedding-dim", "0"],  # the slides' GRU, one-hot input
-    ["--cell", "rnn", "--layers", "1"],  # Elman
-], ids=["gru", "slides-gru-one-hot", "elman"])
+@pytest.mark.parametrize(
+    "cell_args",
+    [
+        ["--cell", "gru"],
+        ["--cell", "gru", "--no-gru-reset-after", "--embedding-dim", "0"],  # the slides' GRU, one-hot input
+        ["--cell", "rnn", "--layers", "1"],  # Elman
+    ],
+    ids=["gru", "slides-gru-one-hot", "elman"],
+)
 def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path, corpus_file, cell_args):
     args = [a for a in TRAIN_ARGS if a not in ("--cell", "lstm")]
     args[args.index("--epochs") + 1], args[args.index("--steps-per-epoch") + 1] = "1", "15"
-    run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", tmp_path / "run",
-            *args, *cell_args)
-    run_cli("export.py", "--task", "charlm", "--run-dir", tmp_path / "run", "--out", tmp_path / "out", "--no-sample")
-    cfg, vocab, model = charlm.TASK.load(tmp_path / "run")
-    sampler = charlm.KerasStepSampler(charlm.TASK.step_model(cfg, vocab, model), vocab)
+    run_cli(
+        "train.py",
+        "--task",
+        "charlm",
+        "--text-file",
+        corpus_file,
+        "--run-dir",
+        tmp_path / "run",
+        *args,
+        *cell_args,
+    )
+    run_cli(
+        "export.py",
+        "--task",
+        "charlm",
+        "--run-dir",
+        tmp_path / "run",
+        "--out",
+        tmp_path / "out",
+        "--no-sample",
+    )
+    run = charlm.TASK.load(tmp_path / "run")
+    sampler = decoding.KerasStepSampler(charlm.TASK.step_model(run), run.vocab)
     litert_dir = tmp_path / "out" / "litert" / "charlm" / "1"
     litert = CharLMLiteRT(litert_dir / "charlm_step.tflite", litert_dir / "charlm.json")
     expected = sampler.generate("the ", 40, top_k=1)
     generate = tf.saved_model.load(str(tmp_path / "out" / "charlm" / "1")).signatures["generate"]
-    served = generate(prompt=tf.constant(["the "]), num_chars=tf.constant(40), temperature=tf.constant(1.0),
-                      top_k=tf.constant(1), seed=tf.constant(0))["text"][0].numpy().decode()
+    served = (
+        generate(
+            prompt=tf.constant(["the "]),
+            num_chars=tf.constant(40),
+            temperature=tf.constant(1.0),
+            top_k=tf.constant(1),
+            seed=tf.constant(0),
+        )["text"][0]
+        .numpy()
+        .decode()
+    )
     assert served == expected and litert.generate("the ", 40, top_k=1) == expected
     lite_state, keras_state = litert.zero_state(), tf.zeros([1, sampler.state_size])
-    for token in vocab.encode("hello world. the cat"):
+    for token in run.vocab.encode("hello world. the cat"):
         lite_logits, lite_state = litert.step(int(token), lite_state)
         keras_logits, keras_state = sampler.model([tf.constant([[token]]), keras_state])
         np.testing.assert_allclose(lite_logits, keras_logits.numpy()[0], atol=1e-4)
@@ -286,15 +356,26 @@ def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"name": "not our metadata"}')
     cases = [
-        (["keras_rnn.litert_host", paths["tflite"], paths["meta"], "--num-chars", "0"], "need num_chars > 0"),
-        (["keras_rnn.litert_host", bogus, paths["meta"]], "not a valid Flatbuffer"),
-        (["keras_rnn.litert_host", paths["tflite"], tmp_path / "missing.json"], "No such file"),
-        (["keras_rnn.litert_host", paths["tflite"], foreign], "missing entry"),
+        (
+            ["keras_rnn.hosts.charlm", paths["tflite"], paths["meta"], "--num-chars", "0"],
+            "need num_chars > 0",
+        ),
+        (["keras_rnn.hosts.charlm", bogus, paths["meta"]], "not a valid Flatbuffer"),
+        (
+            ["keras_rnn.litert_host", paths["tflite"], tmp_path / "missing.json"],
+            "No such file",
+        ),  # the old name
+        (["keras_rnn.hosts.charlm", paths["tflite"], foreign], "missing entry"),
+        (["keras_rnn.hosts.translate", tmp_path / "nowhere", "hello"], "nowhere"),
         (["keras_rnn.litert_translate_host", tmp_path / "nowhere", "hello"], "nowhere"),
-        (["keras_rnn.litert_caption_host", paths["tflite"].parent, "x.png", "--max-length", "0"],
-         "--max-length must be at least 1"),
+        (
+            ["keras_rnn.hosts.caption", paths["tflite"].parent, "x.png", "--max-length", "0"],
+            "--max-length must be at least 1",
+        ),
     ]
     for args, message in cases:
         proc = run_cli("-m", *args, check=False)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-        assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr, (
+            proc.stderr
+        )

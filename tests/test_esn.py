@@ -8,17 +8,26 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import UserError, training
+from keras_rnn import UserError, runs, training
 from keras_rnn.data import series as series_data
 from keras_rnn.export import writer
-from keras_rnn.layers import (ReservoirCell, RidgeReadout, check_size,
-                              echo_state_property)
+from keras_rnn.layers import ReservoirCell, RidgeReadout, check_size, echo_state_property
 from keras_rnn.tasks import esn
 from tests.conftest import run_cli
-from tests.test_charlm_export import serve
+from tests.export_harness import assert_builtin_ops_only, serve
 
-SMALL = dict(units=100, length=1600, validation_length=300, washout=100, window=500, plot_steps=100,
-             spectral_radius=0.9, leak_rate=1.0, input_scaling=0.5, seed=1)
+SMALL = dict(
+    units=100,
+    length=1600,
+    validation_length=300,
+    washout=100,
+    window=500,
+    plot_steps=100,
+    spectral_radius=0.9,
+    leak_rate=1.0,
+    input_scaling=0.5,
+    seed=1,
+)
 
 
 def built_cell(**kw):
@@ -87,7 +96,9 @@ def test_ridge_readout_equals_numpy_solve_of_the_normal_equations():
     readout = RidgeReadout(2, alpha=0.1)
     readout.build((None, None, 6))
     for i in range(3):  # one batch at a time
-        readout.accumulate(x[i:i + 1].astype(np.float32), y[i:i + 1].astype(np.float32), weights[i:i + 1])
+        readout.accumulate(
+            x[i : i + 1].astype(np.float32), y[i : i + 1].astype(np.float32), weights[i : i + 1]
+        )
     readout.solve()
     keep = weights.reshape(-1) > 0
     xa = np.concatenate([np.ones((keep.sum(), 1)), x.reshape(-1, 6)[keep].astype(np.float32)], axis=1)
@@ -131,8 +142,11 @@ def test_bad_inputs_fail_clearly(tmp_path):
     np.save(words, np.array(["a", "b", "c"]))
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    for path, message in [(tmp_path, "is a directory"), (words, "cannot read .* as numbers"),
-                          (empty, "table of numbers")]:
+    for path, message in [
+        (tmp_path, "is a directory"),
+        (words, "cannot read .* as numbers"),
+        (empty, "table of numbers"),
+    ]:
         with pytest.raises(UserError, match=message):
             esn.make_problem(esn.Config(series_file=str(path)))
 
@@ -144,7 +158,7 @@ def test_cli_refuses_a_bad_spectral_radius():
 
 def test_frequency_generator_is_slow_and_sine_shaped():
     freq, sine = series_data.frequency_generator(2000, seed=3)
-    assert 0.01 <= freq.min() and freq.max() <= 0.05 and np.abs(np.diff(freq)).max() < 1e-3
+    assert freq.min() >= 0.01 and freq.max() <= 0.05 and np.abs(np.diff(freq)).max() < 1e-3
     assert np.abs(sine).max() <= 1
     problem = esn.make_problem(esn.Config(series="frequency", length=2000))
     assert problem.inputs.shape == (1999, 2) and problem.exogenous == 1
@@ -156,9 +170,9 @@ def run_and_export(tmp_path_factory, request):
     """Every test below runs on a float32 and on a float64 (--precision) model."""
     root = tmp_path_factory.mktemp("esn")
     cfg = esn.Config(**SMALL, precision=request.param)
-    run_dir = training.prepare_run_dir("esn", cfg, str(root / "run"))
+    run_dir = runs.prepare_run_dir("esn", cfg, str(root / "run"))
     metrics = training.train(esn.TASK, cfg, run_dir)
-    written = writer.export(esn.TASK.serving(run_dir), root / "saved_models")
+    written = writer.export(esn.TASK.serving(esn.TASK.load(run_dir)), root / "saved_models")
     return run_dir, metrics, written
 
 
@@ -168,19 +182,22 @@ def test_training_writes_metrics_and_plot(run_and_export):
     assert saved["epochs_run"] == 1 and saved["nrmse_one_step"] < 0.05 and "nrmse84" in saved
     assert (run_dir / "prediction.png").stat().st_size > 10_000
     assert (run_dir / "history.csv").exists() and (run_dir / "model.keras").exists()
-    cfg, model = esn.TASK.load(run_dir)
+    run = esn.TASK.load(run_dir)
+    cfg, model = run.config, run.model
     assert model.reservoir.cell.recurrent_kernel.dtype == model.readout.kernel.dtype == cfg.precision
 
 
 def test_savedmodel_predict_and_generate_equal_keras(run_and_export):
     run_dir, _, written = run_and_export
-    _, model = esn.TASK.load(run_dir)
+    model = esn.TASK.load(run_dir).model
     series = np.tanh(series_data.mackey_glass(200, seed=9) - 1)[None, :, None].astype(np.float32)
     loaded = tf.saved_model.load(str(written["savedmodel"]))
     served = loaded.signatures["predict"](series=tf.constant(series))["prediction"].numpy()
     np.testing.assert_allclose(served, model(series).numpy(), atol=1e-6)
     continuation = loaded.signatures["generate"](series=tf.constant(series), num_steps=tf.constant(30))
-    np.testing.assert_allclose(continuation["continuation"].numpy(), model.generate(series, 30).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        continuation["continuation"].numpy(), model.generate(series, 30).numpy(), atol=1e-6
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps must be > 0"):
         loaded.signatures["generate"](series=tf.constant(series), num_steps=tf.constant(0))
 
@@ -188,10 +205,12 @@ def test_savedmodel_predict_and_generate_equal_keras(run_and_export):
 def test_savedmodel_answers_a_rest_body_without_keras(run_and_export):
     """What TF Serving does: a fresh process that imports neither keras nor keras_rnn."""
     run_dir, _, written = run_and_export
-    _, model = esn.TASK.load(run_dir)
+    model = esn.TASK.load(run_dir).model
     series = np.tanh(series_data.mackey_glass(150, seed=2) - 1)[None, :, None].astype(np.float32)
-    out = serve(written["savedmodel"], {"signature_name": "generate",
-                                        "inputs": {"series": series.tolist(), "num_steps": 12}})
+    out = serve(
+        written["savedmodel"],
+        {"signature_name": "generate", "inputs": {"series": series.tolist(), "num_steps": 12}},
+    )
     np.testing.assert_allclose(out["continuation"], model.generate(series, 12).numpy(), atol=1e-5)
     out = serve(written["savedmodel"], {"signature_name": "predict", "inputs": {"series": series.tolist()}})
     np.testing.assert_allclose(out["prediction"], model(series).numpy(), atol=1e-5)
@@ -200,12 +219,12 @@ def test_savedmodel_answers_a_rest_body_without_keras(run_and_export):
 def test_gradient_trained_dense_readout_learns_and_round_trips(tmp_path):
     """--readout gradient: the same model with a Dense readout trained by the optimizer."""
     cfg = esn.Config(**{**SMALL, "readout": "gradient", "epochs": 25, "learning_rate": 0.01, "patience": 25})
-    run_dir = training.prepare_run_dir("esn", cfg, str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("esn", cfg, str(tmp_path / "run"))
     metrics = training.train(esn.TASK, cfg, run_dir)
     history = [float(line.split(",")[1]) for line in (run_dir / "history.csv").read_text().splitlines()[1:]]
     # the loss drops by 10x; the best checkpoint predicts better than the series mean (NRMSE 1)
     assert min(history) < 0.1 * history[0] and metrics["nrmse_one_step"] < 0.8, (history, metrics)
-    _, model = esn.TASK.load(run_dir)
+    model = esn.TASK.load(run_dir).model
     assert model.readout_type == "gradient" and model.readout.trainable_weights
     series = np.tanh(series_data.mackey_glass(80, seed=3) - 1)[None, :, None].astype(np.float32)
     assert model.generate(series, 5).shape == (1, 5, 1)
@@ -213,7 +232,7 @@ def test_gradient_trained_dense_readout_learns_and_round_trips(tmp_path):
 
 def test_litert_step_matches_keras_one_step_predictions(run_and_export):
     run_dir, _, written = run_and_export
-    _, model = esn.TASK.load(run_dir)
+    model = esn.TASK.load(run_dir).model
     tflite = [p for p in written["litert"] if p.name == "esn_step.tflite"][0]
     interpreter = Interpreter(model_path=str(tflite))
     step = interpreter.get_signature_runner("step")
@@ -226,7 +245,4 @@ def test_litert_step_matches_keras_one_step_predictions(run_and_export):
         worst = max(worst, float(np.abs(out["prediction"][0] - expected[t]).max()))
     assert worst <= 1e-4
     for path in written["litert"]:
-        interpreter = Interpreter(model_path=str(path))
-        interpreter.allocate_tensors()
-        ops = {op["op_name"] for op in interpreter._get_ops_details()}
-        assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
+        assert_builtin_ops_only(path)

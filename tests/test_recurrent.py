@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_rnn.recurrent import RecurrentStack
 from keras_rnn.tasks import charlm
 
 VOCAB = 11
@@ -21,12 +20,18 @@ def _models(case):
     model = charlm.build_model(cfg, VOCAB)
     # non-trivial weights, biases included
     rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(0, 0.4, w.shape).astype("float32") if w.ndim and w.shape != (VOCAB, VOCAB)
-                       else w for w in model.get_weights()])
+    model.set_weights(
+        [
+            rng.normal(0, 0.4, w.shape).astype("float32") if w.ndim and w.shape != (VOCAB, VOCAB) else w
+            for w in model.get_weights()
+        ]
+    )
     return cfg, model
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['cell']}-{c['layers']}-{c.get('gru_reset_after', '')}")
+@pytest.mark.parametrize(
+    "case", CASES, ids=lambda c: f"{c['cell']}-{c['layers']}-{c.get('gru_reset_after', '')}"
+)
 def test_step_forms_match_the_full_sequence_model(case):
     cfg, model = _models(case)
     tokens = np.random.default_rng(1).integers(0, VOCAB, size=(3, 12)).astype("int32")
@@ -34,10 +39,10 @@ def test_step_forms_match_the_full_sequence_model(case):
 
     step_model = charlm.build_model(cfg, VOCAB, step=True)
     step_model.set_weights(model.get_weights())
-    stack = RecurrentStack(model, cfg.cell, cfg.layers)
+    stack = charlm.recurrent_stack(model, cfg)
     keras_state = stack_state = stack.zero_state(3)
     for t in range(tokens.shape[1]):
-        keras_logits, keras_state = step_model([tf.constant(tokens[:, t:t + 1]), keras_state])
+        keras_logits, keras_state = step_model([tf.constant(tokens[:, t : t + 1]), keras_state])
         stack_logits, stack_state = stack.step(tf.constant(tokens[:, t]), stack_state)
         np.testing.assert_allclose(keras_logits, full[:, t], atol=1e-5)
         np.testing.assert_allclose(stack_logits, full[:, t], atol=1e-5)
@@ -46,7 +51,7 @@ def test_step_forms_match_the_full_sequence_model(case):
 
 def test_assign_from_refreshes_weights():
     cfg, model = _models(CASES[0])
-    stack = RecurrentStack(model, cfg.cell, cfg.layers)
+    stack = charlm.recurrent_stack(model, cfg)
     model.get_layer("logits").bias.assign(np.full([VOCAB], 3.0, "float32"))
     stack.assign_from(model)
     np.testing.assert_array_equal(stack.output_bias.numpy(), np.full([VOCAB], 3.0))

@@ -3,8 +3,11 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from keras_rnn.callbacks import ResetStates
+from keras_rnn.data import text as text_data
 from keras_rnn.tasks import charlm
 
 VOCAB, BATCH, T = 9, 3, 5
@@ -12,7 +15,7 @@ VOCAB, BATCH, T = 9, 3, 5
 
 def test_row_i_of_batch_k_plus_1_continues_row_i_of_batch_k():
     ids = np.arange(200, dtype="int32")
-    ds, chunks = charlm.stream_dataset(ids, T, BATCH)
+    ds, chunks = text_data.stream_dataset(ids, T, BATCH)
     batches = list(ds.as_numpy_iterator())
     assert len(batches) == chunks > 2
     for (x0, y0), (x1, _) in zip(batches, batches[1:]):
@@ -27,7 +30,7 @@ def test_streams_are_contiguous_for_any_text_length(n, seq_len, batch):
     ids = np.arange(n, dtype="int32")
     if n - 1 < batch * seq_len:
         return
-    ds, chunks = charlm.stream_dataset(ids, seq_len, batch)
+    ds, chunks = text_data.stream_dataset(ids, seq_len, batch)
     batches = list(ds.as_numpy_iterator())
     assert len(batches) == chunks >= 1
     rows = np.concatenate([x for x, _ in batches], axis=1)  # [batch, chunks * seq_len]
@@ -50,9 +53,9 @@ def _stateful_and_plain(cell="gru"):
 def test_carried_state_equals_running_the_long_sequence_at_once():
     stateful, plain = _stateful_and_plain("lstm")
     long = np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, 3 * T)).astype("int32")
-    chunks = [stateful(long[:, k * T:(k + 1) * T]).numpy() for k in range(3)]
+    chunks = [stateful(long[:, k * T : (k + 1) * T]).numpy() for k in range(3)]
     np.testing.assert_allclose(np.concatenate(chunks, axis=1), plain(long).numpy(), atol=1e-5)
-    reset = charlm.ResetStates(1)  # and a reset really restarts from zero
+    reset = ResetStates(1)  # and a reset really restarts from zero
     reset.set_model(stateful)
     reset.on_test_begin()
     np.testing.assert_allclose(stateful(long[:, :T]).numpy(), chunks[0], atol=1e-6)
@@ -63,7 +66,7 @@ def test_validation_between_chunks_leaves_the_training_state_as_it_was():
     streams) must not change the state the next training chunk continues from."""
     stateful, plain = _stateful_and_plain("gru")
     long = np.random.default_rng(2).integers(0, VOCAB, size=(BATCH, 2 * T)).astype("int32")
-    callback = charlm.ResetStates(100)
+    callback = ResetStates(100)
     callback.set_model(stateful)
     stateful(long[:, :T])
     callback.on_test_begin()
@@ -97,11 +100,20 @@ def test_no_gradient_flows_into_earlier_chunks():
 
 
 def test_stateful_training_runs_through_fit(tmp_path, corpus_file):
-    from keras_rnn import training
+    from keras_rnn import runs, training
 
-    cfg = charlm.Config(stateful=True, text_file=str(corpus_file), units=16, layers=1, seq_len=16,
-                        batch_size=4, epochs=2, steps_per_epoch=10, sample_length=10)
-    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    cfg = charlm.Config(
+        stateful=True,
+        text_file=str(corpus_file),
+        units=16,
+        layers=1,
+        seq_len=16,
+        batch_size=4,
+        epochs=2,
+        steps_per_epoch=10,
+        sample_length=10,
+    )
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
     metrics = training.train(charlm.TASK, cfg, run_dir)
     assert metrics["epochs_run"] == 2 and np.isfinite(metrics["best_val_loss"])
     assert keras.saving.load_model(run_dir / "model.keras", compile=False).get_layer("rnn_0").stateful

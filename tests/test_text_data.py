@@ -2,19 +2,24 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from keras_rnn import UserError, config as config_lib
+from keras_rnn import UserError
+from keras_rnn import config as config_lib
 from keras_rnn.data import text as text_data
 from keras_rnn.tasks import charlm
 from tests.conftest import run_cli
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
-    ("caf\u00e9 au lait".encode("latin-1"), "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "looks binary"),
+        ("caf\u00e9 au lait".encode("latin-1"), "not valid UTF-8"),
+    ],
+)
 def test_bad_text_files_are_refused_with_a_clear_error(tmp_path, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -30,8 +35,9 @@ def test_missing_file(tmp_path):
 def test_cli_reports_bad_input_in_one_line_and_exit_2(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("na\u00efve ".encode("latin-1") * 100)
-    proc = run_cli("train.py", "--task", "charlm", "--text-file", path, "--run-dir", tmp_path / "run",
-                   check=False)
+    proc = run_cli(
+        "train.py", "--task", "charlm", "--text-file", path, "--run-dir", tmp_path / "run", check=False
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "not valid UTF-8" in proc.stderr and "Traceback" not in proc.stderr
@@ -44,30 +50,65 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
         charlm.make_datasets(cfg, ids, ids)
 
 
-@pytest.mark.parametrize("bad", [dict(units=0), dict(seq_len=-5), dict(sample_length=0), dict(dropout=1.0),
-                                 dict(embedding_dim=-1), dict(max_chars=0), dict(validation_batches=-1),
-                                 dict(text_file="a.txt", dataset="tiny_shakespeare")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(units=0),
+        dict(seq_len=-5),
+        dict(sample_length=0),
+        dict(dropout=1.0),
+        dict(embedding_dim=-1),
+        dict(max_chars=0),
+        dict(validation_batches=-1),
+        dict(text_file="a.txt", dataset="tiny_shakespeare"),
+    ],
+)
 def test_impossible_options_are_refused_before_reading_data(bad):
-    with pytest.raises(UserError, match="must be at least 1|need --embedding-dim|need 0 <= --dropout|not both"):
+    with pytest.raises(
+        UserError, match="must be at least 1|need --embedding-dim|need 0 <= --dropout|not both"
+    ):
         charlm.check_config(charlm.Config(**bad))
 
 
-@pytest.mark.parametrize("bad", [dict(learning_rate=0.0), dict(learning_rate=-1e-3), dict(epochs=0),
-                                 dict(steps_per_epoch=0), dict(batch_size=-2), dict(patience=-1),
-                                 dict(clipnorm=-1.0), dict(clipvalue=-0.5), dict(max_minutes=-3.0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(learning_rate=0.0),
+        dict(learning_rate=-1e-3),
+        dict(epochs=0),
+        dict(steps_per_epoch=0),
+        dict(batch_size=-2),
+        dict(patience=-1),
+        dict(clipnorm=-1.0),
+        dict(clipvalue=-0.5),
+        dict(max_minutes=-3.0),
+    ],
+)
 def test_impossible_shared_options_are_refused(bad):
     with pytest.raises(UserError, match="must be"):
         config_lib.check_shared(charlm.Config(**bad))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
-    (["--units", "0"], "--units must be at least 1"),
-    (["--dataset", "tiny_shakespeare"], "not both"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
+        (["--units", "0"], "--units must be at least 1"),
+        (["--dataset", "tiny_shakespeare"], "not both"),
+    ],
+)
 def test_cli_refuses_impossible_options_in_one_line_and_makes_no_run(tmp_path, corpus_file, args, message):
-    proc = run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", tmp_path / "run",
-                   *args, check=False)
+    proc = run_cli(
+        "train.py",
+        "--task",
+        "charlm",
+        "--text-file",
+        corpus_file,
+        "--run-dir",
+        tmp_path / "run",
+        *args,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr
     assert not (tmp_path / "run").exists()
@@ -110,10 +151,27 @@ def test_vocabulary_round_trips_any_text_and_maps_only_unseen_characters_to_unkn
 
 def test_help_lists_every_option_with_its_default():
     proc = run_cli("train.py", "--task", "charlm", "--help")
-    for flag in ["--cell", "--units", "--layers", "--embedding-dim", "--dropout", "--seq-len",
-                 "--batch-size", "--optimizer", "--learning-rate", "--clipnorm", "--clipvalue",
-                 "--epochs", "--steps-per-epoch", "--seed", "--run-dir", "--stateful",
-                 "--text-file", "--dataset", "--tfds-manual-dir"]:
+    for flag in [
+        "--cell",
+        "--units",
+        "--layers",
+        "--embedding-dim",
+        "--dropout",
+        "--seq-len",
+        "--batch-size",
+        "--optimizer",
+        "--learning-rate",
+        "--clipnorm",
+        "--clipvalue",
+        "--epochs",
+        "--steps-per-epoch",
+        "--seed",
+        "--run-dir",
+        "--stateful",
+        "--text-file",
+        "--dataset",
+        "--tfds-manual-dir",
+    ]:
         assert flag in proc.stdout, flag
     assert "(default: lstm)" in " ".join(proc.stdout.split())
 

@@ -8,7 +8,7 @@ import os
 import keras
 import pytest
 
-from keras_rnn import UserError, output_directory, tasks, training
+from keras_rnn import UserError, output_directory, runs, tasks, training
 from keras_rnn.tasks import charlm
 
 
@@ -23,48 +23,57 @@ class InterruptAtEpoch(keras.callbacks.Callback):
 
 
 def _cfg(corpus_file, **kw):
-    return charlm.Config(text_file=str(corpus_file), units=16, layers=1, seq_len=16, batch_size=8,
-                         epochs=4, steps_per_epoch=5, sample_length=10, **kw)
+    return charlm.Config(
+        text_file=str(corpus_file),
+        units=16,
+        layers=1,
+        seq_len=16,
+        batch_size=8,
+        epochs=4,
+        steps_per_epoch=5,
+        sample_length=10,
+        **kw,
+    )
 
 
 def test_rerunning_after_an_interruption_resumes(tmp_path, corpus_file):
     cfg = _cfg(corpus_file)
-    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
     with pytest.raises(KeyboardInterrupt):
         training.train(charlm.TASK, cfg, run_dir, extra_callbacks=[InterruptAtEpoch(2)])
-    assert not training.is_finished(run_dir) and (run_dir / "backup").exists()
+    assert not runs.is_finished(run_dir) and (run_dir / "backup").exists()
 
-    resumed = training.prepare_run_dir("charlm", cfg, str(run_dir))  # the same command again
+    resumed = runs.prepare_run_dir("charlm", cfg, str(run_dir))  # the same command again
     assert resumed == run_dir
     metrics = training.train(charlm.TASK, cfg, run_dir)
     epochs = [int(r["epoch"]) for r in csv.DictReader((run_dir / "history.csv").open())]
     assert epochs == [0, 1, 2, 3]  # epochs 0-1 before, 2-3 after: nothing repeated, nothing lost
-    assert metrics["epochs_run"] == 4 and training.is_finished(run_dir)
+    assert metrics["epochs_run"] == 4 and runs.is_finished(run_dir)
 
 
 def test_changed_options_do_not_resume_silently(tmp_path, corpus_file):
-    run_dir = training.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
     (run_dir / "history.csv").write_text("epoch,loss\n0,3.0\n")  # training had begun
     changed = dataclasses.replace(_cfg(corpus_file), units=32)
     with pytest.raises(UserError, match="other options \\(units\\)"):
-        training.prepare_run_dir("charlm", changed, str(run_dir))
+        runs.prepare_run_dir("charlm", changed, str(run_dir))
 
 
 def test_a_run_that_never_trained_starts_over_and_foreign_directories_are_refused(tmp_path, corpus_file):
-    run_dir = training.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
     (run_dir / "vocab.json").write_text("{}")  # set up, then refused (say): no epoch ran
     changed = dataclasses.replace(_cfg(corpus_file), units=32)
-    assert training.prepare_run_dir("charlm", changed, str(run_dir)) == run_dir
+    assert runs.prepare_run_dir("charlm", changed, str(run_dir)) == run_dir
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json"]  # the stale vocabulary is gone
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"...")
     with pytest.raises(UserError, match="not empty and holds no run"):
-        training.prepare_run_dir("charlm", changed, str(foreign))
+        runs.prepare_run_dir("charlm", changed, str(foreign))
     for text in ['{"album": "holiday"}', "not json {"]:  # somebody else's config.json
         (foreign / "config.json").write_text(text)
         with pytest.raises(UserError, match="not the config of a keras-rnn run"):
-            training.prepare_run_dir("charlm", changed, str(foreign))
+            runs.prepare_run_dir("charlm", changed, str(foreign))
         assert (foreign / "config.json").read_text() == text and (foreign / "holiday.jpg").exists()
 
 
@@ -72,7 +81,7 @@ def test_a_run_refused_by_its_data_leaves_no_directory(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("too short\n", encoding="utf-8")
     cfg = dataclasses.replace(_cfg(short), seq_len=100)
-    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
     with pytest.raises(UserError, match="fewer than one batch needs"):
         training.train(charlm.TASK, cfg, run_dir)
     assert not run_dir.exists()
@@ -89,22 +98,37 @@ def test_optimizer_gets_clipping_options():
 def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
     """--reduce-lr-patience N: Keras' ReduceLROnPlateau, logged per epoch in history.csv."""
     cfg = _cfg(corpus_file, learning_rate=1e-9, reduce_lr_patience=1, patience=10)
-    run_dir = training.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
     training.train(charlm.TASK, cfg, run_dir)
     with open(run_dir / "history.csv") as f:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert rates[0] == pytest.approx(1e-9) and rates[-1] < rates[0], rates
-    assert not any(isinstance(c, keras.callbacks.ReduceLROnPlateau)
-                   for c in training.standard_callbacks(tmp_path, _cfg(corpus_file), "charlm"))
+    assert not any(
+        isinstance(c, keras.callbacks.ReduceLROnPlateau)
+        for c in training.standard_callbacks(tmp_path, _cfg(corpus_file), "charlm")
+    )
 
 
-@pytest.mark.parametrize("task_name, bad", [
-    ("translate", dict(units=0)), ("translate", dict(attention_units=-1)), ("translate", dict(max_source_len=0)),
-    ("translate", dict(heatmaps=-1)), ("caption", dict(filters=2)), ("caption", dict(embedding_dim=0)),
-    ("caption", dict(vocab_size=0)), ("esn", dict(units=0)), ("esn", dict(window=0)), ("esn", dict(washout=-1)),
-    ("charlm", dict(layers=0)), ("esn", dict(learning_rate=0.0)), ("caption", dict(batch_size=0)),
-    ("charlm", dict(seed=-1)), ("esn", dict(activation="nosuch")),
-])
+@pytest.mark.parametrize(
+    "task_name, bad",
+    [
+        ("translate", dict(units=0)),
+        ("translate", dict(attention_units=-1)),
+        ("translate", dict(max_source_len=0)),
+        ("translate", dict(heatmaps=-1)),
+        ("caption", dict(filters=2)),
+        ("caption", dict(embedding_dim=0)),
+        ("caption", dict(vocab_size=0)),
+        ("esn", dict(units=0)),
+        ("esn", dict(window=0)),
+        ("esn", dict(washout=-1)),
+        ("charlm", dict(layers=0)),
+        ("esn", dict(learning_rate=0.0)),
+        ("caption", dict(batch_size=0)),
+        ("charlm", dict(seed=-1)),
+        ("esn", dict(activation="nosuch")),
+    ],
+)
 def test_every_task_refuses_impossible_sizes_before_touching_data(task_name, bad):
     task = tasks.get(task_name)
     with pytest.raises(UserError, match="must be|not a Keras activation"):
@@ -124,17 +148,17 @@ def _fake_run(root, task, name, finished=True, mtime=0.0):
 
 
 def test_latest_run_is_the_newest_finished_one_and_tasks_are_not_mixed(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "RUNS_ROOT", tmp_path)
+    monkeypatch.setattr(runs, "RUNS_ROOT", tmp_path)
     _fake_run(tmp_path, "translate", "zzz-named-last", mtime=1_000)
     newest = _fake_run(tmp_path, "translate", "20261201-120000", mtime=2_000)
     _fake_run(tmp_path, "translate", "20261201-130000", finished=False, mtime=3_000)  # still training
-    assert training.latest_run("translate") == tmp_path / "translate" / "20261201-130000"
-    assert training.finished_run("translate") == newest
+    assert runs.latest_run("translate") == tmp_path / "translate" / "20261201-130000"
+    assert runs.finished_run("translate") == newest
     charlm_run = _fake_run(tmp_path, "charlm", "a", mtime=1_000)
     with pytest.raises(UserError, match="is a charlm run, not translate"):
-        training.finished_run("translate", charlm_run)
+        runs.finished_run("translate", charlm_run)
     with pytest.raises(UserError, match="no finished esn run"):
-        training.finished_run("esn")
+        runs.finished_run("esn")
 
 
 def test_outputs_that_are_files_are_refused(tmp_path):
@@ -143,6 +167,6 @@ def test_outputs_that_are_files_are_refused(tmp_path):
     with pytest.raises(UserError, match="--out .* is a file"):
         output_directory(a_file, "--out")
     with pytest.raises(UserError, match="--run-dir .* is a file"):
-        training.prepare_run_dir("charlm", charlm.Config(), str(a_file))
+        runs.prepare_run_dir("charlm", charlm.Config(), str(a_file))
     assert a_file.read_text() == "keep me"
     assert output_directory(tmp_path / "new" / "dir", "--out").is_dir()

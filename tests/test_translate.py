@@ -2,33 +2,69 @@
 shared training loop (CLI), and export parity (SavedModel without keras, LiteRT host)."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import UserError, decoding
-from keras_rnn.data import parallel
+from keras_rnn import UserError, decoding, metrics
+from keras_rnn.data import parallel, tokens
+from keras_rnn.data.tokens import TokenVocabulary
 from keras_rnn.export import writer
+from keras_rnn.hosts.translate import TranslateLiteRT
 from keras_rnn.layers import BahdanauAttention
-from keras_rnn.litert_translate_host import TranslatorLiteRT
 from keras_rnn.tasks import translate
-from tests.conftest import ROOT, run_cli
-from tests.test_charlm_export import serve
+from tests.conftest import run_cli
+from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
 
-NOUNS = {"cat": "chat", "dog": "chien", "coffee": "café", "tree": "arbre", "house": "maison", "car": "voiture"}
-ADJECTIVES = {"big": "grand", "small": "petit", "red": "rouge", "green": "vert", "cold": "froid", "old": "âgé"}
-TRAIN_ARGS = ["--units", "32", "--embedding-dim", "16", "--attention-units", "32", "--batch-size", "16",
-              "--learning-rate", "0.01", "--epochs", "4", "--steps-per-epoch", "60", "--eval-sentences", "8",
-              "--heatmaps", "2", "--seed", "1"]
+NOUNS = {
+    "cat": "chat",
+    "dog": "chien",
+    "coffee": "café",
+    "tree": "arbre",
+    "house": "maison",
+    "car": "voiture",
+}
+ADJECTIVES = {
+    "big": "grand",
+    "small": "petit",
+    "red": "rouge",
+    "green": "vert",
+    "cold": "froid",
+    "old": "âgé",
+}
+TRAIN_ARGS = [
+    "--units",
+    "32",
+    "--embedding-dim",
+    "16",
+    "--attention-units",
+    "32",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.01",
+    "--epochs",
+    "4",
+    "--steps-per-epoch",
+    "60",
+    "--eval-sentences",
+    "8",
+    "--heatmaps",
+    "2",
+    "--seed",
+    "1",
+]
+
+
+def target(adjective: str, noun: str) -> str:
+    return f"{NOUNS[noun].capitalize()} {ADJECTIVES[adjective]}."
 
 
 def tiny_pairs_file(path):
-    """Adjective-noun phrases whose translation swaps the word order (attention must align)."""
-    lines = [f"{a} {n}\t{nf} {af}" for n, nf in NOUNS.items() for a, af in ADJECTIVES.items()]
+    """Adjective-noun phrases whose translation swaps the word order (attention must align);
+    the targets are real text: cased, with punctuation ("Chat grand.")."""
+    lines = [f"{a} {n}\t{target(a, n)}" for n, nf in NOUNS.items() for a, af in ADJECTIVES.items()]
     lines[3] += "\tCC-BY 2.0 (France) Attribution: tatoeba.org"  # the optional third column
     lines.insert(5, "")  # a blank line: skipped and counted
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -46,16 +82,16 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(run):
-    cfg, vocab, model = translate.TASK.load(run)
-    translator = translate.Translator(model, vocab, cfg)
-    train_pairs, _, _ = translate.load_pairs(cfg)
-    return cfg, translator, train_pairs
+    loaded_run = translate.TASK.load(run)
+    cfg = loaded_run.config
+    translator = translate.TranslateServing(loaded_run.model, loaded_run.vocab, cfg)
+    return cfg, translator, translate.load_pairs(cfg).train
 
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
     out = tmp_path_factory.mktemp("saved_models")
-    writer.export(translate.TASK.serving(run), out)
+    writer.export(translate.TASK.serving(translate.TASK.load(run)), out)
     return out / "translate" / "1", out / "litert" / "translate" / "1"
 
 
@@ -106,6 +142,7 @@ def test_beam_width_1_equals_greedy_and_wider_beams_find_likelier_outputs(loaded
 
 def test_searches_stop_at_end_and_respect_max_length():
     """A toy step function: emits token 5, then the end token 3 after the 2nd step."""
+
     def step_fn(tokens, state, constants):
         t = state[0]
         logits = tf.where(t[:, None] >= 2, tf.one_hot(3, 6) * 10, tf.one_hot(5, 6) * 10)
@@ -113,8 +150,10 @@ def test_searches_stop_at_end_and_respect_max_length():
 
     state, constants = [tf.zeros([2])], {"memory": tf.ones([2, 4]) / 4}
     start = tf.fill([2], 1)
-    for out in (decoding.greedy_search(step_fn, state, constants, start, 3, 10),
-                decoding.beam_search(step_fn, state, constants, start, 3, 10, 3, 0.6)):
+    for out in (
+        decoding.greedy_search(step_fn, state, constants, start, 3, 10),
+        decoding.beam_search(step_fn, state, constants, start, 3, 10, 3, 0.6),
+    ):
         assert out["tokens"].numpy().tolist() == [[5, 5, 3]] * 2 and out["lengths"].numpy().tolist() == [2, 2]
         assert out["attention"].shape == (2, 3, 4)
     assert decoding.greedy_search(step_fn, state, constants, start, 3, 1)["tokens"].shape == (2, 1)
@@ -127,7 +166,8 @@ def test_tiny_corpus_is_learned_to_exact_translation(run, loaded):
     got = [t.decode("utf-8") for t in out["translation"].numpy()]
     assert got == [t for _, t in train_pairs]
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["level"] == "word" and "test_bleu" in metrics and "best_val_chrf" in metrics
+    assert metrics["level"] == "subword" and "best_val_chrf" in metrics
+    assert metrics["test_chrf"] > 50 and metrics["test_bleu_signature"].startswith("nrefs:1|case:mixed")
     buckets = metrics["test_by_source_length"]  # two-word sources: all in the first bucket
     assert list(buckets) == ["1-10"] and buckets["1-10"]["pairs"] == metrics["test_pairs"]
     assert buckets["1-10"]["bleu"] == pytest.approx(metrics["test_bleu"])
@@ -137,22 +177,30 @@ def test_tiny_corpus_is_learned_to_exact_translation(run, loaded):
 
 
 def test_attention_aligns_the_swapped_words(loaded):
-    """The first output word (the noun) attends mostly to the second source word."""
+    """The output noun attends mostly to the second source word (the noun), the adjective to the first."""
     _, translator, train_pairs = loaded
     out = greedy(translator, [s for s, _ in train_pairs])
-    first_step = out["attention"].numpy()[:, 0, :]
-    assert (first_step.argmax(axis=1) == 1).mean() >= 0.8
+    aligned = []
+    for i, (source, _) in enumerate(train_pairs):
+        adjective, noun = source.split()
+        pieces = [t.decode("utf-8").lstrip("\u2581") for t in out["target_tokens"].numpy()[i]]
+        for word, position in ((NOUNS[noun].capitalize(), 1), (ADJECTIVES[adjective], 0)):
+            if word in pieces:  # a whole-word piece (the tiny corpus has them all)
+                aligned.append(out["attention"].numpy()[i, pieces.index(word)].argmax() == position)
+    assert len(aligned) >= len(train_pairs) and np.mean(aligned) >= 0.8
 
 
 # ---------------------------------------------------------------- export
 def test_savedmodel_answers_a_rest_body_without_keras(exported, loaded):
     _, translator, train_pairs = loaded
     sources = [s for s, _ in train_pairs[:3]]
-    body = {"signature_name": "translate",
-            "inputs": {"source": sources, "beam_width": 3, "max_length": 12, "length_penalty": 0.0}}
+    body = {
+        "signature_name": "translate",
+        "inputs": {"source": sources, "beam_width": 3, "max_length": 12, "length_penalty": 0.0},
+    }
     out = serve(exported[0], body)
     assert out["translation"] == [t for _, t in train_pairs[:3]]
-    assert np.array(out["attention"]).shape[:2] == (3, 3)  # 2 words + <end>
+    assert np.array(out["attention"]).shape[0] == 3
     assert all(s <= 0 for s in out["score"])
 
 
@@ -162,40 +210,108 @@ def test_savedmodel_greedy_equals_keras_greedy_and_rejects_bad_requests(exported
     sources = [s for s, _ in train_pairs[:5]] + ["", "cat " * 200, "zebra big"]
 
     def call(beam_width=1, max_length=12, source=sources):
-        return fn(source=tf.constant(source), beam_width=tf.constant(beam_width),
-                  max_length=tf.constant(max_length), length_penalty=tf.constant(0.0))
+        return fn(
+            source=tf.constant(source),
+            beam_width=tf.constant(beam_width),
+            max_length=tf.constant(max_length),
+            length_penalty=tf.constant(0.0),
+        )
 
     served = call()
     expected = greedy(translator, sources, 12)
     assert served["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
     assert served["translation"][5].numpy() == b""  # empty source -> empty translation
     assert served["attention"].shape[2] == translator.cfg.max_source_len + 1  # over-long: truncated
-    for kwargs, message in [({"beam_width": 0}, "beam_width must be >= 1"),
-                            ({"beam_width": 99}, "beam_width must be <="),
-                            ({"max_length": 0}, "max_length must be > 0")]:
+    for kwargs, message in [
+        ({"beam_width": 0}, "beam_width must be >= 1"),
+        ({"beam_width": 99}, "beam_width must be <="),
+        ({"max_length": 0}, "max_length must be > 0"),
+    ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)
 
 
-def test_unknown_words_map_to_the_unknown_id(loaded):
+def test_subwords_spell_unseen_words_and_only_unseen_characters_are_unknown(loaded):
     _, translator, _ = loaded
-    ids, lengths = translator.vectorizer.source(tf.constant(["zebra big", ""]))
-    assert ids.numpy()[0, 0] == translate.UNKNOWN_ID and ids.numpy()[0, 2] == translate.SOURCE_END_ID
-    assert lengths.numpy().tolist() == [2, 0]
+    ids, lengths = translator.vectorizer.source(tf.constant(["zebra big", "", "bigcat"]))
+    ids, lengths = ids.numpy(), lengths.numpy()
+    assert tokens.UNKNOWN_ID in ids[0] and ids[0, lengths[0]] == translate.SOURCE_END_ID  # "z": never seen
+    assert lengths[1] == 0 and tokens.UNKNOWN_ID not in ids[2]  # an unseen word of seen characters
+
+
+def test_test_scores_use_untouched_references_and_equal_the_savedmodels(tmp_path):
+    """--validation-file picks the checkpoint, --test-file is scored: metrics.json's test BLEU is
+    sacrebleu's on the detokenized output against the file's own references, and the exported
+    SavedModel's translations of the test sources score exactly the same."""
+    pairs = tiny_pairs_file(tmp_path / "pairs.tsv")
+    lines = [line for line in pairs.read_text(encoding="utf-8").splitlines() if line]
+    (tmp_path / "valid.tsv").write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    nnbsp = "\u202f"  # in the reference file as French typography has it; the model reads NFKC (" ")
+    test = [f"{a} {n}\t{target(a, n).replace(' ', nnbsp, 1)}" for a, n in (("red", "car"), ("old", "dog"))]
+    (tmp_path / "test.tsv").write_text("\n".join(test) + "\n", encoding="utf-8")
+    args = [a if a != "4" else "2" for a in TRAIN_ARGS]  # 2 epochs: scores below 100 are fine here
+    run_cli(
+        "train.py",
+        "--task",
+        "translate",
+        "--pairs-file",
+        pairs,
+        "--validation-file",
+        tmp_path / "valid.tsv",
+        "--test-file",
+        tmp_path / "test.tsv",
+        "--run-dir",
+        tmp_path / "run",
+        *args,
+    )
+    metrics_json = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    run_cli(
+        "export.py",
+        "--task",
+        "translate",
+        "--run-dir",
+        tmp_path / "run",
+        "--out",
+        tmp_path / "out",
+        "--no-sample",
+    )
+    fn = tf.saved_model.load(str(tmp_path / "out" / "translate" / "1")).signatures["translate"]
+    sources = [line.split("\t")[0] for line in test]
+    served = fn(
+        source=tf.constant(sources),
+        beam_width=tf.constant(1),
+        max_length=tf.constant(48),
+        length_penalty=tf.constant(0.0),
+    )["translation"].numpy()
+    references = [line.split("\t")[1] for line in test]
+    scores = metrics.sacrebleu_scores([t.decode("utf-8") for t in served], references)
+    assert metrics_json["test_pairs"] == 2 and metrics_json["test_examples"][0]["reference"] == references[0]
+    for key in ("bleu", "chrf", "bleu_lowercase", "bleu_signature"):
+        assert metrics_json[f"test_{key}"] == scores[key], key
+
+
+def test_lowercase_is_stored_with_the_run_and_applied_in_graph_and_host():
+    from keras_rnn.data.subword import SubwordTokenizerPy
+
+    pairs = [("Big Cat.", "Grand chat."), ("big dog!", "Chien grand !")]
+    vocab = translate.Vocabulary.build(pairs, "subword", 50, 50, lowercase=True)
+    vectorizer = translate.Vectorizer(vocab, 10)
+    upper, lower = vectorizer.source(tf.constant(["BIG CAT.", "big cat."]))[0].numpy()
+    assert upper.tolist() == lower.tolist()
+    assert SubwordTokenizerPy(vocab.source).tokenize("BIG CAT.") == upper[: upper.tolist().index(2)].tolist()
+    word = translate.Vocabulary.build(pairs, "word", 50, 50, lowercase=False)
+    assert "Big" in word.source.words and "big" in word.source.words
 
 
 @pytest.mark.parametrize("name", ["encoder", "decoder_step"])
 def test_tflite_uses_builtin_ops_only(exported, name):
     for suffix in ("", "_drq"):
-        interpreter = Interpreter(model_path=str(exported[1] / f"translate_{name}{suffix}.tflite"))
-        interpreter.allocate_tensors()
-        ops = {op["op_name"] for op in interpreter._get_ops_details()}
-        assert ops and not any("Flex" in op or op == "CUSTOM" for op in ops), ops
+        assert_builtin_ops_only(exported[1] / f"translate_{name}{suffix}.tflite")
 
 
 def test_litert_host_greedy_matches_keras_token_for_token(exported, loaded):
     _, translator, train_pairs = loaded
-    host = TranslatorLiteRT(exported[1])
+    host = TranslateLiteRT(exported[1])
     sources = [s for s, _ in train_pairs] + ["dog coffee old", "zebra", "Big  CAT"]
     expected = greedy(translator, sources, 12)
     for i, source in enumerate(sources):
@@ -203,25 +319,24 @@ def test_litert_host_greedy_matches_keras_token_for_token(exported, loaded):
         n = int(expected["length"][i])
         assert ids == expected_ids(translator, expected, i)[:n], source
         keras_attention = expected["attention"].numpy()[i, :n]  # padded to the batch's longest source
-        np.testing.assert_allclose(attention[:n, :keras_attention.shape[1]], keras_attention, atol=1e-4)
-        assert not attention[:n, keras_attention.shape[1]:].any()
+        np.testing.assert_allclose(attention[:n, : keras_attention.shape[1]], keras_attention, atol=1e-4)
+        assert not attention[:n, keras_attention.shape[1] :].any()
     assert host.translate("") == ""
 
 
 def expected_ids(translator, out, i):
-    vocab = translator.target_tokens.numpy().tolist()
+    vocab = translator.id_to_token.numpy().tolist()
     return [vocab.index(t) for t in out["target_tokens"].numpy()[i] if t]
 
 
 def test_litert_host_runs_without_tensorflow(exported, loaded):
     _, _, train_pairs = loaded
     source, target = train_pairs[0]
-    code = ("import sys; from keras_rnn.litert_translate_host import TranslatorLiteRT; "
-            f"print(TranslatorLiteRT({str(exported[1])!r}).translate({source!r})); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == target
+    printed = run_without_tensorflow(
+        "from keras_rnn.hosts.translate import TranslateLiteRT\n"
+        f"print(TranslateLiteRT({str(exported[1])!r}).translate({source!r}))"
+    )
+    assert printed == target
 
 
 # ---------------------------------------------------------------- data and bad input
@@ -240,7 +355,7 @@ def test_pairs_file_errors_name_the_line(tmp_path):
     path.write_text("a\tb\nonly one column\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"p.tsv:2: expected source<TAB>target"):
         parallel.read_pairs(path)
-    path.write_bytes("a\tb\nc\td\n".encode() + "caf\xe9\tx\n".encode("latin-1"))
+    path.write_bytes(b"a\tb\nc\td\n" + "caf\xe9\tx\n".encode("latin-1"))
     with pytest.raises(UserError, match=r"p.tsv:3: not valid UTF-8"):
         parallel.read_pairs(path)
     path.write_text("e\u0301t\u00e9\tsummer\n", encoding="utf-8")  # decomposed é -> composed
@@ -250,18 +365,32 @@ def test_pairs_file_errors_name_the_line(tmp_path):
 def test_cli_reports_a_malformed_pairs_file(tmp_path):
     path = tmp_path / "bad.tsv"
     path.write_text("a\tb\nc\td\te\tf\n", encoding="utf-8")
-    proc = run_cli("train.py", "--task", "translate", "--pairs-file", path, "--run-dir", tmp_path / "r", check=False)
+    proc = run_cli(
+        "train.py", "--task", "translate", "--pairs-file", path, "--run-dir", tmp_path / "r", check=False
+    )
     assert proc.returncode == 2 and "bad.tsv:2: expected source<TAB>target" in proc.stderr
 
 
-def test_validation_file_holds_the_held_out_pairs(tmp_path):
-    """--validation-file: the pairs file is all training data; validation and test come from the other file."""
-    train, held_out = tmp_path / "train.tsv", tmp_path / "valid.tsv"
+def test_validation_and_test_files_are_kept_apart(tmp_path):
+    """--validation-file only picks checkpoints; test pairs come from --test-file alone, with their
+    references untouched (the model reads them NFKC-normalised)."""
+    train, held_out, test = tmp_path / "train.tsv", tmp_path / "valid.tsv", tmp_path / "test.tsv"
     train.write_text("a\tb\nc\td\ne\tf\n", encoding="utf-8")
     held_out.write_text("g\th\n", encoding="utf-8")
-    cfg = translate.Config(pairs_file=str(train), validation_file=str(held_out), reverse=True)
-    assert translate.load_pairs(cfg) == ([("b", "a"), ("d", "c"), ("f", "e")], [("h", "g")], [("h", "g")])
-    with pytest.raises(UserError, match="--validation-file goes with --pairs-file"):
+    test.write_text("Va\u202f!\tx\n", encoding="utf-8")
+    splits = translate.load_pairs(
+        translate.Config(pairs_file=str(train), validation_file=str(held_out), reverse=True)
+    )
+    assert splits.train == [("b", "a"), ("d", "c"), ("f", "e")] and splits.validation == [("h", "g")]
+    assert splits.test == [] and splits.test_references == []  # no test split: no test scores
+    cfg = translate.Config(
+        pairs_file=str(train), validation_file=str(held_out), test_file=str(test), reverse=True
+    )
+    splits = translate.load_pairs(cfg)
+    assert splits.test == [("x", "Va !")] and splits.test_references == ["Va\u202f!"]
+    splits = translate.load_pairs(translate.Config(pairs_file=str(train), test_file=str(test)))
+    assert len(splits.train) == 2 and len(splits.validation) == 1 and splits.test == [("Va !", "x")]
+    with pytest.raises(UserError, match="--validation-file and --test-file go with --pairs-file"):
         translate.load_pairs(translate.Config(validation_file=str(held_out)))
     with pytest.raises(UserError, match="either --pairs-file or --dataset"):
         translate.load_pairs(translate.Config(pairs_file=str(train), dataset="ted_hrlr_translate/pt_to_en"))
@@ -273,65 +402,99 @@ def test_named_tfds_translation_set_is_read_in_supervised_order(tmp_path):
 
     with tfds.testing.mock_data(num_examples=6, data_dir=str(tmp_path)):
         cfg = translate.Config(dataset="ted_hrlr_translate/pt_to_en", tfds_data_dir=str(tmp_path))
-        train, val, test = translate.load_pairs(cfg)
-        assert len(train) == len(val) == len(test) == 6 and translate.resolved_level(cfg) == "word"
-        forward = [s for s, _ in train]
-        reversed_train, _, _ = translate.load_pairs(translate.Config(dataset=cfg.dataset, reverse=True,
-                                                                     tfds_data_dir=str(tmp_path)))
+        splits = translate.load_pairs(cfg)
+        assert len(splits.train) == len(splits.validation) == len(splits.test) == 6
+        assert translate.resolved_level(cfg) == "subword" and splits.test_references == [
+            t for _, t in splits.test
+        ]
+        forward = [s for s, _ in splits.train]
+        reversed_train = translate.load_pairs(
+            translate.Config(dataset=cfg.dataset, reverse=True, tfds_data_dir=str(tmp_path))
+        ).train
         assert [t for _, t in reversed_train] == forward and all(isinstance(s, str) and s for s in forward)
     with pytest.raises(UserError, match="unknown tensorflow-datasets set"):
         translate.load_pairs(translate.Config(dataset="no_such_translation_set", tfds_data_dir=str(tmp_path)))
 
 
 def test_scores_are_bucketed_by_source_length():
-    sources = ["a b c", " ".join(["w"] * 15), " ".join(["w"] * 45)]
-    buckets = translate.scores_by_source_length(sources, ["x y", "z", "q"], ["x y", "z z", "q"], "word")
+    buckets = metrics.scores_by_length([3, 15, 45], ["x y", "z", "q"], ["x y", "z z", "q"])
     assert list(buckets) == ["1-10", "11-20", "41+"]
     assert [b["pairs"] for b in buckets.values()] == [1, 1, 1]
     assert buckets["1-10"]["exact_match"] == 100 and buckets["11-20"]["exact_match"] == 0
 
 
-def test_classic_encoder_decoder_has_no_attention_and_same_step_contract():
-    cfg = translate.Config(units=8, embedding_dim=4, attention="none", max_source_len=6)
-    vocab = translate.Vocabulary("word", [translate.END, "a", "b"], [translate.START, translate.END, "x", "y"])
+@pytest.mark.parametrize("attention", ["none", "cross"])
+def test_other_decoders_keep_the_step_contract(attention):
+    """The classic encoder-decoder (no attention) and `cross` attention after the decoder RNN:
+    training's teacher-forced logits equal the step function's, and LiteRT's step functions
+    reproduce greedy."""
+    cfg = translate.Config(units=8, embedding_dim=4, attention=attention, max_source_len=6)
+    vocab = translate.Vocabulary(
+        "word", TokenVocabulary([tokens.END, "a", "b"]), TokenVocabulary([tokens.START, tokens.END, "x", "y"])
+    )
     model = translate.build_model(cfg, 5, 6)
-    translator = translate.Translator(model, vocab, cfg)
+    translator = translate.TranslateServing(model, vocab, cfg)
     out = greedy(translator, ["a b", "b"], 5)
-    assert np.all(out["attention"].numpy() == 0)
+    assert np.all(out["attention"].numpy() == 0) == (attention == "none")
+    source, target_in = tf.constant([[3, 4, 2], [4, 2, 0]]), tf.constant([[2, 4, 5], [2, 5, 4]])
+    teacher_forced = model([source, target_in])
+    constants, state = translator.decoder.start(*translator.encode(source))
+    for t in range(3):
+        logits, state, _ = translator.decoder.step(target_in[:, t], state, constants)
+        np.testing.assert_allclose(logits.numpy(), teacher_forced[:, t].numpy(), atol=1e-5)
     encoder_fn, _ = translator.litert_encoder_fn()
     encoded = encoder_fn(tf.constant([[3, 4, 2, 0, 0, 0, 0]]))
-    assert encoded["state"].shape == (1, translator.state_size())
+    assert encoded["state"].shape == (1, translator.decoder.packed_state_size())
     token, state, ids = tf.constant([translate.TARGET_START_ID]), encoded["state"], []
     for _ in range(5):  # the LiteRT step functions reproduce greedy
         step = translator.decoder_step(token, state, encoded["memory"], encoded["mask"])
         token = tf.argmax(step["logits"][:, 1:], -1, output_type=tf.int32) + 1  # never padding (id 0)
         state = step["state"]
         ids.append(int(token[0]))
-    keras_ids = [translator.target_tokens.numpy().tolist().index(t)
-                 for t in out["target_tokens"].numpy()[0] if t]
-    assert ids[:len(keras_ids)] == keras_ids
+    keras_ids = [
+        translator.id_to_token.numpy().tolist().index(t) for t in out["target_tokens"].numpy()[0] if t
+    ]
+    assert ids[: len(keras_ids)] == keras_ids
 
 
-def test_attention_maps_command(run, tmp_path):
-    proc = run_cli("-m", "keras_rnn.attention_maps", "--run-dir", run, "--out", tmp_path / "maps",
-                   "big cat", "old car")
+def test_predict_command_translates_and_draws_attention_maps(run, loaded, tmp_path):
+    proc = run_cli(
+        "predict.py",
+        "--task",
+        "translate",
+        "--run-dir",
+        run,
+        "--maps",
+        tmp_path / "maps",
+        "big cat",
+        "old car",
+    )
     pngs = sorted((tmp_path / "maps").glob("*.png"))
     assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
-    assert "'big cat'" in proc.stdout
-    bad = run_cli("-m", "keras_rnn.attention_maps", "--run-dir", tmp_path, "x", check=False)
+    pairs = dict(loaded[2])
+    assert proc.stdout.splitlines()[:2] == [f"big cat\t{pairs['big cat']}", f"old car\t{pairs['old car']}"]
+    old_name = run_cli(
+        "-m", "keras_rnn.attention_maps", "--run-dir", run, "--out", tmp_path / "old", "big cat"
+    )
+    assert len(list((tmp_path / "old").glob("*.png"))) == 1 and "'big cat'" in old_name.stdout
+    bad = run_cli("predict.py", "--task", "translate", "--run-dir", tmp_path, "x", check=False)
     assert bad.returncode == 2 and "no finished model" in bad.stderr
+    xla = run_cli(
+        "export.py", "--task", "translate", "--run-dir", run, "--out", tmp_path / "o", "--xla", check=False
+    )
+    assert xla.returncode == 2 and "no --xla variant" in xla.stderr and not (tmp_path / "o").exists()
 
 
 def test_word_output_is_detokenized_the_same_in_graph_and_host():
     import re
 
-    from keras_rnn import litert_translate_host
+    from keras_rnn.hosts import encoder_decoder
 
-    assert litert_translate_host.DETOKENIZE == translate.DETOKENIZE
+    assert encoder_decoder.DETOKENIZE == tokens.DETOKENIZE
     joined = "qui est là ? « bonjour » , dit - il ( oui ) ."
-    in_graph = translate.detokenize(tf.constant([joined]), "word")[0].numpy().decode()
+    in_graph = tokens.detokenize(tf.constant([joined]), "word")[0].numpy().decode()
     in_host = joined
-    for pattern, rewrite in litert_translate_host.DETOKENIZE:
+    for pattern, rewrite in encoder_decoder.DETOKENIZE:
         in_host = re.sub(pattern, rewrite, in_host)
-    assert in_graph == in_host == "qui est là? «bonjour», dit - il (oui)."
-    assert translate.detokenize(tf.constant(["a b ."]), "char")[0].numpy().decode() == "a b ."
+    assert in_graph == in_host == "qui est là? «bonjour», dit-il (oui)."
+    assert tokens.detokenize(tf.constant(["a b ."]), "char")[0].numpy().decode() == "a b ."

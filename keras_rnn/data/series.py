@@ -18,8 +18,16 @@ from keras_rnn import UserError
 from keras_rnn.data import require_file
 
 
-def mackey_glass(n: int, tau: float = 17, a: float = 0.2, b: float = 0.1, power: int = 10,
-                 dt: float = 0.1, discard: int = 1000, seed: int = 0) -> np.ndarray:
+def mackey_glass(
+    n: int,
+    tau: float = 17,
+    a: float = 0.2,
+    b: float = 0.1,
+    power: int = 10,
+    dt: float = 0.1,
+    discard: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
     """`n` samples, one per time unit, after `discard` units of transient.
 
     The initial history is 1.2 plus a small seeded perturbation, so seeds give different
@@ -29,10 +37,10 @@ def mackey_glass(n: int, tau: float = 17, a: float = 0.2, b: float = 0.1, power:
     steps = (n + discard) * per_unit
     rng = np.random.default_rng(seed)
     y = np.empty(delay + steps + 1)
-    y[:delay + 1] = 1.2 + 0.1 * rng.uniform(-1, 1)
+    y[: delay + 1] = 1.2 + 0.1 * rng.uniform(-1, 1)
 
     def f(now, lagged):
-        return a * lagged / (1 + lagged ** power) - b * now
+        return a * lagged / (1 + lagged**power) - b * now
 
     for i in range(delay, delay + steps):
         lag0, lag1 = y[i - delay], y[i - delay + 1]
@@ -42,11 +50,12 @@ def mackey_glass(n: int, tau: float = 17, a: float = 0.2, b: float = 0.1, power:
         k3 = f(y[i] + 0.5 * dt * k2, lag_mid)
         k4 = f(y[i] + dt * k3, lag1)
         y[i + 1] = y[i] + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return y[delay + discard * per_unit::per_unit][:n]
+    return y[delay + discard * per_unit :: per_unit][:n]
 
 
-def frequency_generator(n: int, low: float = 0.01, high: float = 0.05, hold: int = 200,
-                        smooth: float = 0.02, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def frequency_generator(
+    n: int, low: float = 0.01, high: float = 0.05, hold: int = 200, smooth: float = 0.02, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(frequency [n] in cycles per step, sine at that frequency [n]).
 
     The frequency jumps to a random value every ~`hold` steps and is smoothed
@@ -75,12 +84,16 @@ def load_series(path) -> np.ndarray:
                     data = data[1:]  # a header row
         data = np.asarray(data, dtype=np.float64)
     except (ValueError, TypeError, OSError) as err:
-        raise UserError(f"cannot read {path} as numbers ({err}): give a [time] or [time, features] "
-                        "table of numbers (.npy or CSV)") from None
+        raise UserError(
+            f"cannot read {path} as numbers ({err}): give a [time] or [time, features] "
+            "table of numbers (.npy or CSV)"
+        ) from None
     if data.ndim == 1:
         data = data[:, None]
     if data.ndim != 2 or data.size == 0:
-        raise UserError(f"{path} must hold a [time] or [time, features] table of numbers, got shape {data.shape}")
+        raise UserError(
+            f"{path} must hold a [time] or [time, features] table of numbers, got shape {data.shape}"
+        )
     return data
 
 
@@ -92,7 +105,9 @@ def check_series(series: np.ndarray, washout: int, source: str = "the series") -
         row = int(np.argwhere(bad)[0][0])
         raise UserError(f"{source} contains NaN or inf (first at time step {row}): clean or interpolate it")
     if len(series) <= 2 * washout + 1:
-        raise UserError(f"{source} has {len(series)} time steps, too few for a washout of {washout} "
-                        f"(need more than {2 * washout + 1}: washout plus data, for training and validation); "
-                        "give a longer series or lower --washout")
+        raise UserError(
+            f"{source} has {len(series)} time steps, too few for a washout of {washout} "
+            f"(need more than {2 * washout + 1}: washout plus data, for training and validation); "
+            "give a longer series or lower --washout"
+        )
     return series

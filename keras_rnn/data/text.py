@@ -16,6 +16,7 @@ import sysconfig
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from keras_rnn import UserError
 from keras_rnn.data import require_file
@@ -35,8 +36,9 @@ def decode_utf8(data: bytes, source: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UserError(
-            f"{source} is not valid UTF-8 (byte {err.start}: {data[err.start:err.start + 1]!r}); "
-            "convert it first, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`") from None
+            f"{source} is not valid UTF-8 (byte {err.start}: {data[err.start : err.start + 1]!r}); "
+            "convert it first, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`"
+        ) from None
 
 
 def read_text_file(path) -> str:
@@ -48,8 +50,10 @@ def stdlib_source_files() -> list[Path]:
     """The interpreter's own stdlib `.py` files, tests excluded, in a fixed order."""
     root = Path(sysconfig.get_paths()["stdlib"])
     return sorted(
-        p for p in root.rglob("*.py")
-        if not (_EXCLUDED_DIRS & set(p.relative_to(root).parts)) and not p.name.startswith("test_"))
+        p
+        for p in root.rglob("*.py")
+        if not (_EXCLUDED_DIRS & set(p.relative_to(root).parts)) and not p.name.startswith("test_")
+    )
 
 
 def stdlib_source(max_chars: int | None = None, progress: bool = True) -> str:
@@ -89,8 +93,11 @@ def tfds_text(name: str, manual_dir: str | None = None, data_dir: str | None = N
 
     builder = prepared_builder(name, data_dir=data_dir, manual_dir=manual_dir)
     splits = split_names(builder)
-    texts = [example["text"].decode("utf-8")
-             for split in splits for example in tfds.as_numpy(builder.as_dataset(split=split))]
+    texts = [
+        example["text"].decode("utf-8")
+        for split in splits
+        for example in tfds.as_numpy(builder.as_dataset(split=split))
+    ]
     return "".join(texts)
 
 
@@ -114,7 +121,7 @@ class CharVocabulary:
         self._index = {c: i + 1 for i, c in enumerate(self.chars)}
 
     @classmethod
-    def from_text(cls, text: str) -> "CharVocabulary":
+    def from_text(cls, text: str) -> CharVocabulary:
         return cls(sorted(set(text)))
 
     @property
@@ -131,7 +138,11 @@ class CharVocabulary:
 
         return keras.layers.IntegerLookup(
             vocabulary=np.array(self.codepoints, dtype="int64"),
-            num_oov_indices=1, mask_token=None, output_mode="int", name="char_ids")
+            num_oov_indices=1,
+            mask_token=None,
+            output_mode="int",
+            name="char_ids",
+        )
 
     def encode(self, text: str) -> np.ndarray:
         """Text to int32 ids through the same IntegerLookup the exported model uses."""
@@ -147,9 +158,40 @@ class CharVocabulary:
         return "".join(self.chars[i - 1] if i > 0 else "\ufffd" for i in ids)
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(
-            {"unknown_id": self.UNKNOWN, "chars": self.chars}, ensure_ascii=False, indent=0) + "\n")
+        Path(path).write_text(
+            json.dumps({"unknown_id": self.UNKNOWN, "chars": self.chars}, ensure_ascii=False, indent=0) + "\n"
+        )
 
     @classmethod
-    def load(cls, path) -> "CharVocabulary":
+    def load(cls, path) -> CharVocabulary:
         return cls(json.loads(Path(path).read_text())["chars"])
+
+
+# ---------------------------------------------------------------- tf.data pipelines
+def window_dataset(ids: np.ndarray, seq_len: int, batch_size: int, shuffle: bool, seed: int):
+    """(input, target) windows of `seq_len` characters, target shifted by one."""
+    starts = np.arange(0, len(ids) - seq_len - 1, seq_len)
+    ids = tf.constant(ids)
+    ds = tf.data.Dataset.from_tensor_slices(starts)
+    if shuffle:
+        ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(
+        lambda s: (ids[s : s + seq_len], ids[s + 1 : s + seq_len + 1]), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return ds.batch(batch_size, drop_remainder=True), len(starts) // batch_size
+
+
+def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):
+    """Batches for truncated BPTT: row i of batch k+1 continues row i of batch k.
+
+    The text is cut into `batch_size` contiguous streams; batch k holds chunk k of
+    every stream. Returns the dataset and the number of chunks in one pass.
+    """
+    stream_len = (len(ids) - 1) // batch_size
+    chunks = stream_len // seq_len
+    used = chunks * seq_len
+    x = ids[: batch_size * stream_len].reshape(batch_size, stream_len)[:, :used]
+    y = ids[1 : batch_size * stream_len + 1].reshape(batch_size, stream_len)[:, :used]
+    x = x.reshape(batch_size, chunks, seq_len).transpose(1, 0, 2)
+    y = y.reshape(batch_size, chunks, seq_len).transpose(1, 0, 2)
+    return tf.data.Dataset.from_tensor_slices((x, y)), chunks

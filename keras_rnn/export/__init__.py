@@ -5,19 +5,22 @@ and LiteRT files, the same way for every task."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
 
 @dataclasses.dataclass
 class ServingSpec:
-    name: str                     # model name in TF Serving (and directory name)
-    module: Any                   # tf.Module holding every variable and lookup table used
-    endpoints: dict[str, tuple[Callable, list]]   # signature name -> (function, input TensorSpecs); first = serving_default
-    litert: dict[str, tuple[Callable, list]]      # .tflite name -> (function, fixed-shape TensorSpecs)
-    metadata: dict                # JSON written beside the .tflite files and in assets.extra/
-    example: dict | None = None   # a TF Serving REST body for the first endpoint (printed after export)
+    name: str  # model name in TF Serving (and directory name)
+    module: Any  # tf.Module holding every variable and lookup table used
+    endpoints: dict[
+        str, tuple[Callable, list]
+    ]  # signature name -> (function, input TensorSpecs); first = serving_default
+    litert: dict[str, tuple[Callable, list]]  # .tflite name -> (function, fixed-shape TensorSpecs)
+    metadata: dict  # JSON written beside the .tflite files and in assets.extra/
+    example: dict | None = None  # a TF Serving REST body for the first endpoint (printed after export)
 
 
 def after_checks(checks: list, *tensors):

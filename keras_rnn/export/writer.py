@@ -65,11 +65,15 @@ def convert_to_litert(name: str, fn, signature: list, workdir: Path) -> dict[str
 
 def write_models_config(out_root: Path) -> Path:
     """TF Serving's model config: every model directory that holds a numeric version."""
-    names = sorted(d.name for d in out_root.iterdir()
-                   if d.is_dir() and d.name != LITERT_DIR and any(p.name.isdigit() for p in d.iterdir()))
+    names = sorted(
+        d.name
+        for d in out_root.iterdir()
+        if d.is_dir() and d.name != LITERT_DIR and any(p.name.isdigit() for p in d.iterdir())
+    )
     entries = "".join(
         f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n    model_platform: "tensorflow"\n  }}\n'
-        for n in names)
+        for n in names
+    )
     path = out_root / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(f"model_config_list {{\n{entries}}}\n")
@@ -111,6 +115,10 @@ def export(spec: ServingSpec, out_root) -> dict:
         shutil.rmtree(tmp_litert, ignore_errors=True)
         raise
     config = write_models_config(out_root)
-    return {"version": version, "savedmodel": model_root / str(version),
-            "litert": litert_files, "metadata": litert_root / str(version) / f"{spec.name}.json",
-            "models_config": config}
+    return {
+        "version": version,
+        "savedmodel": model_root / str(version),
+        "litert": litert_files,
+        "metadata": litert_root / str(version) / f"{spec.name}.json",
+        "models_config": config,
+    }

@@ -1,11 +1,27 @@
 """Custom Keras layers (all registered under the "keras_rnn" package for .keras files)."""
 
+from keras_rnn.layers.attention import BahdanauAttention
+from keras_rnn.layers.decoder import AttentionDecoder
 from keras_rnn.layers.readout import EchoStateNetwork, FreshNormalEquations, RidgeReadout
-from keras_rnn.layers.reservoir import (ESNInitializer, Reservoir, ReservoirCell, check_size,
-                                        echo_state_property, estimated_bytes)
+from keras_rnn.layers.reservoir import (
+    ESNInitializer,
+    Reservoir,
+    ReservoirCell,
+    check_size,
+    echo_state_property,
+    estimated_bytes,
+)
 
-__all__ = ["ESNInitializer", "EchoStateNetwork", "FreshNormalEquations", "Reservoir", "ReservoirCell",
-           "RidgeReadout", "check_size", "echo_state_property", "estimated_bytes"]
-from keras_rnn.layers.attention import BahdanauAttention  # noqa: E402
-
-__all__ += ["BahdanauAttention"]
+__all__ = [
+    "AttentionDecoder",
+    "BahdanauAttention",
+    "ESNInitializer",
+    "EchoStateNetwork",
+    "FreshNormalEquations",
+    "Reservoir",
+    "ReservoirCell",
+    "RidgeReadout",
+    "check_size",
+    "echo_state_property",
+    "estimated_bytes",
+]

@@ -49,27 +49,34 @@ class BahdanauAttention(keras.layers.Layer):
         return keys + ops.cast(self.bias, keys.dtype) if self.score == "bahdanau" else keys
 
     def call(self, query, memory, memory_mask=None, keys=None):
+        """query [B, Dq] (one decoder step) or [B, T, Dq] (all steps at once, as the `cross`
+        decoder trains) -> context [B, (T,) Dm], weights [B, (T,) P]."""
         if keys is None:
             keys = self.project_memory(memory)
+        all_steps = len(query.shape) == 3
+        queries = query if all_steps else query[:, None, :]  # [B, T, Dq]
         if self.score == "bahdanau":
-            projected = ops.matmul(query, ops.cast(self.query_kernel, query.dtype))[:, None, :]
-            scores = ops.sum(ops.tanh(projected + keys) * ops.cast(self.v, keys.dtype), axis=-1)
+            projected = ops.matmul(queries, ops.cast(self.query_kernel, query.dtype))[:, :, None, :]
+            scores = ops.sum(ops.tanh(projected + keys[:, None]) * ops.cast(self.v, keys.dtype), axis=-1)
         else:
-            scores = ops.sum(query[:, None, :] * keys, axis=-1)
+            scores = ops.matmul(queries, ops.transpose(keys, (0, 2, 1)))
         scores = ops.cast(scores, "float32")  # softmax in float32 even under mixed precision
         if memory_mask is not None:
-            mask = ops.cast(memory_mask, "bool")
+            mask = ops.cast(memory_mask, "bool")[:, None, :]
             scores = ops.where(mask, scores, -1e9)
             weights = ops.softmax(scores, axis=-1) * ops.cast(mask, "float32")  # exactly 0 on padding
         else:
             weights = ops.softmax(scores, axis=-1)
-        context = ops.sum(ops.cast(weights, memory.dtype)[:, :, None] * memory, axis=1)
-        return context, weights
+        context = ops.matmul(ops.cast(weights, memory.dtype), memory)  # [B, T, Dm]
+        return (context, weights) if all_steps else (context[:, 0], weights[:, 0])
 
     def compute_output_spec(self, query, memory, memory_mask=None, keys=None):
         batch, positions, features = memory.shape
-        return (keras.KerasTensor((batch, features), memory.dtype),
-                keras.KerasTensor((batch, positions), "float32"))
+        steps = tuple(query.shape[1:-1])
+        return (
+            keras.KerasTensor((batch, *steps, features), memory.dtype),
+            keras.KerasTensor((batch, *steps, positions), "float32"),
+        )
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "score": self.score}

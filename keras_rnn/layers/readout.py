@@ -22,11 +22,21 @@ def symmetric_product(wx, x, blocks: int = 4):
     above the diagonal are multiplied (10 of 16 products for 4 blocks), the rest mirrored."""
     edges = np.linspace(0, x.shape[-1], min(blocks, x.shape[-1]) + 1).astype(int)
     spans = list(zip(edges[:-1], edges[1:]))
-    upper = {(i, j): tf.matmul(wx[:, a:b], x[:, c:d], transpose_a=True)
-             for i, (a, b) in enumerate(spans) for j, (c, d) in enumerate(spans) if j >= i}
-    return tf.concat([tf.concat([upper[(i, j)] if j >= i else tf.transpose(upper[(j, i)])
-                                 for j in range(len(spans))], axis=1)
-                      for i in range(len(spans))], axis=0)
+    upper = {
+        (i, j): tf.matmul(wx[:, a:b], x[:, c:d], transpose_a=True)
+        for i, (a, b) in enumerate(spans)
+        for j, (c, d) in enumerate(spans)
+        if j >= i
+    }
+    return tf.concat(
+        [
+            tf.concat(
+                [upper[(i, j)] if j >= i else tf.transpose(upper[(j, i)]) for j in range(len(spans))], axis=1
+            )
+            for i in range(len(spans))
+        ],
+        axis=0,
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
@@ -39,13 +49,17 @@ class RidgeReadout(keras.layers.Layer):
 
     def build(self, input_shape):
         d = input_shape[-1]
-        self.kernel = self.add_weight(shape=(d, self.units), initializer="zeros", trainable=False, name="kernel")
+        self.kernel = self.add_weight(
+            shape=(d, self.units), initializer="zeros", trainable=False, name="kernel"
+        )
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", trainable=False, name="bias")
         # Normal equations over [1; x], in float64: float32 loses the digits small errors need.
-        self.xtx = self.add_weight(shape=(d + 1, d + 1), initializer="zeros", trainable=False,
-                                   dtype="float64", name="xtx")
-        self.xty = self.add_weight(shape=(d + 1, self.units), initializer="zeros", trainable=False,
-                                   dtype="float64", name="xty")
+        self.xtx = self.add_weight(
+            shape=(d + 1, d + 1), initializer="zeros", trainable=False, dtype="float64", name="xtx"
+        )
+        self.xty = self.add_weight(
+            shape=(d + 1, self.units), initializer="zeros", trainable=False, dtype="float64", name="xty"
+        )
 
     def call(self, inputs):
         return keras.ops.matmul(inputs, self.kernel) + self.bias
@@ -93,17 +107,30 @@ class EchoStateNetwork(keras.Model):
 
     READOUTS = ("ridge", "gradient")
 
-    def __init__(self, input_dim: int, output_dim: int, reservoir: dict, alpha: float = 1e-8,
-                 readout: str = "ridge", precision: str = "float32", **kwargs):
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        reservoir: dict,
+        alpha: float = 1e-8,
+        readout: str = "ridge",
+        precision: str = "float32",
+        **kwargs,
+    ):
         if readout not in self.READOUTS:
             raise ValueError(f"readout must be one of {self.READOUTS}, got {readout!r}")
         # precision: the dtype the model runs in (inputs are cast to it); `train_step` computes
         # the states it fits on in float32 whatever the precision
         series = keras.Input(shape=(None, input_dim), name="series")
         reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir", dtype=precision)
-        features = keras.layers.Concatenate(name="input_and_state", dtype=precision)([series, reservoir_layer(series)])
-        readout_layer = (RidgeReadout(output_dim, alpha, name="readout", dtype=precision) if readout == "ridge"
-                         else keras.layers.Dense(output_dim, name="readout", dtype=precision))
+        features = keras.layers.Concatenate(name="input_and_state", dtype=precision)(
+            [series, reservoir_layer(series)]
+        )
+        readout_layer = (
+            RidgeReadout(output_dim, alpha, name="readout", dtype=precision)
+            if readout == "ridge"
+            else keras.layers.Dense(output_dim, name="readout", dtype=precision)
+        )
         super().__init__(series, readout_layer(features), **kwargs)
         self.input_dim, self.output_dim = input_dim, output_dim
         self.reservoir_config, self.alpha, self.readout_type = dict(reservoir), alpha, readout
@@ -128,8 +155,10 @@ class EchoStateNetwork(keras.Model):
             series = tf.TensorSpec([None, None, self.input_dim], tf.float32)
             steps = tf.TensorSpec([], tf.int32)
             other = tf.TensorSpec([None, None, self.input_dim - self.output_dim], tf.float32)
-            self._generate_graphs = (tf.function(lambda w, n: self._generate(w, n), input_signature=[series, steps]),
-                                     tf.function(self._generate, input_signature=[series, steps, other]))
+            self._generate_graphs = (
+                tf.function(lambda w, n: self._generate(w, n), input_signature=[series, steps]),
+                tf.function(self._generate, input_signature=[series, steps, other]),
+            )
         args = [tf.convert_to_tensor(warmup, tf.float32), tf.constant(num_steps, tf.int32)]
         if exogenous is None:
             return self._generate_graphs[0](*args)
@@ -143,14 +172,19 @@ class EchoStateNetwork(keras.Model):
 
         def body(i, prediction, state, out):
             out = out.write(i, prediction)
-            inputs = prediction if exogenous is None else tf.concat(
-                [tf.cast(exogenous[:, i], prediction.dtype), prediction], -1)
+            inputs = (
+                prediction
+                if exogenous is None
+                else tf.concat([tf.cast(exogenous[:, i], prediction.dtype), prediction], -1)
+            )
             prediction, state = self.step(inputs, state)
             return i + 1, prediction, state, out
 
-        _, _, _, out = tf.while_loop(lambda i, *_: i < num_steps, body,
-                                     (tf.constant(0), prediction, state,
-                                      tf.TensorArray(prediction.dtype, size=num_steps)))
+        _, _, _, out = tf.while_loop(
+            lambda i, *_: i < num_steps,
+            body,
+            (tf.constant(0), prediction, state, tf.TensorArray(prediction.dtype, size=num_steps)),
+        )
         return tf.transpose(out.stack(), [1, 0, 2])
 
     def train_step(self, data):
@@ -162,7 +196,9 @@ class EchoStateNetwork(keras.Model):
         # good (Mackey-Glass, 1000 units) at half the cost; running the model (predict,
         # generate) is where float64 pays, as large readout weights amplify rounding in the states.
         x = keras.ops.cast(x, "float32")
-        states = self.reservoir.cell.run(x, keras.ops.zeros((keras.ops.shape(x)[0], self.reservoir.cell.units)))
+        states = self.reservoir.cell.run(
+            x, keras.ops.zeros((keras.ops.shape(x)[0], self.reservoir.cell.units))
+        )
         features = keras.ops.concatenate([x, states], axis=-1)
         self.readout.accumulate(features, y, sample_weight)
         self.readout.solve()
@@ -174,9 +210,15 @@ class EchoStateNetwork(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
-        return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "reservoir": self.reservoir_config, "alpha": self.alpha, "readout": self.readout_type,
-                "precision": self.precision}
+        return {
+            "name": self.name,
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "reservoir": self.reservoir_config,
+            "alpha": self.alpha,
+            "readout": self.readout_type,
+            "precision": self.precision,
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -40,9 +40,11 @@ def estimated_bytes(units: int, inputs: int = 1) -> int:
 def check_size(units: int, inputs: int = 1, limit: int = MAX_RESERVOIR_BYTES) -> None:
     need = estimated_bytes(units, inputs)
     if need > limit:
-        raise UserError(f"a reservoir of {units} units needs about {need / 2**30:.1f} GiB "
-                        f"(dense weights + ridge system), more than the {limit / 2**30:.1f} GiB limit: "
-                        "use fewer units")
+        raise UserError(
+            f"a reservoir of {units} units needs about {need / 2**30:.1f} GiB "
+            f"(dense weights + ridge system), more than the {limit / 2**30:.1f} GiB limit: "
+            "use fewer units"
+        )
 
 
 def scale_to_spectral_radius(w: np.ndarray, radius: float) -> np.ndarray:
@@ -61,11 +63,22 @@ def sparse_uniform(rng: np.random.Generator, shape, density: float) -> np.ndarra
 class ReservoirCell(keras.layers.Layer):
     """One leaky-integrator ESN step; use inside `keras.layers.RNN` (or `Reservoir`)."""
 
-    def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
-                 input_scaling: float = 1.0, bias_scaling: float = 0.0, connectivity: float = 0.1,
-                 input_connectivity: float = 1.0, activation="tanh", seed: int = 0,
-                 max_bytes: int = MAX_RESERVOIR_BYTES, feedback_features: int = 0,
-                 feedback_scaling: float | None = None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 1.0,
+        activation="tanh",
+        seed: int = 0,
+        max_bytes: int = MAX_RESERVOIR_BYTES,
+        feedback_features: int = 0,
+        feedback_scaling: float | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if spectral_radius <= 0:
             raise UserError(f"spectral radius must be > 0, got {spectral_radius}")
@@ -88,20 +101,28 @@ class ReservoirCell(keras.layers.Layer):
         inputs = input_shape[-1]
         check_size(self.units, inputs, limit=self.max_bytes)
         rng = np.random.default_rng(self.seed)
-        w = scale_to_spectral_radius(sparse_uniform(rng, (self.units, self.units), self.connectivity),
-                                     self.spectral_radius)
+        w = scale_to_spectral_radius(
+            sparse_uniform(rng, (self.units, self.units), self.connectivity), self.spectral_radius
+        )
         if self.feedback_features > inputs:
-            raise UserError(f"feedback_features={self.feedback_features} but the input has only {inputs} features")
+            raise UserError(
+                f"feedback_features={self.feedback_features} but the input has only {inputs} features"
+            )
         scale = np.full((inputs, 1), self.input_scaling)
         if self.feedback_features and self.feedback_scaling is not None:
-            scale[inputs - self.feedback_features:] = self.feedback_scaling  # W_fb: the last columns
+            scale[inputs - self.feedback_features :] = self.feedback_scaling  # W_fb: the last columns
         w_in = scale * sparse_uniform(rng, (inputs, self.units), self.input_connectivity)
         bias = self.bias_scaling * rng.uniform(-1, 1, self.units)
+
         # Stored transposed (x @ kernel), as Keras cells do. The values are given as
         # initializers, so they are set even when the layer is built inside a tf.function.
         def weight(value, name):
-            return self.add_weight(shape=value.shape, initializer=lambda shape, dtype=None: value.astype(dtype or "float32"),
-                                   trainable=False, name=name)
+            return self.add_weight(
+                shape=value.shape,
+                initializer=lambda shape, dtype=None: value.astype(dtype or "float32"),
+                trainable=False,
+                name=name,
+            )
 
         self.kernel = weight(w_in, "input_kernel")
         self.recurrent_kernel = weight(w.T, "recurrent_kernel")
@@ -109,8 +130,9 @@ class ReservoirCell(keras.layers.Layer):
 
     def call(self, inputs, states, training=None):
         prev = states[0] if isinstance(states, (list, tuple)) else states
-        pre = (keras.ops.matmul(inputs, self.kernel) + self.bias
-               + keras.ops.matmul(prev, self.recurrent_kernel))
+        pre = (
+            keras.ops.matmul(inputs, self.kernel) + self.bias + keras.ops.matmul(prev, self.recurrent_kernel)
+        )
         new = (1 - self.leak_rate) * prev + self.leak_rate * self.activation(pre)
         return new, [new]
 
@@ -121,7 +143,9 @@ class ReservoirCell(keras.layers.Layer):
         TensorFlow runs on separate cores (`benchmarks/step_probe.py` compares it with Keras' loop).
         Computes in the dtype of `sequences`."""
         dtype = sequences.dtype
-        drive = keras.ops.matmul(sequences, keras.ops.cast(self.kernel, dtype)) + keras.ops.cast(self.bias, dtype)
+        drive = keras.ops.matmul(sequences, keras.ops.cast(self.kernel, dtype)) + keras.ops.cast(
+            self.bias, dtype
+        )
         edges = np.linspace(0, self.units, min(RECURRENT_BLOCKS, self.units) + 1).astype(int)
         recurrent_kernel = keras.ops.cast(self.recurrent_kernel, dtype)
         blocks = [recurrent_kernel[:, a:b] for a, b in zip(edges[:-1], edges[1:])]
@@ -135,33 +159,78 @@ class ReservoirCell(keras.layers.Layer):
         return tf.transpose(states, [1, 0, 2])
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "spectral_radius": self.spectral_radius,
-                "leak_rate": self.leak_rate, "input_scaling": self.input_scaling,
-                "bias_scaling": self.bias_scaling, "connectivity": self.connectivity,
-                "input_connectivity": self.input_connectivity,
-                "activation": keras.activations.serialize(self.activation), "seed": self.seed,
-                "max_bytes": self.max_bytes, "feedback_features": self.feedback_features,
-                "feedback_scaling": self.feedback_scaling}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "spectral_radius": self.spectral_radius,
+            "leak_rate": self.leak_rate,
+            "input_scaling": self.input_scaling,
+            "bias_scaling": self.bias_scaling,
+            "connectivity": self.connectivity,
+            "input_connectivity": self.input_connectivity,
+            "activation": keras.activations.serialize(self.activation),
+            "seed": self.seed,
+            "max_bytes": self.max_bytes,
+            "feedback_features": self.feedback_features,
+            "feedback_scaling": self.feedback_scaling,
+        }
 
 
-_CELL_ARGS = ("units", "spectral_radius", "leak_rate", "input_scaling", "bias_scaling", "connectivity",
-              "input_connectivity", "activation", "seed", "max_bytes", "feedback_features", "feedback_scaling")
+_CELL_ARGS = (
+    "units",
+    "spectral_radius",
+    "leak_rate",
+    "input_scaling",
+    "bias_scaling",
+    "connectivity",
+    "input_connectivity",
+    "activation",
+    "seed",
+    "max_bytes",
+    "feedback_features",
+    "feedback_scaling",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
 class Reservoir(keras.layers.RNN):
     """`keras.layers.RNN(ReservoirCell(...))` with the cell's arguments as its own."""
 
-    def __init__(self, units: int, spectral_radius: float = 0.9, leak_rate: float = 1.0,
-                 input_scaling: float = 1.0, bias_scaling: float = 0.0, connectivity: float = 0.1,
-                 input_connectivity: float = 1.0, activation="tanh", seed: int = 0,
-                 max_bytes: int = MAX_RESERVOIR_BYTES, feedback_features: int = 0,
-                 feedback_scaling: float | None = None, return_sequences: bool = True,
-                 return_state: bool = False, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        spectral_radius: float = 0.9,
+        leak_rate: float = 1.0,
+        input_scaling: float = 1.0,
+        bias_scaling: float = 0.0,
+        connectivity: float = 0.1,
+        input_connectivity: float = 1.0,
+        activation="tanh",
+        seed: int = 0,
+        max_bytes: int = MAX_RESERVOIR_BYTES,
+        feedback_features: int = 0,
+        feedback_scaling: float | None = None,
+        return_sequences: bool = True,
+        return_state: bool = False,
+        **kwargs,
+    ):
         kwargs.pop("cell", None)
-        cell = ReservoirCell(units, spectral_radius, leak_rate, input_scaling, bias_scaling, connectivity,
-                             input_connectivity, activation, seed, max_bytes, feedback_features,
-                             feedback_scaling, name="cell", dtype=kwargs.get("dtype"))
+        cell = ReservoirCell(
+            units,
+            spectral_radius,
+            leak_rate,
+            input_scaling,
+            bias_scaling,
+            connectivity,
+            input_connectivity,
+            activation,
+            seed,
+            max_bytes,
+            feedback_features,
+            feedback_scaling,
+            name="cell",
+            dtype=kwargs.get("dtype"),
+        )
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state, **kwargs)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -174,8 +243,12 @@ class Reservoir(keras.layers.RNN):
     def get_config(self):
         base = keras.layers.Layer.get_config(self)
         cell = self.cell.get_config()
-        return {**base, **{k: cell[k] for k in _CELL_ARGS},
-                "return_sequences": self.return_sequences, "return_state": self.return_state}
+        return {
+            **base,
+            **{k: cell[k] for k in _CELL_ARGS},
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -200,12 +273,16 @@ class ESNInitializer(keras.initializers.Initializer):
         for j in range(cols):  # each unit gets `nonzero_per_unit` random incoming weights
             picked = rng.choice(rows, min(self.nonzero_per_unit, rows), replace=False)
             w[picked, j] = rng.standard_normal(len(picked))
-        return keras.ops.convert_to_tensor(scale_to_spectral_radius(w, self.spectral_radius),
-                                           dtype=dtype or "float32")
+        return keras.ops.convert_to_tensor(
+            scale_to_spectral_radius(w, self.spectral_radius), dtype=dtype or "float32"
+        )
 
     def get_config(self):
-        return {"spectral_radius": self.spectral_radius, "nonzero_per_unit": self.nonzero_per_unit,
-                "seed": self.seed}
+        return {
+            "spectral_radius": self.spectral_radius,
+            "nonzero_per_unit": self.nonzero_per_unit,
+            "seed": self.seed,
+        }
 
 
 def echo_state_property(layer_or_cell, inputs, seed: int = 0, scale: float = 1.0) -> np.ndarray:

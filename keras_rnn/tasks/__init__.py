@@ -1,12 +1,17 @@
-"""Task registry: one module per model family, looked up by `--task NAME`."""
+"""Task registry: one module per model family, looked up by `--task NAME`
+(the interface they implement: `keras_rnn.tasks.base.Task`)."""
 
 from __future__ import annotations
 
 import importlib
 
 # name -> module holding `TASK` (imported lazily: each pulls in TensorFlow)
-_MODULES = {"caption": "keras_rnn.tasks.caption", "charlm": "keras_rnn.tasks.charlm", "esn": "keras_rnn.tasks.esn",
-            "translate": "keras_rnn.tasks.translate"}
+_MODULES = {
+    "caption": "keras_rnn.tasks.caption",
+    "charlm": "keras_rnn.tasks.charlm",
+    "esn": "keras_rnn.tasks.esn",
+    "translate": "keras_rnn.tasks.translate",
+}
 
 NAMES = sorted(_MODULES)
 

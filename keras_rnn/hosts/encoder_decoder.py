@@ -1,0 +1,82 @@
+"""What the encoder-decoder host loops share (translation, captioning): loading the
+`encoder` and `decoder_step` models, the greedy loop, and joining word tokens into text.
+numpy and ai_edge_litert only."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_rnn import UserError, report_errors
+from keras_rnn.hosts import load_litert
+
+# Copied from keras_rnn.data.tokens.DETOKENIZE (this file must not import TensorFlow;
+# a test checks that the two stay equal).
+DETOKENIZE = ((r" ([.,!?;:%)\]}»…])", r"\1"), (r"([(\[{«¿¡]) ", r"\1"), (r"(\w) ([-’]) (\w)", r"\1\2\3"))
+
+
+def tokenize(text: str, level: str, lowercase: bool) -> list[str]:
+    """The model's word or character tokenizer (`keras_rnn.data.tokens.tokenize`) in plain
+    Python, plus NFKC."""
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"\s+", " ", text.lower() if lowercase else text).strip()
+    if level == "char":
+        return list(text)
+    return re.sub(r"([^\w\s']|_)", r" \1 ", text).split()
+
+
+def greedy_loop(step, state, start_id: int, end_id: int, max_length: int, **constants):
+    """Feed a LiteRT decoder step (a signature runner) its previous token until <end>:
+    the ids (without <end>) and each step's attention row. Shared by the host loops."""
+    token, ids, attention = start_id, [], []
+    for _ in range(max_length):
+        out = step(token=np.array([token], np.int32), state=state, **constants)
+        token, state = int(np.argmax(out["logits"][0, 1:])) + 1, out["state"]  # id 0 (padding) never
+        attention.append(out["attention"][0])
+        if token == end_id:
+            break
+        ids.append(token)
+    return ids, np.array(attention)
+
+
+def join_words(words: list[str]) -> str:
+    """Word tokens -> text with the model's own detokenization rules (translate.DETOKENIZE)."""
+    text = " ".join(words)
+    for pattern, rewrite in DETOKENIZE:
+        text = re.sub(pattern, rewrite, text)
+    return text
+
+
+class EncoderDecoderLiteRT:
+    """`NAME.json` and the `encoder` / `decoder_step` signature runners of an exported
+    encoder-decoder (translate, caption), float32 or dynamic-range quantized."""
+
+    def __init__(self, name: str, litert_dir, num_threads: int = 1, quantized: bool = False):
+        litert_dir = Path(litert_dir)
+        self.meta = json.loads((litert_dir / f"{name}.json").read_text(encoding="utf-8"))
+        suffix = "_drq" if quantized else ""
+        self.encoder = Interpreter(
+            model_path=str(litert_dir / f"{name}_encoder{suffix}.tflite"), num_threads=num_threads
+        ).get_signature_runner("encoder")
+        self.step = Interpreter(
+            model_path=str(litert_dir / f"{name}_decoder_step{suffix}.tflite"), num_threads=num_threads
+        ).get_signature_runner("decoder_step")
+
+
+def run_host(args, host_cls, answer) -> int:
+    """The encoder-decoder host commands: load `host_cls` from args.litert_dir, print one
+    `item<TAB>answer` line per item; bad input ends in one error line and exit code 2."""
+
+    def run():
+        if args.max_length is not None and args.max_length < 1:
+            raise UserError(f"--max-length must be at least 1, got {args.max_length}")
+        model = load_litert(host_cls, args.litert_dir, quantized=args.quantized)
+        for item in args.items:
+            print(f"{item}\t{answer(model, item)}")
+
+    return report_errors(run, also=(OSError,))  # e.g. an image file the caption host cannot read

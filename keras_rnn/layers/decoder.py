@@ -1,0 +1,185 @@
+"""The decoder that translation and captioning share.
+
+One `step` is the whole decoder at decoding time; greedy and beam search
+(`keras_rnn.decoding`), the SavedModels and the LiteRT decoder-step models all call it.
+Two forms of attention:
+
+- input feeding (`bahdanau`, `luong`: Bahdanau et al. 2015, the score additive or
+  multiplicative): `α = attention(s_{i-1}, h)`, `c_i = Σ α_j h_j`,
+  `s_i = cell([y_{i-1}; c_i], s_{i-1})`, `logits = W [s_i; c_i]`. Training runs the
+  recurrent part step by step over the target (`tf.scan`: each step needs the last
+  context), then the vocabulary projection W once over all steps;
+- `cross` (Luong et al. 2015's global attention without input feeding; the TensorFlow
+  tutorial's form): `s_i = cell(y_{i-1}, s_{i-1})`, then `c_i = Σ α_j h_j` with
+  `α = attention(s_i, h)` (multiplicative score), `logits = W [s_i; c_i]`. Nothing in
+  the recurrence waits for attention, so training runs the RNN layer over the whole
+  target at once (cuDNN-eligible on a GPU) and attends from all steps together.
+
+With `attention="none"` the context c_i is the encoder's summary (the whole source in
+one vector, Cho et al. 2014; for captioning the image vector, "show and tell") at the
+same size: the baseline. The initial state comes from the summaries through a tanh
+"bridge" layer per state of the cell.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_rnn.layers.attention import BahdanauAttention
+
+CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
+RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+ATTENTION = ("bahdanau", "luong", "cross", "none")
+
+
+def states_per_cell(cell: str) -> int:
+    return 2 if cell == "lstm" else 1
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class AttentionDecoder(keras.layers.Layer):
+    """A recurrent decoder over a memory, with or without attention; `step` is one output token."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        units: int,
+        memory_dim: int,
+        cell: str = "gru",
+        attention: str = "bahdanau",
+        attention_units: int = 64,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size, self.embedding_dim, self.units, self.memory_dim = (
+            vocab_size,
+            embedding_dim,
+            units,
+            memory_dim,
+        )
+        self.cell_type, self.attention_type, self.attention_units = cell, attention, attention_units
+        self.n_states = states_per_cell(cell)
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
+        self.cross = attention == "cross"
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="target_embedding")
+        if self.cross:  # the whole-sequence layer trains; its cell decodes step by step
+            self.rnn = RNN_LAYERS[cell](units, return_sequences=True, name="rnn")
+            self.cell = self.rnn.cell
+        else:
+            self.cell = CELLS[cell](units, name="cell")
+        self.bridges = [
+            keras.layers.Dense(units, activation="tanh", name=f"bridge_{j}") for j in range(self.n_states)
+        ]
+        score = "luong" if self.cross else attention
+        self.attention = (
+            None if attention == "none" else BahdanauAttention(attention_units, score=score, name="attention")
+        )
+        self.dropout = dropout
+        self.feature_dropout = keras.layers.Dropout(dropout, name="feature_dropout")  # training only
+        self.readout = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
+
+    def build(self, *args, **kwargs):
+        self.embedding.build((None,))
+        if self.cross:
+            self.rnn.build((None, None, self.embedding_dim))
+        else:
+            self.cell.build((None, self.embedding_dim + self.memory_dim))
+        for bridge in self.bridges:
+            bridge.build((None, self.memory_dim))
+        if self.attention is not None:
+            self.attention.build((None, self.units), (None, None, self.memory_dim))
+        self.readout.build((None, self.units + self.memory_dim))
+        self.built = True
+
+    def start(self, memory, memory_mask, summaries):
+        """What stays fixed while decoding one source, and the initial state (a list)."""
+        constants = {"memory": memory, "mask": ops.cast(memory_mask, "float32"), "summary": summaries[0]}
+        if self.attention is not None:
+            constants["keys"] = self.attention.project_memory(memory)
+        return constants, [bridge(s) for bridge, s in zip(self.bridges, summaries)]
+
+    def step(self, tokens, state, constants):
+        """tokens [N] (previous output), state list -> logits [N, V], new state list, attention [N, P]."""
+        features, state, weights = self.features(tokens, state, constants)
+        return self.readout(features), state, weights
+
+    def features(self, tokens, state, constants):
+        """One step up to the vocabulary projection: [s_i; c_i] [N, U + D], new state, attention."""
+        embedded = self.embedding(tokens)
+        if self.cross:
+            output, new_state = self.cell(embedded, state)
+            context, weights = self.attention(
+                output, constants["memory"], constants["mask"], constants["keys"]
+            )
+            return ops.concatenate([output, context], axis=-1), list(new_state), weights
+        if self.attention is None:
+            context, weights = constants["summary"], ops.zeros_like(constants["mask"])
+        else:
+            context, weights = self.attention(
+                state[0], constants["memory"], constants["mask"], constants["keys"]
+            )
+        output, new_state = self.cell(ops.concatenate([embedded, context], axis=-1), state)
+        return ops.concatenate([output, context], axis=-1), list(new_state), weights
+
+    def call(self, target_in, memory, memory_mask, summaries):
+        """Teacher forcing: target input ids [B, T] -> logits [B, T, V]."""
+        constants, state = self.start(memory, memory_mask, summaries)
+        if self.cross:
+            outputs = self.rnn(self.embedding(target_in), initial_state=state)
+            context, _ = self.attention(outputs, memory, memory_mask, constants["keys"])
+            return self.readout(self.feature_dropout(ops.concatenate([outputs, context], axis=-1)))
+
+        def one_step(carry, tokens):
+            features, state, _ = self.features(tokens, carry[1], constants)
+            return features, state
+
+        batch = ops.shape(target_in)[0]
+        first = ops.zeros((batch, self.units + self.memory_dim), self.compute_dtype)
+        features, _ = tf.scan(one_step, ops.transpose(target_in), initializer=(first, state))
+        features = self.feature_dropout(ops.transpose(features, (1, 0, 2)))
+        return self.readout(features)  # one projection for all steps
+
+    def compute_output_spec(self, target_in, memory, memory_mask, summaries):
+        return keras.KerasTensor((*target_in.shape, self.vocab_size), "float32")
+
+    # The LiteRT form: the state as ONE tensor, fixed shapes. It packs the cell's states and,
+    # without attention, the summary the classic decoder reads at every step.
+    def packed_state_size(self) -> int:
+        return self.n_states * self.units + (self.memory_dim if self.attention is None else 0)
+
+    def pack(self, state, summaries):
+        """`start`'s state list -> the packed state [B, packed_state_size()]."""
+        return tf.concat(state + ([summaries[0]] if self.attention is None else []), axis=-1)
+
+    def packed_step(self, token, state, memory, mask):
+        """`step` on a packed state: token [B], state, memory [B, P, D], mask [B, P] (float)
+        -> {logits, state, attention}."""
+        constants = {"memory": memory, "mask": mask}
+        cell_size = self.n_states * self.units
+        if self.attention is not None:
+            constants["keys"] = self.attention.project_memory(memory)
+        else:
+            constants["summary"] = state[:, cell_size:]
+        states = tf.split(state[:, :cell_size], self.n_states, axis=-1)
+        logits, states, attention = self.step(token, states, constants)
+        if self.attention is None:
+            states = states + [constants["summary"]]
+        return {"logits": logits, "state": tf.concat(states, axis=-1), "attention": attention}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "memory_dim": self.memory_dim,
+            "cell": self.cell_type,
+            "attention": self.attention_type,
+            "attention_units": self.attention_units,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,180 @@
+"""Run directories: where a run is written, which run a command uses, and loading a finished one.
+
+Kept apart from `training` so that exporting and the per-task commands do not import
+the fit loop. A run directory holds `config.json` (written first), `vocab.json` for
+the tasks with a vocabulary, `model.keras`, logs, and `metrics.json` (written last:
+its presence marks a finished run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from keras_rnn import UserError
+from keras_rnn import config as config_lib
+
+RUNS_ROOT = Path("runs")
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"  # the tasks with a vocabulary save it here
+HISTORY_FILE = "history.csv"
+BACKUP_DIR = "backup"
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished run, loaded: where export, prediction and evaluation start."""
+
+    directory: Path
+    config: Any
+    model: Any  # the trained keras.Model (best validation loss)
+    vocab: Any = None  # the task's vocabulary, where it has one
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (Path(run_dir) / METRICS_FILE).exists()
+
+
+def has_started(run_dir: Path) -> bool:
+    """Training began here: the CSV log (opened when fit starts) or a backup exists."""
+    return (Path(run_dir) / HISTORY_FILE).exists() or (Path(run_dir) / BACKUP_DIR).exists()
+
+
+def latest_run(task_name: str, root: Path | None = None, finished: bool = False) -> Path | None:
+    """The task's most recently started (or resumed) run under `root` (by its config's time,
+    whatever the directory is called); with `finished`, the most recent finished one."""
+    runs = [
+        p
+        for p in (Path(root or RUNS_ROOT) / task_name).glob("*")
+        if (p / CONFIG_FILE).exists() and (not finished or is_finished(p))
+    ]
+    return max(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime) if runs else None
+
+
+def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = False) -> Path:
+    """Pick the run directory: resume an interrupted run with the same config, else start anew."""
+    wanted = dataclasses.asdict(cfg)
+    if run_dir is None:
+        previous = None if fresh else latest_run(task_name)
+        if previous and not is_finished(previous) and _resumable_config(previous) == wanted:
+            print(f"Resuming the interrupted run in {previous} (pass --fresh to start a new one)")
+            return previous
+        run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file: give a new or empty directory")
+    if is_finished(run_dir):
+        raise UserError(
+            f"{run_dir} already holds a finished run: pass another --run-dir, or delete that directory to train again"
+        )
+    saved = _saved_config(run_dir)
+    if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UserError(
+            f"{run_dir} is not empty and holds no run ({CONFIG_FILE}): "
+            "pass a new or empty --run-dir, so nothing there is overwritten"
+        )
+    if saved is not None and not has_started(run_dir):
+        remove_setup_files(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
+        saved = None
+    if saved is not None and saved != wanted:
+        changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        raise UserError(
+            f"{run_dir} holds an unfinished run with other options ({', '.join(changed)}): "
+            "repeat that run's exact command to resume it, or pass another --run-dir"
+        )
+    if saved is not None:
+        print(f"Resuming the interrupted run in {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_lib.save(cfg, run_dir / CONFIG_FILE)
+    return run_dir
+
+
+def remove_setup_files(run_dir: Path) -> None:
+    """Delete what a run writes before its first epoch (its config and vocabulary), nothing else."""
+    for name in (CONFIG_FILE, VOCAB_FILE):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def load_or_build_vocabulary(run_dir: Path, vocab_cls, build: Callable[[], Any]):
+    """The run's vocabulary: a resumed run keeps the one it saved; a new run builds it
+    (from its training split) and saves it."""
+    path = Path(run_dir) / VOCAB_FILE
+    vocab = vocab_cls.load(path) if path.exists() else build()
+    vocab.save(path)
+    return vocab
+
+
+def load_run(run_dir: Path, config_cls, vocab_cls=None) -> Run:
+    """Config, vocabulary (for tasks with one) and trained Keras model of a run."""
+    import keras
+
+    run_dir = Path(run_dir)
+    cfg = config_lib.load(config_cls, run_dir / CONFIG_FILE)
+    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    vocab = vocab_cls.load(run_dir / VOCAB_FILE) if vocab_cls is not None else None
+    return Run(run_dir, cfg, model, vocab)
+
+
+def _resumable_config(run_dir: Path):
+    try:
+        return _saved_config(run_dir)
+    except UserError:  # not a run after all: never resumed, and a new run goes elsewhere
+        return None
+
+
+def _saved_config(run_dir: Path):
+    """The options a run directory was made with; None where there is no config.json."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (ValueError, OSError):
+        saved = None
+    if not isinstance(saved, dict) or not {"epochs", "batch_size", "seed"} <= set(saved):
+        raise UserError(
+            f"{path} is not the config of a keras-rnn run: pass a new or empty --run-dir, "
+            "so nothing there is overwritten"
+        )
+    return saved
+
+
+def finished_run(task_name: str, run_dir=None) -> Path:
+    """`run_dir`, or else the latest finished run of the task; refuses a run without a
+    finished model, or one of another task."""
+    if run_dir is None:
+        run_dir = latest_run(task_name, finished=True)
+        if run_dir is None:
+            raise UserError(
+                f"no finished {task_name} run under {RUNS_ROOT}/ yet: "
+                f"train one first (python train.py --task {task_name})"
+            )
+        newest = latest_run(task_name)
+        if newest != run_dir:
+            print(f"Using {run_dir}, the latest finished {task_name} run ({newest} is not finished)")
+    return require_finished_run(run_dir, task_name)
+
+
+def require_finished_run(run_dir: Path, task_name: str | None = None) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_FILE).exists() or not is_finished(run_dir):
+        raise UserError(
+            f"{run_dir} has no finished model (no {MODEL_FILE} and {METRICS_FILE}): "
+            "finish training there first (re-running the same train command resumes it)"
+        )
+    try:
+        trained_task = json.loads((run_dir / METRICS_FILE).read_text()).get("task")
+    except (ValueError, OSError, AttributeError):
+        trained_task = None
+    if task_name and trained_task and trained_task != task_name:
+        raise UserError(
+            f"{run_dir} is a {trained_task} run, not {task_name}: pass --task {trained_task} "
+            f"or a {task_name} run's directory"
+        )
+    return run_dir
