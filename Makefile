@@ -37,12 +37,16 @@ bench: bench-install
 	$(PY) benchmarks/charlm_quality.py --minutes 60
 	$(PY) benchmarks/charlm_quantization.py --epochs 4
 	$(PY) benchmarks/translate_quality.py --epochs 30 --units 128 --parallel
-	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/fra-eng/fra.txt --name fra_eng --minutes 7 --units 128 --epochs 100
-	$(PY) benchmarks/translate_quality.py --pairs-file ../shared/data/bible-en-es/train.tsv \
-		--validation-file ../shared/data/bible-en-es/valid.tsv --name bible_en_es --minutes 45 --units 128 \
-		--epochs 100 --parallel --max-source-len 64 --max-target-len 64 --embedding-dim 128 \
-		--attention-units 128 --eval-sentences 100
+	$(PY) benchmarks/translate_vs_tutorial.py --pairs-file ../shared/data/bible-en-es/train.tsv \
+		--validation-file ../shared/data/bible-en-es/valid.tsv --name bible_en_es --minutes 45 --no-tutorial \
+		--variant bahdanau="--attention bahdanau --max-source-len 64 --max-target-len 96" \
+		--variant none="--attention none --max-source-len 64 --max-target-len 96"
 	$(PY) benchmarks/translate_speed.py --epochs 3 --sentences 128 --repeats 3
+	$(PY) benchmarks/detok_roundtrip.py
+	$(PY) benchmarks/translate_vs_tutorial.py --minutes 10
+	$(PY) benchmarks/translate_vs_tutorial.py --minutes 10 --no-tutorial --name fra_eng_attention \
+		--variant bahdanau="--attention bahdanau" --variant none="--attention none"
+	taskset -c 1 $(PY) benchmarks/translate_train_speed.py --steps 40 --repeats 3
 	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000 --length 21000 --no-reservoirpy
 	for n in 500 1000; do $(PY) benchmarks/esn_mackey_glass.py --runs 10 --units $$n --length 11000 \
 		--precision float64 --tag vs_reservoirpy_float64_$$n; done

@@ -9,8 +9,9 @@
 Each `--attention` variant is trained with train.py on the same data, size and
 wall-clock budget; the test scores (exact match, BLEU, chrF with sacrebleu, greedy
 decoding) are those train.py writes to metrics.json for the best checkpoint.
-Pairs files are split by a seeded shuffle: 80% train, 10% validation, 10% test (seed 0),
-unless --validation-file gives the held-out pairs (then reported on that file).
+Pairs files are split by a seeded shuffle: 80% train, 10% validation, 10% test (seed 0);
+with --validation-file, pass --test-file too (other options go to train.py as they are):
+a validation file only picks checkpoints, so without a test file there are no test scores.
 Test scores are also given per source-length bucket (tokens).
 Results: benchmarks/results/translate_<name>.json.
 """

@@ -39,6 +39,9 @@ class TrainConfig:
         "improvement (0 = constant learning rate)",
     )
     max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
+    jit_compile: bool = option(
+        False, "compile the training step with XLA (Keras leaves XLA off on CPU-only machines by default)"
+    )
     precision: str = option(
         "float32",
         "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "

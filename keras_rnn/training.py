@@ -91,7 +91,12 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
             if not any(run_dir.iterdir()):
                 run_dir.rmdir()
         raise
-    plan.model.compile(optimizer=make_optimizer(cfg), loss=plan.loss, metrics=plan.metrics)
+    plan.model.compile(
+        optimizer=make_optimizer(cfg),
+        loss=plan.loss,
+        metrics=plan.metrics,
+        jit_compile=cfg.jit_compile or "auto",
+    )
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
     callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label)

@@ -20,6 +20,19 @@ from tests.conftest import CORPUS_WORDS, TRAIN_ARGS, run_cli
 from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
 
 
+def served_text(savedmodel, prompt: str, num_chars: int, temperature: float, top_k: int, seed: int) -> str:
+    """One prompt's text from the exported `generate` signature."""
+    generate = tf.saved_model.load(str(savedmodel)).signatures["generate"]
+    out = generate(
+        prompt=tf.constant([prompt]),
+        num_chars=tf.constant(num_chars),
+        temperature=tf.constant(temperature),
+        top_k=tf.constant(top_k),
+        seed=tf.constant(seed),
+    )
+    return out["text"][0].numpy().decode()
+
+
 @pytest.fixture(scope="module")
 def paths(exported):
     litert = exported / "litert" / "charlm" / "1"
@@ -86,18 +99,7 @@ def test_step_signature_answers_row_format_requests(paths):
 def test_greedy_text_is_identical_in_keras_savedmodel_and_litert(paths, keras_sampler):
     prompt, n = "the ", 60
     expected = keras_sampler.generate(prompt, n, top_k=1)
-    generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
-    served = (
-        generate(
-            prompt=tf.constant([prompt]),
-            num_chars=tf.constant(n),
-            temperature=tf.constant(1.0),
-            top_k=tf.constant(1),
-            seed=tf.constant(0),
-        )["text"][0]
-        .numpy()
-        .decode()
-    )
+    served = served_text(paths["savedmodel"], prompt, n, 1.0, 1, 0)
     litert = CharLMLiteRT(paths["tflite"], paths["meta"]).generate(prompt, n, top_k=1)
     assert served == expected
     assert litert == expected
@@ -253,18 +255,7 @@ def test_sample_command_matches_the_served_model(trained_run, paths, command):
         "4",
     )
     assert "never saw ('λ')" in proc.stderr
-    generate = tf.saved_model.load(str(paths["savedmodel"])).signatures["generate"]
-    served = (
-        generate(
-            prompt=tf.constant(["the λ"]),
-            num_chars=tf.constant(30),
-            temperature=tf.constant(0.7),
-            top_k=tf.constant(0),
-            seed=tf.constant(4),
-        )["text"][0]
-        .numpy()
-        .decode()
-    )
+    served = served_text(paths["savedmodel"], "the λ", 30, 0.7, 0, 4)
     assert proc.stdout == "the λ" + served + "\n"
     for args, message in [
         (["--temperature", "0"], "--temperature > 0"),
@@ -330,18 +321,7 @@ def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path,
     litert_dir = tmp_path / "out" / "litert" / "charlm" / "1"
     litert = CharLMLiteRT(litert_dir / "charlm_step.tflite", litert_dir / "charlm.json")
     expected = sampler.generate("the ", 40, top_k=1)
-    generate = tf.saved_model.load(str(tmp_path / "out" / "charlm" / "1")).signatures["generate"]
-    served = (
-        generate(
-            prompt=tf.constant(["the "]),
-            num_chars=tf.constant(40),
-            temperature=tf.constant(1.0),
-            top_k=tf.constant(1),
-            seed=tf.constant(0),
-        )["text"][0]
-        .numpy()
-        .decode()
-    )
+    served = served_text(tmp_path / "out" / "charlm" / "1", "the ", 40, 1.0, 1, 0)
     assert served == expected and litert.generate("the ", 40, top_k=1) == expected
     lite_state, keras_state = litert.zero_state(), tf.zeros([1, sampler.state_size])
     for token in run.vocab.encode("hello world. the cat"):

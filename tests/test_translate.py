@@ -34,6 +34,10 @@ ADJECTIVES = {
     "old": "âgé",
 }
 TRAIN_ARGS = [
+    "--attention",
+    "bahdanau",
+    "--dropout",
+    "0",
     "--units",
     "32",
     "--embedding-dim",

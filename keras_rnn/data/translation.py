@@ -147,17 +147,18 @@ class Vectorizer(tf.Module):
 
 def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
     """((source ids, target input ids), target output ids) batches and their number; `cfg` gives
-    max_source_len, max_target_len, batch_size, seed. Over-long targets are skipped and counted."""
+    max_source_len, max_target_len, batch_size, seed. Over-long targets are skipped and counted.
+    Each batch is padded to its own longest sentence (not the split's), so short sentences cost
+    little: the recurrence and the vocabulary projection run over real lengths."""
     if not pairs:
         raise UserError(f"the {split} split is empty")
-    texts = tf.constant([s for s, _ in pairs])
-    too_long = vectorizer.source_ids(texts).row_lengths() > cfg.max_source_len
-    truncated = int(tf.reduce_sum(tf.cast(too_long, tf.int32)))
+    source_ids = vectorizer.source_ids(tf.constant([s for s, _ in pairs]))
+    truncated = int(tf.reduce_sum(tf.cast(source_ids.row_lengths() > cfg.max_source_len, tf.int32)))
     if truncated:
         print(
             f"{split}: truncated {truncated} of {len(pairs)} sources to --max-source-len {cfg.max_source_len}"
         )
-    sources, _ = vectorizer.source(texts)
+    sources = wrap_ids(source_ids[:, : cfg.max_source_len], end_id=SOURCE_END_ID)
     targets = vectorizer.target(tf.constant([t for _, t in pairs]))
     keep = (targets.row_lengths() <= cfg.max_target_len + 1).numpy()
     if not keep.all():
@@ -165,12 +166,15 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
             f"{split}: skipped {int((~keep).sum())} of {len(keep)} pairs with targets over "
             f"--max-target-len {cfg.max_target_len} tokens"
         )
-    sources, targets = tf.boolean_mask(sources, keep), tf.ragged.boolean_mask(targets, keep)
-    if sources.shape[0] == 0:
+    if not keep.any():
         raise UserError(f"the {split} split has no pairs left: raise --max-target-len")
-    targets = targets.to_tensor()
-    ds = tf.data.Dataset.from_tensor_slices(((sources, targets[:, :-1]), targets[:, 1:]))
+    kept = int(keep.sum())
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.ragged.boolean_mask(sources, keep), tf.ragged.boolean_mask(targets, keep))
+    )
     if shuffle:
-        ds = ds.shuffle(len(keep), seed=cfg.seed, reshuffle_each_iteration=True)
-    batches = -(-int(sources.shape[0]) // cfg.batch_size)
-    return ds.batch(cfg.batch_size), batches
+        ds = ds.shuffle(kept, seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.ragged_batch(cfg.batch_size).map(
+        lambda source, target: ((source.to_tensor(), target[:, :-1].to_tensor()), target[:, 1:].to_tensor())
+    )
+    return ds, -(-kept // cfg.batch_size)

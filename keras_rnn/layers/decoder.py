@@ -106,7 +106,11 @@ class AttentionDecoder(keras.layers.Layer):
     def step(self, tokens, state, constants):
         """tokens [N] (previous output), state list -> logits [N, V], new state list, attention [N, P]."""
         features, state, weights = self.features(tokens, state, constants)
-        return self.readout(features), state, weights
+        return self.logits(features), state, weights
+
+    def logits(self, features, training=None):
+        """[s_i; c_i] features [..., U + D] -> logits [..., V] (dropout only in training)."""
+        return self.readout(self.feature_dropout(features, training=training))
 
     def features(self, tokens, state, constants):
         """One step up to the vocabulary projection: [s_i; c_i] [N, U + D], new state, attention."""
@@ -132,7 +136,7 @@ class AttentionDecoder(keras.layers.Layer):
         if self.cross:
             outputs = self.rnn(self.embedding(target_in), initial_state=state)
             context, _ = self.attention(outputs, memory, memory_mask, constants["keys"])
-            return self.readout(self.feature_dropout(ops.concatenate([outputs, context], axis=-1)))
+            return self.logits(ops.concatenate([outputs, context], axis=-1))
 
         def one_step(carry, tokens):
             features, state, _ = self.features(tokens, carry[1], constants)
@@ -141,8 +145,7 @@ class AttentionDecoder(keras.layers.Layer):
         batch = ops.shape(target_in)[0]
         first = ops.zeros((batch, self.units + self.memory_dim), self.compute_dtype)
         features, _ = tf.scan(one_step, ops.transpose(target_in), initializer=(first, state))
-        features = self.feature_dropout(ops.transpose(features, (1, 0, 2)))
-        return self.readout(features)  # one projection for all steps
+        return self.logits(ops.transpose(features, (1, 0, 2)))  # one projection for all steps
 
     def compute_output_spec(self, target_in, memory, memory_mask, summaries):
         return keras.KerasTensor((*target_in.shape, self.vocab_size), "float32")

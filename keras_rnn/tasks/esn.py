@@ -288,6 +288,8 @@ def check_config(cfg: Config) -> None:
     own parameters are checked by the Reservoir layer, with the same kind of message)."""
     config_lib.require_at_least(cfg, 1, "units", "window", "length", "validation_length", "plot_steps")
     config_lib.require_at_least(cfg, 0, "washout", "alpha")
+    if cfg.jit_compile and cfg.readout == "ridge":
+        raise UserError("--jit-compile: the ridge readout is solved in closed form, not trained step by step")
     try:
         keras.activations.get(cfg.activation)
     except ValueError:

@@ -55,7 +55,9 @@ LENGTH_BUCKETS = (10, 20, 30, 40)  # test scores are also reported per source-le
 
 @dataclasses.dataclass
 class Config(TrainConfig):
-    epochs: int = option(12, "passes over the training data (or of --steps-per-epoch batches)")
+    epochs: int = option(
+        30, "passes over the training data (or of --steps-per-epoch batches); --max-minutes may end it sooner"
+    )
     pairs_file: str | None = option(
         None,
         "tab-separated sentence pairs (Anki/Tatoeba: source<TAB>target"
@@ -96,16 +98,16 @@ class Config(TrainConfig):
     max_source_len: int = option(48, "source tokens kept (longer sources are truncated; LiteRT input length)")
     max_target_len: int = option(48, "training pairs with longer targets are skipped (and counted)")
     cell: str = option("gru", "recurrent cell of encoder and decoder", choices=["gru", "lstm"])
-    units: int = option(64, "units per direction of each encoder layer, and of the decoder")
+    units: int = option(256, "units per direction of each encoder layer, and of the decoder")
     layers: int = option(1, "bidirectional encoder layers")
-    embedding_dim: int = option(32, "token embedding size (source and target)")
+    embedding_dim: int = option(256, "token embedding size (source and target)")
     attention: str = option(
-        "bahdanau",
+        "cross",
         "bahdanau (additive) or luong (multiplicative), both with input feeding; cross (attention after "
         "the decoder RNN, the TF tutorial's form: fastest to train); none (classic encoder-decoder)",
         choices=["bahdanau", "luong", "cross", "none"],
     )
-    dropout: float = option(0.0, "dropout on the embeddings and on the decoder's output features")
+    dropout: float = option(0.2, "dropout on the embeddings and on the decoder's output features")
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     eval_sentences: int = option(
         200, "validation sentences translated after each epoch for exact match, BLEU, chrF"
