@@ -35,13 +35,8 @@ def exact_match(hypotheses: list[str], references: list[str]) -> float:
 
 def text_scores(hypotheses: list[str], references: list[str]) -> dict:
     """Exact match (%), BLEU and chrF (sacrebleu's defaults) of outputs against one reference each."""
-    import sacrebleu
-
-    return {
-        "exact_match": exact_match(hypotheses, references),
-        "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
-        "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
-    }
+    scores = sacrebleu_scores(hypotheses, references)
+    return {k: scores[k] for k in ("exact_match", "bleu", "chrf")}
 
 
 def sacrebleu_scores(hypotheses: list[str], references: list[str]) -> dict:

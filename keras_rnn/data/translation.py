@@ -132,10 +132,10 @@ class Vectorizer(tf.Module):
         ids = self.source_ids(texts)[:, : self.max_source_len]
         return wrap_ids(ids, end_id=SOURCE_END_ID).to_tensor(), tf.cast(ids.row_lengths(), tf.int32)
 
-    def source_tokens(self, texts) -> tf.RaggedTensor:
-        """The source tokens the model reads (truncated), as strings: attention-map labels."""
-        ids = self.source_ids(texts)[:, : self.max_source_len]
-        return tf.gather(self.source_token_table, ids)
+    def source_tokens(self, source_ids):
+        """`source`'s ids [N, S] -> the tokens the model read, as strings ("" for <end> and padding):
+        attention-map labels, without tokenizing the text a second time."""
+        return tf.where(source_ids == SOURCE_END_ID, "", tf.gather(self.source_token_table, source_ids))
 
     def target(self, texts):
         """[N] strings -> ragged ids <start> ... <end>."""

@@ -216,7 +216,7 @@ class TranslateServing(EncoderDecoderServing):
             "score": tf.where(empty, 0.0, out["score"]),
             "attention": out["attention"],
             "length": out["length"],
-            "source_tokens": self.vectorizer.source_tokens(source).to_tensor(""),
+            "source_tokens": self.vectorizer.source_tokens(source_ids),
             "target_tokens": out["tokens"],
         }
 
