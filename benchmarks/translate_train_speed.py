@@ -1,11 +1,13 @@
 """Training throughput of the translator's forms next to the TensorFlow tutorial's recipe.
 
     taskset -c 1 python benchmarks/translate_train_speed.py --steps 40 \\
-        --variant cross="--attention cross --readout-units 256" --variant bahdanau="--readout-units 256"
+        --variant cross="--attention cross --readout residual" --variant bahdanau="--attention bahdanau"
 
 Every system trains on the same fra-eng training split (train.py's seeded 80/10/10 cut),
-batch 64, one thread: a few warm-up steps (tracing, compilation), then `--steps` timed
-steps; the rate is target tokens (the ones the loss counts) per second. Each
+batch 64, one thread: `--steps` fixed batches, a warm-up pass over them (tracing every shape),
+then timed passes of `train_on_batch`; the rates are target tokens (the ones the loss counts)
+and sentence pairs per second (the tutorial's tokens are words, ours subword pieces: pairs/s
+compares the same sentences). Each
 `--variant NAME=ARGS` is a set of train.py options on top of `--units 256
 --embedding-dim 256 --attention-units 256` (the tutorial's size); the tutorial is
 `benchmarks/translate_tutorial.py`'s model. Repeated round-robin (`--repeats`), medians.
@@ -82,17 +84,17 @@ def the_tutorials(pairs_file: str, seed: int):
 
 
 def timer(model, data, steps: int):
-    """A function that trains `steps` more steps and returns (seconds, target tokens)."""
-    batches = iter(data)
+    """A function that trains on `steps` fixed batches and returns (seconds, target tokens, pairs).
+    The first call traces every batch shape; later calls time steady-state steps."""
+    chosen = list(data.take(steps))
+    tokens = sum(int(np.count_nonzero(y)) for _, y in chosen)
+    pairs = sum(int(y.shape[0]) for _, y in chosen)
 
     def run():
-        chosen = [next(batches) for _ in range(steps)]
-        tokens = sum(int(np.count_nonzero(y)) for _, y in chosen)
-        # model.fit over a dataset, as in training: one trace for every batch shape
-        fed = tf.data.Dataset.from_generator(lambda: iter(chosen), output_signature=data.element_spec)
         start = time.perf_counter()
-        model.fit(fed, steps_per_epoch=steps, epochs=1, verbose=0)
-        return time.perf_counter() - start, tokens
+        for x, y in chosen:
+            model.train_on_batch(x, y)
+        return time.perf_counter() - start, tokens, pairs
 
     return run
 
@@ -102,7 +104,6 @@ def main() -> None:
     parser.add_argument("--pairs-file", default="../shared/data/fra-eng/fra.txt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS")
     args = parser.parse_args()
@@ -113,19 +114,24 @@ def main() -> None:
             (Path(tmp) / name).mkdir()
             systems[name] = ours(f"{SIZE} {extra}", args.pairs_file, Path(tmp) / name)
         runs = {name: timer(model, data, args.steps) for name, (model, data) in systems.items()}
-        for model, data in systems.values():
-            timer(model, data, args.warmup)()
+        for run in runs.values():  # warm-up: trace every batch shape
+            run()
         rates = {name: [] for name in runs}
+        pair_rates = {name: [] for name in runs}
         for _ in range(args.repeats):  # round-robin
             for name, run in runs.items():
-                seconds, tokens = run()
+                seconds, tokens, pairs = run()
                 rates[name].append(tokens / seconds)
+                pair_rates[name].append(pairs / seconds)
     medians = {name: statistics.median(r) for name, r in rates.items()}
+    pair_medians = {name: statistics.median(r) for name, r in pair_rates.items()}
     results = {
         name: {
             "arguments": "" if name == "tutorial" else f"{SIZE} {variants[name]}",
             "target_tokens_per_second": round(rate, 1),
             "vs_tutorial": round(rate / medians["tutorial"], 2),
+            "pairs_per_second": round(pair_medians[name], 1),
+            "pairs_vs_tutorial": round(pair_medians[name] / pair_medians["tutorial"], 2),
         }
         for name, rate in medians.items()
     }
@@ -134,8 +140,9 @@ def main() -> None:
         {
             "command": "python benchmarks/translate_train_speed.py " + " ".join(sys.argv[1:]),
             "data": f"{Path(args.pairs_file).name}, train.py's training split (seed {args.seed}), batch 64",
-            "protocol": f"{args.warmup} warm-up steps, then {args.steps} timed steps x {args.repeats} round-robin "
-            "repeats; medians; one thread (pin the process to one core with taskset)",
+            "protocol": f"{args.steps} fixed batches per system, a warm-up pass over them (tracing), then "
+            f"{args.repeats} timed passes round-robin (train_on_batch); medians; one thread (pin the process "
+            "to one core with taskset)",
             "results": results,
         },
     )

@@ -120,6 +120,7 @@ def project(name: str, args: list, files: dict, minutes: float, core: int, work:
         "epochs_run": metrics.get("epochs_run"),
         "best_epoch": metrics.get("best_epoch"),
         "best_val_loss": metrics.get("best_val_loss"),
+        "best_val_bleu": metrics.get("best_val_bleu"),  # what picks the checkpoint (--select-by bleu)
         "train_seconds": metrics.get("train_seconds_this_session"),
         "level": metrics.get("level"),
     }

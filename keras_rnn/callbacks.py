@@ -37,6 +37,32 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class Anneal(keras.callbacks.Callback):
+    """Decays the learning rate linearly to 0 over the last `fraction` of the budget: wall clock
+    when there is one (--max-minutes), else epochs. A short budget ends on small steps rather than
+    mid-stride (the "decay" phase of warmup-stable-decay schedules)."""
+
+    def __init__(self, fraction: float, minutes: float = 0.0):
+        super().__init__()
+        self.fraction, self.seconds, self.base = fraction, minutes * 60, None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+        self.base = self.base or float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.steps_per_epoch = self.params.get("steps") or 1
+        self.total_steps = max(1, self.params["epochs"] * self.steps_per_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        progress = (self.epoch * self.steps_per_epoch + batch) / self.total_steps
+        if self.seconds:
+            progress = max(progress, (time.monotonic() - self.start) / self.seconds)
+        scale = min(1.0, max(0.0, (1.0 - progress) / self.fraction))
+        self.model.optimizer.learning_rate.assign(self.base * scale)
+
+
 class ResetStates(keras.callbacks.Callback):
     """Truncated BPTT bookkeeping for models with `stateful` recurrent layers: zero the carried
     state at the start of each pass over the text; validation runs its own streams from a zero

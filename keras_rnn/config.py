@@ -39,6 +39,16 @@ class TrainConfig:
         "improvement (0 = constant learning rate)",
     )
     max_minutes: float = option(0.0, "stop training after this many minutes of wall clock (0 = no limit)")
+    anneal: float = option(
+        0.0,
+        "decay the learning rate linearly to 0 over this last fraction of the budget "
+        "(--max-minutes if set, else --epochs); 0 = off",
+    )
+    ema: float = option(
+        0.0,
+        "keep an exponential moving average of the weights with this momentum (e.g. 0.995): "
+        "validation, checkpoints and exports use the average (0 = off)",
+    )
     jit_compile: bool = option(
         False, "compile the training step with XLA (Keras leaves XLA off on CPU-only machines by default)"
     )
@@ -60,12 +70,24 @@ def require_at_least(cfg, low, *names: str) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
 
 
+def require_fraction(cfg, *names: str) -> None:
+    """A UserError naming the first option in `names` outside [0, 1)."""
+    from keras_rnn import UserError
+
+    for name in names:
+        if not 0 <= getattr(cfg, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+
+
 def check_shared(cfg: TrainConfig) -> None:
     """Refuse shared options that cannot work, before any run directory is made."""
     from keras_rnn import UserError
 
     require_at_least(cfg, 1, "epochs", "batch_size", "steps_per_epoch")
     require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
+    if not 0 <= cfg.anneal <= 1:
+        raise UserError(f"--anneal must be in [0, 1], got {cfg.anneal}")
+    require_fraction(cfg, "ema")
     if not cfg.learning_rate > 0:
         raise UserError(f"--learning-rate must be > 0, got {cfg.learning_rate}")
     if not 0 <= cfg.seed < 2**32:

@@ -28,6 +28,36 @@ def bits_per_char(y_true, y_pred):
     return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True) / math.log(2)
 
 
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy of logits against integer targets with label smoothing (Szegedy et al. 2016):
+    the target distribution puts 1 - smoothing on the right token and spreads smoothing over the
+    whole vocabulary; averaged over real tokens (padding excluded). Keras' sparse loss has no
+    smoothing; smoothing 0 is its `ignore_class` cross-entropy."""
+
+    def __init__(self, smoothing: float = 0.1, name="smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        nll = -ops.squeeze(ops.take_along_axis(log_probs, y_true[..., None], axis=-1), -1)
+        loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(log_probs, axis=-1)
+        mask = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
+        return ops.sum(loss * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def token_crossentropy(smoothing: float = 0.0) -> keras.losses.Loss:
+    """The loss of a token model's logits: cross-entropy over real tokens, label-smoothed if asked."""
+    if smoothing:
+        return SmoothedCrossentropy(smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
+
+
 def exact_match(hypotheses: list[str], references: list[str]) -> float:
     """Share of outputs equal to their reference, in %."""
     return 100.0 * float(np.mean([h == r for h, r in zip(hypotheses, references)]))

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from keras_rnn import UserError, plots
 from keras_rnn import config as config_lib
-from keras_rnn.callbacks import LossCurve, TimeBudget
+from keras_rnn.callbacks import Anneal, LossCurve, TimeBudget
 from keras_rnn.runs import BACKUP_DIR, HISTORY_FILE, METRICS_FILE, MODEL_FILE, has_started, remove_setup_files
 
 
@@ -48,18 +48,30 @@ def make_optimizer(cfg) -> keras.optimizers.Optimizer:
         "sgd": keras.optimizers.SGD,
         "adagrad": keras.optimizers.Adagrad,
     }
-    return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping)
+    averaging = {"use_ema": True, "ema_momentum": cfg.ema} if cfg.ema else {}
+    return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping, **averaging)
 
 
-def standard_callbacks(run_dir: Path, cfg, task_name: str, loss_label: str = "loss") -> list:
-    monitor = "val_loss"
+def standard_callbacks(
+    run_dir: Path, cfg, task_name: str, loss_label: str = "loss", monitor="val_loss", mode="min"
+) -> list:
     callbacks = [
+        # first: every callback after it (validation, checkpoints, the task's reports) sees the average
+        keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if cfg.ema else None,
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience, restore_best_weights=False),
+        keras.callbacks.ModelCheckpoint(
+            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=False
+        ),
         # before the loggers: it adds the epoch's learning_rate to the logs they write
         keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=0.5, patience=cfg.reduce_lr_patience, min_lr=cfg.learning_rate / 1000
+            monitor=monitor,
+            mode=mode,
+            factor=0.5,
+            patience=cfg.reduce_lr_patience,
+            min_lr=cfg.learning_rate / 1000,
         )
         if cfg.reduce_lr_patience
         else None,
@@ -70,6 +82,8 @@ def standard_callbacks(run_dir: Path, cfg, task_name: str, loss_label: str = "lo
     callbacks = [c for c in callbacks if c is not None]
     if cfg.max_minutes:
         callbacks.append(TimeBudget(cfg.max_minutes))
+    if cfg.anneal:
+        callbacks.append(Anneal(cfg.anneal, cfg.max_minutes))
     # Last, so an interruption never leaves a backup newer than the logs above.
     callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)))
     return callbacks
@@ -99,8 +113,10 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     )
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
-    callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label)
-    callbacks[1:1] = list(plan.callbacks) + list(extra_callbacks)
+    callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label, plan.monitor, plan.monitor_mode)
+    # the task's own callbacks see each epoch before the checkpoint is written
+    at = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.ModelCheckpoint))
+    callbacks[at:at] = list(plan.callbacks) + list(extra_callbacks)
     started = time.monotonic()
     history = plan.model.fit(
         plan.train_data,
@@ -127,8 +143,9 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         "train_seconds_this_session": round(time.monotonic() - started, 1),
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
-    if logs.get("val_loss"):
-        best = min(range(len(logs["val_loss"])), key=logs["val_loss"].__getitem__)
+    if logs.get(plan.monitor):
+        pick = min if plan.monitor_mode == "min" else max
+        best = pick(range(len(logs[plan.monitor])), key=logs[plan.monitor].__getitem__)
         metrics.update({f"best_{k}": v[best] for k, v in logs.items() if k != "epoch"})
         metrics["best_epoch"] = best + 1
     if plan.summary:

@@ -70,8 +70,11 @@ def test_bahdanau_attention_through_the_harness(score, tmp_path):
     )
 
 
-@pytest.mark.parametrize("attention", ["bahdanau", "cross", "none"])
-def test_attention_decoder_through_the_harness(attention, tmp_path):
+@pytest.mark.parametrize(
+    "attention, readout",
+    [("bahdanau", "concat"), ("cross", "concat"), ("none", "concat"), ("cross", "residual")],
+)
+def test_attention_decoder_through_the_harness(attention, readout, tmp_path):
     """The translation decoder layer: the harness's one input [B, P, F] serves as the
     encoder memory; target tokens and the encoder summary are derived from it."""
     from keras import ops
@@ -87,7 +90,9 @@ def test_attention_decoder_through_the_harness(attention, tmp_path):
         return call
 
     check_layer(
-        lambda: AttentionDecoder(7, 4, 5, 6, cell="gru", attention=attention, attention_units=3, dropout=0.1),
+        lambda: AttentionDecoder(
+            7, 4, 5, 6, cell="gru", attention=attention, attention_units=3, dropout=0.1, readout=readout
+        ),
         (2, 4, 6),
         (2, 3, 7),
         tmp_path,

@@ -65,7 +65,7 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
 )
 def test_impossible_options_are_refused_before_reading_data(bad):
     with pytest.raises(
-        UserError, match="must be at least 1|need --embedding-dim|need 0 <= --dropout|not both"
+        UserError, match=r"must be at least 1|need --embedding-dim|--dropout must be in \[0, 1\)|not both"
     ):
         charlm.check_config(charlm.Config(**bad))
 

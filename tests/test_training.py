@@ -6,6 +6,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from keras_rnn import UserError, output_directory, runs, tasks, training
@@ -116,6 +117,10 @@ def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
         ("translate", dict(attention_units=-1)),
         ("translate", dict(max_source_len=0)),
         ("translate", dict(heatmaps=-1)),
+        ("translate", dict(label_smoothing=1.0)),
+        ("translate", dict(eval_sentences=0)),  # --select-by bleu needs validation translations
+        ("charlm", dict(ema=1.0)),
+        ("charlm", dict(anneal=1.5)),
         ("caption", dict(filters=2)),
         ("caption", dict(embedding_dim=0)),
         ("caption", dict(vocab_size=0)),
@@ -170,3 +175,57 @@ def test_outputs_that_are_files_are_refused(tmp_path):
         runs.prepare_run_dir("charlm", charlm.Config(), str(a_file))
     assert a_file.read_text() == "keep me"
     assert output_directory(tmp_path / "new" / "dir", "--out").is_dir()
+
+
+def _tiny_regression(seed=0):
+    keras.utils.set_random_seed(seed)
+    x = np.random.default_rng(seed).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    return model, x, y
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.999999])
+def test_ema_checkpoints_hold_the_averaged_weights(ema, tmp_path, corpus_file):
+    """--ema M: validation and the best checkpoint see the moving average of the weights; with M
+    next to 1 the average stays where the first step put it (Keras starts it there: one Adam step,
+    0.1 per weight) while the raw weights travel on."""
+    cfg = _cfg(corpus_file, ema=ema, learning_rate=0.1, patience=10)
+    model, x, y = _tiny_regression()
+    initial = model.get_weights()[0].copy()
+    model.compile(optimizer=training.make_optimizer(cfg), loss="mse")
+    callbacks = training.standard_callbacks(tmp_path, cfg, "test")
+    model.fit(x, y, validation_data=(x, y), epochs=3, batch_size=16, verbose=0, callbacks=callbacks)
+    saved = keras.saving.load_model(tmp_path / runs.MODEL_FILE).get_weights()[0]
+    assert (np.abs(saved - initial).max() < 0.11) == bool(ema)
+
+
+def test_anneal_ends_the_budget_on_a_learning_rate_near_zero():
+    """--anneal F: constant learning rate, then linear decay to 0 over the last F of the epochs."""
+    from keras_rnn.callbacks import Anneal
+
+    model, x, y = _tiny_regression()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    rates = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: rates.append(float(model.optimizer.learning_rate.numpy()))
+    )
+    model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[Anneal(0.5), record])  # 32 steps
+    assert rates[:16] == pytest.approx([0.01] * 16)
+    assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] < 0.001
+
+
+def test_label_smoothing_loss_is_masked_cross_entropy_at_zero_and_spreads_mass_otherwise():
+    from keras_rnn.metrics import SmoothedCrossentropy
+
+    logits = np.random.default_rng(0).normal(size=(2, 3, 5)).astype("float32")
+    labels = np.array([[1, 4, 0], [2, 0, 0]])  # 0 = padding
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    assert float(SmoothedCrossentropy(0.0)(labels, logits)) == pytest.approx(
+        float(plain(labels, logits)), 1e-5
+    )
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    real = labels != 0
+    nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+    expected = (0.9 * nll - 0.1 * log_probs.mean(-1))[real].mean()
+    assert float(SmoothedCrossentropy(0.1)(labels, logits)) == pytest.approx(expected, 1e-5)

@@ -1,6 +1,7 @@
 """Translation: the attention layer, the searches, a tiny corpus learned through the
 shared training loop (CLI), and export parity (SavedModel without keras, LiteRT host)."""
 
+import csv
 import json
 
 import numpy as np
@@ -176,13 +177,15 @@ def test_tiny_corpus_is_learned_to_exact_translation(run, loaded):
     assert list(buckets) == ["1-10"] and buckets["1-10"]["pairs"] == metrics["test_pairs"]
     assert buckets["1-10"]["bleu"] == pytest.approx(metrics["test_bleu"])
     assert (run / "attention" / "attention_0.png").stat().st_size > 1000
-    history = (run / "history.csv").read_text().splitlines()[0]
-    assert "val_bleu" in history and "val_exact_match" in history
+    history = list(csv.DictReader((run / "history.csv").open()))
+    assert "val_exact_match" in history[0]
+    bleus = [float(row["val_bleu"]) for row in history]  # --select-by bleu: the best BLEU is the checkpoint
+    assert metrics["best_epoch"] == 1 + bleus.index(max(bleus))
 
 
-def test_attention_aligns_the_swapped_words(loaded):
-    """The output noun attends mostly to the second source word (the noun), the adjective to the first."""
-    _, translator, train_pairs = loaded
+def aligned_words(translator, train_pairs) -> list[bool]:
+    """Per output noun and adjective: does its attention peak on its source word (the noun second,
+    the adjective first)?"""
     out = greedy(translator, [s for s, _ in train_pairs])
     aligned = []
     for i, (source, _) in enumerate(train_pairs):
@@ -191,7 +194,29 @@ def test_attention_aligns_the_swapped_words(loaded):
         for word, position in ((NOUNS[noun].capitalize(), 1), (ADJECTIVES[adjective], 0)):
             if word in pieces:  # a whole-word piece (the tiny corpus has them all)
                 aligned.append(out["attention"].numpy()[i, pieces.index(word)].argmax() == position)
+    return aligned
+
+
+def test_attention_aligns_the_swapped_words(loaded):
+    """Bahdanau attention (with its default readout, concat): the output noun attends mostly to the
+    second source word (the noun), the adjective to the first."""
+    _, translator, train_pairs = loaded
+    aligned = aligned_words(translator, train_pairs)
     assert len(aligned) >= len(train_pairs) and np.mean(aligned) >= 0.8
+
+
+def test_cross_attention_with_its_default_readout_aligns_too(tmp_path):
+    """`cross` attention (the default; residual readout): the maps align as Bahdanau's do."""
+    pairs = tiny_pairs_file(tmp_path / "pairs.tsv")
+    args = [*TRAIN_ARGS[2:], "--attention", "cross", "--heatmaps", "0"]
+    run_cli("train.py", "--task", "translate", "--pairs-file", pairs, "--run-dir", tmp_path / "run", *args)
+    run = translate.TASK.load(tmp_path / "run")
+    translator = translate.TranslateServing(run.model, run.vocab, run.config)
+    train_pairs = translate.load_pairs(run.config).train
+    assert greedy(translator, [s for s, _ in train_pairs])["translation"].numpy().tolist() == [
+        t.encode() for _, t in train_pairs
+    ]
+    assert np.mean(aligned_words(translator, train_pairs)) >= 0.8
 
 
 # ---------------------------------------------------------------- export
@@ -427,12 +452,15 @@ def test_scores_are_bucketed_by_source_length():
     assert buckets["1-10"]["exact_match"] == 100 and buckets["11-20"]["exact_match"] == 0
 
 
-@pytest.mark.parametrize("attention", ["none", "cross"])
-def test_other_decoders_keep_the_step_contract(attention):
-    """The classic encoder-decoder (no attention) and `cross` attention after the decoder RNN:
-    training's teacher-forced logits equal the step function's, and LiteRT's step functions
-    reproduce greedy."""
-    cfg = translate.Config(units=8, embedding_dim=4, attention=attention, max_source_len=6)
+@pytest.mark.parametrize(
+    "attention, readout",
+    [("none", "concat"), ("cross", "concat"), ("cross", "residual"), ("bahdanau", "residual")],
+)
+def test_other_decoders_keep_the_step_contract(attention, readout):
+    """The classic encoder-decoder (no attention), `cross` attention after the decoder RNN, and the
+    residual readout: training's teacher-forced logits equal the step function's, and LiteRT's step
+    functions reproduce greedy."""
+    cfg = translate.Config(units=8, embedding_dim=4, attention=attention, readout=readout, max_source_len=6)
     vocab = translate.Vocabulary(
         "word", TokenVocabulary([tokens.END, "a", "b"]), TokenVocabulary([tokens.START, tokens.END, "x", "y"])
     )

@@ -15,6 +15,11 @@ Two forms of attention:
   the recurrence waits for attention, so training runs the RNN layer over the whole
   target at once (cuDNN-eligible on a GPU) and attends from all steps together.
 
+The readout turns (s_i, c_i) into logits: `concat` is `W [s_i; c_i]` (Bahdanau's, Luong's);
+`residual` is `W LayerNorm(s_i + W_c c_i)` (the TensorFlow tutorial's: attention output added
+to the RNN output, normalised), whose vocabulary projection reads U features instead of
+U + D: at U = 256, D = 512 three times fewer multiply-adds in the largest matrix.
+
 With `attention="none"` the context c_i is the encoder's summary (the whole source in
 one vector, Cho et al. 2014; for captioning the image vector, "show and tell") at the
 same size: the baseline. The initial state comes from the summaries through a tanh
@@ -32,6 +37,7 @@ from keras_rnn.layers.attention import BahdanauAttention
 CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 ATTENTION = ("bahdanau", "luong", "cross", "none")
+READOUTS = ("concat", "residual")
 
 
 def states_per_cell(cell: str) -> int:
@@ -52,6 +58,7 @@ class AttentionDecoder(keras.layers.Layer):
         attention: str = "bahdanau",
         attention_units: int = 64,
         dropout: float = 0.0,
+        readout: str = "concat",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +72,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.n_states = states_per_cell(cell)
         if attention not in ATTENTION:
             raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        self.readout_type = readout
         self.cross = attention == "cross"
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="target_embedding")
         if self.cross:  # the whole-sequence layer trains; its cell decodes step by step
@@ -81,6 +91,9 @@ class AttentionDecoder(keras.layers.Layer):
         )
         self.dropout = dropout
         self.feature_dropout = keras.layers.Dropout(dropout, name="feature_dropout")  # training only
+        if readout == "residual":
+            self.context_projection = keras.layers.Dense(units, use_bias=False, name="context_projection")
+            self.readout_norm = keras.layers.LayerNormalization(name="readout_norm")
         self.readout = keras.layers.Dense(vocab_size, dtype="float32", name="logits")
 
     def build(self, *args, **kwargs):
@@ -93,7 +106,12 @@ class AttentionDecoder(keras.layers.Layer):
             bridge.build((None, self.memory_dim))
         if self.attention is not None:
             self.attention.build((None, self.units), (None, None, self.memory_dim))
-        self.readout.build((None, self.units + self.memory_dim))
+        if self.readout_type == "residual":
+            self.context_projection.build((None, self.memory_dim))
+            self.readout_norm.build((None, self.units))
+            self.readout.build((None, self.units))
+        else:
+            self.readout.build((None, self.units + self.memory_dim))
         self.built = True
 
     def start(self, memory, memory_mask, summaries):
@@ -108,19 +126,28 @@ class AttentionDecoder(keras.layers.Layer):
         features, state, weights = self.features(tokens, state, constants)
         return self.logits(features), state, weights
 
+    def feature_size(self) -> int:
+        return self.units if self.readout_type == "residual" else self.units + self.memory_dim
+
+    def combine(self, output, context):
+        """The readout's features from s_i [..., U] and c_i [..., D]: [s_i; c_i] or LayerNorm(s_i + W_c c_i)."""
+        if self.readout_type == "residual":
+            return self.readout_norm(output + self.context_projection(context))
+        return ops.concatenate([output, context], axis=-1)
+
     def logits(self, features, training=None):
-        """[s_i; c_i] features [..., U + D] -> logits [..., V] (dropout only in training)."""
+        """The readout's features [..., feature_size()] -> logits [..., V] (dropout only in training)."""
         return self.readout(self.feature_dropout(features, training=training))
 
     def features(self, tokens, state, constants):
-        """One step up to the vocabulary projection: [s_i; c_i] [N, U + D], new state, attention."""
+        """One step up to the vocabulary projection: the readout's features, new state, attention."""
         embedded = self.embedding(tokens)
         if self.cross:
             output, new_state = self.cell(embedded, state)
             context, weights = self.attention(
                 output, constants["memory"], constants["mask"], constants["keys"]
             )
-            return ops.concatenate([output, context], axis=-1), list(new_state), weights
+            return self.combine(output, context), list(new_state), weights
         if self.attention is None:
             context, weights = constants["summary"], ops.zeros_like(constants["mask"])
         else:
@@ -128,7 +155,7 @@ class AttentionDecoder(keras.layers.Layer):
                 state[0], constants["memory"], constants["mask"], constants["keys"]
             )
         output, new_state = self.cell(ops.concatenate([embedded, context], axis=-1), state)
-        return ops.concatenate([output, context], axis=-1), list(new_state), weights
+        return self.combine(output, context), list(new_state), weights
 
     def call(self, target_in, memory, memory_mask, summaries):
         """Teacher forcing: target input ids [B, T] -> logits [B, T, V]."""
@@ -136,14 +163,14 @@ class AttentionDecoder(keras.layers.Layer):
         if self.cross:
             outputs = self.rnn(self.embedding(target_in), initial_state=state)
             context, _ = self.attention(outputs, memory, memory_mask, constants["keys"])
-            return self.logits(ops.concatenate([outputs, context], axis=-1))
+            return self.logits(self.combine(outputs, context))
 
         def one_step(carry, tokens):
             features, state, _ = self.features(tokens, carry[1], constants)
             return features, state
 
         batch = ops.shape(target_in)[0]
-        first = ops.zeros((batch, self.units + self.memory_dim), self.compute_dtype)
+        first = ops.zeros((batch, self.feature_size()), self.compute_dtype)
         features, _ = tf.scan(one_step, ops.transpose(target_in), initializer=(first, state))
         return self.logits(ops.transpose(features, (1, 0, 2)))  # one projection for all steps
 
@@ -185,4 +212,5 @@ class AttentionDecoder(keras.layers.Layer):
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "dropout": self.dropout,
+            "readout": self.readout_type,
         }

@@ -39,6 +39,9 @@ class TrainingPlan:
     validation_steps: int | None = None
     summary: Callable[[dict], dict] | None = None  # metrics.json so far -> extra entries
     loss_label: str = "loss"  # the y axis of loss.png, e.g. "cross-entropy (nats per character)"
+    # what picks the checkpoint (and stops early): a logged validation number and its better direction
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
 
 
 class Task:

@@ -65,8 +65,7 @@ def check_config(cfg: Config) -> None:
     )
     if cfg.embedding_dim < 0:
         raise UserError(f"need --embedding-dim >= 0 (0 = one-hot), got {cfg.embedding_dim}")
-    if not 0 <= cfg.dropout < 1:
-        raise UserError(f"need 0 <= --dropout < 1, got {cfg.dropout}")
+    config_lib.require_fraction(cfg, "dropout")
     if cfg.text_file and cfg.dataset:
         raise UserError("give either --text-file or --dataset, not both")
 

@@ -107,16 +107,39 @@ class Config(TrainConfig):
         "the decoder RNN, the TF tutorial's form: fastest to train); none (classic encoder-decoder)",
         choices=["bahdanau", "luong", "cross", "none"],
     )
-    dropout: float = option(0.2, "dropout on the embeddings and on the decoder's output features")
+    dropout: float = option(0.3, "dropout on the embeddings and on the decoder's output features")
+    readout: str = option(
+        "auto",
+        "the decoder's readout: concat (W [s; c], the papers'), residual (W LayerNorm(s + W_c c), the "
+        "tutorial's: a 3x smaller vocabulary projection), or auto (residual for cross attention, concat "
+        "otherwise: the pairings whose attention maps align)",
+        choices=["auto", "concat", "residual"],
+    )
+    label_smoothing: float = option(0.1, "label smoothing of the training loss (0 = plain cross-entropy)")
+    anneal: float = option(
+        0.3,
+        "decay the learning rate linearly to 0 over this last fraction of the budget "
+        "(--max-minutes if set, else --epochs); 0 = off",
+    )
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     eval_sentences: int = option(
-        200, "validation sentences translated after each epoch for exact match, BLEU, chrF"
+        2000, "validation sentences translated after each epoch for exact match, BLEU, chrF"
+    )
+    select_by: str = option(
+        "bleu",
+        "what picks the checkpoint and stops early: the BLEU of those greedy translations "
+        "(val_bleu), or the validation loss",
+        choices=["bleu", "loss"],
     )
     heatmaps: int = option(3, "attention heat-maps written at the end of training")
 
 
 def resolved_level(cfg: Config) -> str:
     return cfg.level if cfg.level != "auto" else ("subword" if cfg.pairs_file or cfg.dataset else "char")
+
+
+def resolved_readout(cfg: Config) -> str:
+    return cfg.readout if cfg.readout != "auto" else ("residual" if cfg.attention == "cross" else "concat")
 
 
 def check_config(cfg: Config) -> None:
@@ -127,8 +150,9 @@ def check_config(cfg: Config) -> None:
     sizes += " dates_train dates_eval max_pairs"
     config_lib.require_at_least(cfg, 1, *sizes.split())
     config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps")
-    if not 0 <= cfg.dropout < 1:
-        raise UserError(f"need 0 <= --dropout < 1, got {cfg.dropout}")
+    if cfg.select_by == "bleu" and not cfg.eval_sentences:
+        raise UserError("--eval-sentences must be at least 1 with --select-by bleu (or use --select-by loss)")
+    config_lib.require_fraction(cfg, "dropout", "label_smoothing")
 
 
 # ---------------------------------------------------------------- model
@@ -173,6 +197,7 @@ def build_model(cfg: Config, source_vocab_size: int, target_vocab_size: int) -> 
         attention=cfg.attention,
         attention_units=cfg.attention_units,
         dropout=cfg.dropout,
+        readout=resolved_readout(cfg),
         name="decoder",
     )
     logits = decoder(target_in, memory, ops.not_equal(source, PAD_ID), summaries)
@@ -382,13 +407,16 @@ class TranslateTask(Task):
             model=model,
             train_data=train.repeat().prefetch(tf.data.AUTOTUNE),
             validation_data=val.prefetch(tf.data.AUTOTUNE),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+            loss=metrics.token_crossentropy(cfg.label_smoothing),
             metrics=[metrics.masked_accuracy],
             callbacks=[TranslationReport(cfg, vocab, val_pairs, run_dir)],
             steps_per_epoch=cfg.steps_per_epoch or train_batches,
             validation_steps=val_batches,
             summary=summary,
-            loss_label="cross-entropy (nats per target token)",
+            loss_label=("label-smoothed " if cfg.label_smoothing else "")
+            + "cross-entropy (nats per target token)",
+            monitor="val_bleu" if cfg.select_by == "bleu" else "val_loss",
+            monitor_mode="max" if cfg.select_by == "bleu" else "min",
         )
 
     def serving(self, run: Run, xla: bool = False) -> ServingSpec:
