@@ -109,11 +109,10 @@ class Config(TrainConfig):
     )
     dropout: float = option(0.3, "dropout on the embeddings and on the decoder's output features")
     readout: str = option(
-        "auto",
-        "the decoder's readout: concat (W [s; c], the papers'), residual (W LayerNorm(s + W_c c), the "
-        "tutorial's: a 3x smaller vocabulary projection), or auto (residual for cross attention, concat "
-        "otherwise: the pairings whose attention maps align)",
-        choices=["auto", "concat", "residual"],
+        "residual",
+        "the decoder's readout: residual (W LayerNorm(s + W_c c), the tutorial's: a 3x smaller vocabulary "
+        "projection) or concat (W [s; c], the papers': Bahdanau's attention maps align better with it)",
+        choices=["residual", "concat"],
     )
     label_smoothing: float = option(0.1, "label smoothing of the training loss (0 = plain cross-entropy)")
     anneal: float = option(
@@ -136,10 +135,6 @@ class Config(TrainConfig):
 
 def resolved_level(cfg: Config) -> str:
     return cfg.level if cfg.level != "auto" else ("subword" if cfg.pairs_file or cfg.dataset else "char")
-
-
-def resolved_readout(cfg: Config) -> str:
-    return cfg.readout if cfg.readout != "auto" else ("residual" if cfg.attention == "cross" else "concat")
 
 
 def check_config(cfg: Config) -> None:
@@ -197,7 +192,7 @@ def build_model(cfg: Config, source_vocab_size: int, target_vocab_size: int) -> 
         attention=cfg.attention,
         attention_units=cfg.attention_units,
         dropout=cfg.dropout,
-        readout=resolved_readout(cfg),
+        readout=cfg.readout,
         name="decoder",
     )
     logits = decoder(target_in, memory, ops.not_equal(source, PAD_ID), summaries)
