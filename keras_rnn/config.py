@@ -60,6 +60,12 @@ class TrainConfig:
     )
 
 
+def with_default(name: str, default):
+    """A shared option (its help, its choices) with a task's own default."""
+    metadata = TrainConfig.__dataclass_fields__[name].metadata
+    return option(default, metadata["help"], metadata.get("choices"))
+
+
 def require_at_least(cfg, low, *names: str) -> None:
     """A UserError naming the first option in `names` whose value is below `low` (None = unset)."""
     from keras_rnn import UserError

@@ -115,11 +115,7 @@ class Config(TrainConfig):
         choices=["residual", "concat"],
     )
     label_smoothing: float = option(0.1, "label smoothing of the training loss (0 = plain cross-entropy)")
-    anneal: float = option(
-        0.3,
-        "decay the learning rate linearly to 0 over this last fraction of the budget "
-        "(--max-minutes if set, else --epochs); 0 = off",
-    )
+    anneal: float = config_lib.with_default("anneal", 0.3)
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     eval_sentences: int = option(
         2000, "validation sentences translated after each epoch for exact match, BLEU, chrF"
