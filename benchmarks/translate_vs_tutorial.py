@@ -41,7 +41,7 @@ SCORE = r"""
 import json, sys
 from pathlib import Path
 import sacrebleu, tensorflow as tf
-out, test_file = Path(sys.argv[1]), Path(sys.argv[2])
+out, test_file, max_length = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 version = max((p for p in out.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 translate = tf.saved_model.load(str(version)).signatures["translate"]
 lines = [l.rstrip("\r\n").split("\t") for l in test_file.read_text(encoding="utf-8").splitlines() if l.strip()]
@@ -49,7 +49,7 @@ sources, references = [l[0] for l in lines], [l[1].strip() for l in lines]
 outputs = []
 for i in range(0, len(sources), 256):
     got = translate(source=tf.constant(sources[i:i + 256]), beam_width=tf.constant(1),
-                    max_length=tf.constant(48), length_penalty=tf.constant(0.0))["translation"]
+                    max_length=tf.constant(max_length), length_penalty=tf.constant(0.0))["translation"]
     outputs += [t.decode("utf-8") for t in got.numpy()]
 bleu, chrf, lower = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF(), sacrebleu.metrics.BLEU(lowercase=True)
 print(json.dumps({"savedmodel_version": int(version.name), "test_pairs": len(sources),
@@ -105,7 +105,18 @@ def project(name: str, args: list, files: dict, minutes: float, core: int, work:
     run([*train, "--run-dir", run_dir], core, log)
     run(["export.py", "--task", "translate", "--run-dir", run_dir, "--out", out, "--no-sample"], core, log)
     score = subprocess.run(
-        ["taskset", "-c", str(core), sys.executable, "-c", SCORE, out / "translate", files["test"]],
+        # the longest output training's own test scores allow: the run's --max-target-len
+        [
+            "taskset",
+            "-c",
+            str(core),
+            sys.executable,
+            "-c",
+            SCORE,
+            out / "translate",
+            files["test"],
+            str(json.loads((run_dir / "config.json").read_text())["max_target_len"]),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -203,8 +214,13 @@ def main() -> None:
         f"translate_vs_tutorial_{args.name}",
         {
             "command": "python benchmarks/translate_vs_tutorial.py " + " ".join(sys.argv[1:]),
-            "data": f"{Path(args.pairs_file).name}, seeded shuffle 80/10/10 (seed {args.seed}) into train / "
-            "validation / test files of the original lines; column 1 -> 2",
+            "data": f"{Path(args.pairs_file).name}, seeded shuffle (seed {args.seed}) into "
+            + (
+                f"90% train / 10% test files of the original lines, validation {Path(args.validation_file).name}"
+                if args.validation_file
+                else "80/10/10 train / validation / test files of the original lines"
+            )
+            + "; column 1 -> 2",
             "budget": f"{args.minutes:g} minutes of training each, one pinned core each, two at a time",
             "scoring": "greedy; sacrebleu BLEU / chrF against the test file's untouched (cased) references; "
             "the tutorial also against lowercased references, as it outputs lowercase",
