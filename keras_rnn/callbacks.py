@@ -42,13 +42,12 @@ class Anneal(keras.callbacks.Callback):
     when there is one (--max-minutes), else epochs. A short budget ends on small steps rather than
     mid-stride (the "decay" phase of warmup-stable-decay schedules)."""
 
-    def __init__(self, fraction: float, minutes: float = 0.0):
+    def __init__(self, fraction: float, learning_rate: float, minutes: float = 0.0):
         super().__init__()
-        self.fraction, self.seconds, self.base = fraction, minutes * 60, None
+        self.fraction, self.base, self.seconds = fraction, learning_rate, minutes * 60
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
-        self.base = self.base or float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.steps_per_epoch = self.params.get("steps") or 1
         self.total_steps = max(1, self.params["epochs"] * self.steps_per_epoch)
 

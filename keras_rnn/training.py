@@ -83,7 +83,7 @@ def standard_callbacks(
     if cfg.max_minutes:
         callbacks.append(TimeBudget(cfg.max_minutes))
     if cfg.anneal:
-        callbacks.append(Anneal(cfg.anneal, cfg.max_minutes))
+        callbacks.append(Anneal(cfg.anneal, cfg.learning_rate, cfg.max_minutes))
     # Last, so an interruption never leaves a backup newer than the logs above.
     callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)))
     return callbacks

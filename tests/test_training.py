@@ -210,7 +210,7 @@ def test_anneal_ends_the_budget_on_a_learning_rate_near_zero():
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda b, logs: rates.append(float(model.optimizer.learning_rate.numpy()))
     )
-    model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[Anneal(0.5), record])  # 32 steps
+    model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[Anneal(0.5, 0.01), record])  # 32 steps
     assert rates[:16] == pytest.approx([0.01] * 16)
     assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] < 0.001
 

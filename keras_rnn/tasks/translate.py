@@ -129,6 +129,13 @@ class Config(TrainConfig):
     heatmaps: int = option(3, "attention heat-maps written at the end of training")
 
 
+# --select-by: the logged number that picks the checkpoint, and its better direction
+SELECTION = {
+    "bleu": {"monitor": "val_bleu", "monitor_mode": "max"},
+    "loss": {"monitor": "val_loss", "monitor_mode": "min"},
+}
+
+
 def resolved_level(cfg: Config) -> str:
     return cfg.level if cfg.level != "auto" else ("subword" if cfg.pairs_file or cfg.dataset else "char")
 
@@ -406,8 +413,7 @@ class TranslateTask(Task):
             summary=summary,
             loss_label=("label-smoothed " if cfg.label_smoothing else "")
             + "cross-entropy (nats per target token)",
-            monitor="val_bleu" if cfg.select_by == "bleu" else "val_loss",
-            monitor_mode="max" if cfg.select_by == "bleu" else "min",
+            **SELECTION[cfg.select_by],
         )
 
     def serving(self, run: Run, xla: bool = False) -> ServingSpec:
