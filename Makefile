@@ -47,8 +47,12 @@ bench: bench-install
 	$(PY) benchmarks/translate_vs_tutorial.py --minutes 30 --name fra_eng_30min
 	$(PY) benchmarks/translate_vs_tutorial.py --minutes 10 --no-tutorial --name fra_eng_attention \
 		--variant bahdanau="--attention bahdanau" --variant none="--attention none"
-	taskset -c 1 $(PY) benchmarks/translate_train_speed.py --steps 40 --repeats 3 \
-		--variant cross="" --variant bahdanau="--attention bahdanau" --variant none="--attention none"
+	taskset -c 1 $(PY) benchmarks/translate_train_speed.py --steps 30 --repeats 3 \
+		--variant cross="" --variant cross_w1="--bucket-width 1" --variant cross_w0="--bucket-width 0" \
+		--variant bahdanau="--attention bahdanau" --variant none="--attention none" \
+		--variant cross_bf16="--precision mixed_bfloat16"
+	$(PY) benchmarks/translate_vs_tutorial.py --minutes 10 --no-tutorial --name fra_eng_buckets \
+		--variant w0="--bucket-width 0" --variant w4="--bucket-width 4"
 	$(PY) benchmarks/esn_mackey_glass.py --runs 20 --units 1000 --length 21000 --no-reservoirpy
 	for n in 500 1000; do $(PY) benchmarks/esn_mackey_glass.py --runs 10 --units $$n --length 11000 \
 		--precision float64 --tag vs_reservoirpy_float64_$$n; done

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
@@ -40,7 +42,8 @@ class TimeBudget(keras.callbacks.Callback):
 class Anneal(keras.callbacks.Callback):
     """Decays the learning rate linearly to 0 over the last `fraction` of the budget: wall clock
     when there is one (--max-minutes), else epochs. A short budget ends on small steps rather than
-    mid-stride (the "decay" phase of warmup-stable-decay schedules)."""
+    mid-stride (the "decay" phase of warmup-stable-decay schedules). A cut made by another
+    callback between epochs (--reduce-lr-patience) scales the rate it decays from."""
 
     def __init__(self, fraction: float, learning_rate: float, minutes: float = 0.0):
         super().__init__()
@@ -50,16 +53,104 @@ class Anneal(keras.callbacks.Callback):
         self.start = time.monotonic()
         self.steps_per_epoch = self.params.get("steps") or 1
         self.total_steps = max(1, self.params["epochs"] * self.steps_per_epoch)
+        self.assigned = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        current = float(self.model.optimizer.learning_rate.numpy())
+        if self.assigned and abs(current - self.assigned) > 1e-6 * self.assigned:
+            self.base *= current / self.assigned
 
     def on_train_batch_begin(self, batch, logs=None):
         progress = (self.epoch * self.steps_per_epoch + batch) / self.total_steps
         if self.seconds:
             progress = max(progress, (time.monotonic() - self.start) / self.seconds)
         scale = min(1.0, max(0.0, (1.0 - progress) / self.fraction))
-        self.model.optimizer.learning_rate.assign(self.base * scale)
+        self.assigned = self.base * scale
+        self.model.optimizer.learning_rate.assign(self.assigned)
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore (re-run the same command and training resumes) made exact and atomic.
+
+    Each epoch's weights (with the optimizer's state) go to a new file; then one JSON, written
+    under a temporary name and renamed, records the epoch, that file, the dropout RNGs' state and
+    the selection state of the other callbacks (the best value so far and the epochs since it: the
+    checkpoint, early stopping, learning-rate cuts, the anneal's base). A kill at any moment
+    leaves the previous backup or the new one, never a mix. Kept after training (the training
+    loop deletes it once metrics.json is written), so a run killed while finishing does not
+    train again. Put it last: its on_train_begin restores what the others' reset."""
+
+    STATE = {
+        keras.callbacks.ModelCheckpoint: ("best",),
+        keras.callbacks.EarlyStopping: ("best", "best_epoch", "wait"),
+        keras.callbacks.ReduceLROnPlateau: ("best", "wait", "cooldown_counter"),
+        Anneal: ("base", "assigned"),
+    }
+    METADATA = "training_metadata.json"
+
+    def __init__(self, backup_dir: Path, callbacks: list):
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+        self.directory = Path(backup_dir)
+        self.stateful = [
+            (c, keys) for c in callbacks for kind, keys in self.STATE.items() if isinstance(c, kind)
+        ]
+
+    @classmethod
+    def saved(cls, backup_dir: Path) -> dict:
+        """What the backup in `backup_dir` records ({} where there is none): "epoch" (epochs done),
+        "weights" (their file), "callbacks" (their state)."""
+        path = Path(backup_dir) / cls.METADATA
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @classmethod
+    def restore_weights(cls, model, backup_dir: Path) -> dict:
+        """Load the backed-up weights (and optimizer state) into `model`; returns `saved`."""
+        saved = cls.saved(backup_dir)
+        if saved:
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(Path(backup_dir) / saved["weights"])
+        return saved
+
+    def on_train_begin(self, logs=None):
+        saved = self.restore_weights(self.model, self.directory)
+        if saved:
+            self.model._initial_epoch = saved["epoch"]
+            for variable, value in zip(_seed_states(self.model), saved["seeds"]):
+                variable.assign(value)
+            for (callback, keys), values in zip(self.stateful, saved["callbacks"]):
+                for key in keys:
+                    setattr(callback, key, values[key])
+
+    def _save_model(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{self._current_epoch}.weights.h5"
+        self.model.save_weights(self.directory / weights, overwrite=True)
+        state = [{key: _plain(getattr(c, key)) for key in keys} for c, keys in self.stateful]
+        metadata = {
+            "epoch": self._current_epoch,
+            "stopped": bool(self.model.stop_training),  # early stopping or the time budget ended training
+            "weights": weights,
+            "callbacks": state,
+            "seeds": [v.numpy().tolist() for v in _seed_states(self.model)],  # not in the weights file
+        }
+        temporary = self.directory / (self.METADATA + ".tmp")
+        temporary.write_text(json.dumps(metadata))
+        os.replace(temporary, self.directory / self.METADATA)
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+
+
+def _seed_states(model) -> list:
+    """The states of the model's random-number generators (dropout's), in a fixed order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _plain(value):
+    """A callback's state as JSON can hold it (numpy scalars -> float; inf stays inf)."""
+    return value if value is None or isinstance(value, int) else float(value)
 
 
 class ResetStates(keras.callbacks.Callback):

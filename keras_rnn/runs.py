@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from keras_rnn import UserError
+from keras_rnn import UserError, locks
 from keras_rnn import config as config_lib
+from keras_rnn.locks import LOCK_FILE
 
 RUNS_ROOT = Path("runs")
 MODEL_FILE = "model.keras"
@@ -67,18 +68,24 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
             return previous
         run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--run-dir {run_dir} is a file: give a new or empty directory")
+    for path in (run_dir, *run_dir.parents):
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--run-dir {run_dir}: {path} is a file: give a new or empty directory")
     if is_finished(run_dir):
         raise UserError(
             f"{run_dir} already holds a finished run: pass another --run-dir, or delete that directory to train again"
         )
-    saved = _saved_config(run_dir)
-    if saved is None and run_dir.is_dir() and any(run_dir.iterdir()):
+    if (
+        _saved_config(run_dir) is None
+        and run_dir.is_dir()
+        and any(p.name != LOCK_FILE for p in run_dir.iterdir())
+    ):
         raise UserError(
             f"{run_dir} is not empty and holds no run ({CONFIG_FILE}): "
             "pass a new or empty --run-dir, so nothing there is overwritten"
         )
+    locks.hold(run_dir, "training")  # until this process ends: a second training here is refused
+    saved = _saved_config(run_dir)
     if saved is not None and not has_started(run_dir):
         remove_setup_files(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
         saved = None

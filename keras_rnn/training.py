@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from datetime import datetime
@@ -23,9 +24,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import UserError, plots
+from keras_rnn import UserError, locks, plots
 from keras_rnn import config as config_lib
-from keras_rnn.callbacks import Anneal, LossCurve, TimeBudget
+from keras_rnn.callbacks import Anneal, Backup, LossCurve, TimeBudget
 from keras_rnn.runs import BACKUP_DIR, HISTORY_FILE, METRICS_FILE, MODEL_FILE, has_started, remove_setup_files
 
 
@@ -85,8 +86,20 @@ def standard_callbacks(
     if cfg.anneal:
         callbacks.append(Anneal(cfg.anneal, cfg.learning_rate, cfg.max_minutes))
     # Last, so an interruption never leaves a backup newer than the logs above.
-    callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / BACKUP_DIR)))
+    callbacks.append(Backup(run_dir / BACKUP_DIR, callbacks))
     return callbacks
+
+
+def trim_history(csv_path: Path, epochs: int) -> None:
+    """Keep the header and the first `epochs` rows of a CSV log: a run killed after logging an
+    epoch but before backing it up trains that epoch again, and logs it once."""
+    if not csv_path.exists():
+        return
+    lines = csv_path.read_text().splitlines(keepends=True)
+    if len(lines) > epochs + 1:
+        temporary = csv_path.with_suffix(".tmp")
+        temporary.write_text("".join(lines[: epochs + 1]))
+        os.replace(temporary, csv_path)
 
 
 # ---------------------------------------------------------------- the loop
@@ -102,6 +115,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
         if not has_started(run_dir):
             remove_setup_files(run_dir)
+            locks.release(run_dir)
             if not any(run_dir.iterdir()):
                 run_dir.rmdir()
         raise
@@ -118,25 +132,30 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     at = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.ModelCheckpoint))
     callbacks[at:at] = list(plan.callbacks) + list(extra_callbacks)
     started = time.monotonic()
-    history = plan.model.fit(
-        plan.train_data,
-        validation_data=plan.validation_data,
-        epochs=cfg.epochs,
-        steps_per_epoch=plan.steps_per_epoch or cfg.steps_per_epoch,
-        validation_steps=plan.validation_steps,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=1,
-    )
-    if (
-        plan.model.stop_training
-        and history.history
-        and any(math.isnan(v) for v in history.history.get("loss", []))
-    ):
+    backup = Backup.saved(run_dir / BACKUP_DIR)
+    done = backup.get("epoch", 0)
+    trim_history(run_dir / HISTORY_FILE, done)
+    steps, data = plan.steps_per_epoch or cfg.steps_per_epoch, plan.train_data
+    if done and steps and data.cardinality() == tf.data.INFINITE_CARDINALITY:
+        data = data.skip(done * steps)  # a resumed run reads on where it stopped
+    if backup.get("stopped") or done >= cfg.epochs:  # killed after training, while finishing
+        Backup.restore_weights(plan.model, run_dir / BACKUP_DIR)
+    else:
+        plan.model.fit(
+            data,
+            validation_data=plan.validation_data,
+            epochs=cfg.epochs,
+            steps_per_epoch=steps,
+            validation_steps=plan.validation_steps,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=1,
+        )
+    logs = plots.read_history_csv(run_dir / HISTORY_FILE)
+    if any(math.isnan(v) for v in logs.get("loss", [])):
         raise UserError("training stopped: the loss became NaN; lower --learning-rate or set --clipnorm")
     if not (run_dir / MODEL_FILE).exists():  # e.g. no validation data: keep the last weights
         plan.model.save(run_dir / MODEL_FILE)
-    logs = plots.read_history_csv(run_dir / HISTORY_FILE)
     metrics = {
         "task": task.name,
         "epochs_run": len(logs.get("loss", [])),

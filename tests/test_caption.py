@@ -3,7 +3,11 @@
 scene generator and bad input."""
 
 import base64
+import io
 import json
+import struct
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -134,6 +138,34 @@ def test_savedmodel_beam_search_and_bad_requests(exported, loaded):
             call([png(test.images[0])], **kwargs)
     with pytest.raises(tf.errors.InvalidArgumentError, match="at least one image"):
         fn(images=tf.constant([], tf.string), beam_width=tf.constant(1), max_length=tf.constant(5))
+    big = bomb_png(png(test.images[0]), 6000, 6000)  # 36 M pixels: allowed alone, not three at once
+    for images, message in [
+        ([bomb_png(png(test.images[0]), 20000, 20000)], "at most 40,000,000 pixels"),
+        ([big] * 3, "one request may declare at most 80,000,000"),
+    ]:
+        started = time.monotonic()
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            fn(images=tf.constant(images), beam_width=tf.constant(1), max_length=tf.constant(5))
+        assert time.monotonic() - started < 5  # refused from the headers, before decoding
+
+
+def bomb_png(png: bytes, width: int, height: int) -> bytes:
+    """`png` with its header rewritten to declare width x height (a valid CRC): a decompression bomb."""
+    ihdr = b"IHDR" + struct.pack(">II", width, height) + png[24:29]
+    return png[:8] + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
+
+
+def test_declared_pixels_are_read_from_the_headers_of_every_format():
+    from PIL import Image
+
+    from keras_rnn.data.captions import declared_pixels
+
+    image = Image.fromarray(np.zeros((5, 7, 3), np.uint8))
+    for form in ("PNG", "JPEG", "GIF", "BMP"):
+        encoded = io.BytesIO()
+        image.save(encoded, form)
+        assert int(declared_pixels(tf.constant(encoded.getvalue()))) == 35, form
+    assert int(declared_pixels(tf.constant(b"hi"))) == 0  # not an image: decoding refuses it
 
 
 def test_attention_localisation_scores_peaks_on_the_named_object():
@@ -178,6 +210,19 @@ def test_litert_host_reads_an_image_file_without_tensorflow(exported, loaded, tm
         f"m = CaptionLiteRT({str(exported[2])!r})\nprint(m.caption(m.pixels({str(image_file)!r})))"
     )
     assert printed == expected
+
+
+def test_litert_host_refuses_a_decompression_bomb_before_decoding(exported, tmp_path):
+    """A 1 KB PNG declaring 20000 x 20000 pixels: one error line, at once, without decoding it."""
+    bomb = bomb_png(base64.b64decode(scenes.example_png(32)), 20000, 20000)
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    started = time.monotonic()
+    proc = run_cli("-m", "keras_rnn.hosts.caption", exported[2], tmp_path / "bomb.png", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith("error: ") and "over 40,000,000 pixels" in proc.stderr
+    )
+    assert time.monotonic() - started < 30
 
 
 def test_caption_images_cli_captions_files_and_draws_maps(exported, loaded, tmp_path):

@@ -7,6 +7,9 @@ runs in a process without TensorFlow.
 
 import csv
 import json
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_rnn import decoding
 from keras_rnn.hosts.charlm import CharLMLiteRT
 from keras_rnn.tasks import charlm
-from tests.conftest import CORPUS_WORDS, TRAIN_ARGS, run_cli
+from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
 from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
 
 
@@ -173,14 +176,40 @@ def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
         ({"n": 0}, "num_chars must be > 0"),
         ({"n": 10**7}, "num_chars must be <="),
         ({"top_k": -1}, "top_k must be >= 0"),
+        ({"temperature": float("nan")}, "temperature must be > 0"),
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)
+    options = dict(
+        num_chars=tf.constant(5), top_k=tf.constant(0), temperature=tf.constant(1.0), seed=tf.constant(-1)
+    )
+    assert len(generate(prompt=tf.constant(["a"]), **options)["text"][0].numpy()) >= 5  # negative seeds: fine
+    for prompt in ("the", [["the", "a"]]):  # a scalar or 2-D prompt: refused by its shape
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="prompt .* is not compatible with expected shape"
+        ):
+            generate(prompt=tf.constant(prompt), **options)
+    step = tf.saved_model.load(str(paths["savedmodel"])).signatures["step"]
+    size = step.structured_input_signature[1]["state"].shape[1]
+    for token, batch in (([5, 6], 1), ([5], 3)):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="state and token must have the same batch size"
+        ):
+            step(token=tf.constant(token), state=tf.zeros([batch, size]))
 
 
 def test_versions_count_up_and_xla_variant_matches(trained_run, tmp_path, keras_sampler):
-    run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--no-sample")
-    run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", tmp_path, "--xla")
+    """Two exports into one --out at once: the second waits for the first, both succeed, in turn."""
+    command = [sys.executable, "export.py", "--task", "charlm", "--run-dir", str(trained_run)]
+    quiet = dict(cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([*command, "--out", str(tmp_path), "--no-sample"], **quiet)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.Popen([*command, "--out", str(tmp_path), "--xla"], **quiet)
+    for proc in (first, second):
+        assert proc.wait(600) == 0, proc.communicate()[1][-3000:]
+    assert not (tmp_path / ".lock").exists()
     assert sorted(p.name for p in (tmp_path / "charlm").iterdir()) == ["1", "2"]
     assert sorted(p.name for p in (tmp_path / "litert" / "charlm").iterdir()) == ["1", "2"]
     config = (tmp_path / "models.config").read_text()
@@ -335,22 +364,39 @@ def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
     bogus.write_bytes(b"not a flatbuffer")
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"name": "not our metadata"}')
+    meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    broken = {}  # hand-edited or mixed-up metadata -> what the error says
+    for name, text, message in [
+        ("list", "[1, 2]", "not a JSON object"),
+        ("empty_chars", json.dumps({**meta, "chars": []}), "'chars' is missing or not a non-empty list"),
+        ("state", json.dumps({**meta, "state_size": meta["state_size"] + 1}), "says state_size"),
+        ("translate", json.dumps({**meta, "task": "translate"}), "describes a translate model, not charlm"),
+    ]:
+        broken[name] = (tmp_path / f"{name}.json", message)
+        broken[name][0].write_text(text)
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "caption.json").write_text(paths["meta"].read_text(encoding="utf-8"))
+    host = ["keras_rnn.hosts.charlm", paths["tflite"], paths["meta"]]
     cases = [
-        (
-            ["keras_rnn.hosts.charlm", paths["tflite"], paths["meta"], "--num-chars", "0"],
-            "need num_chars > 0",
-        ),
+        ([*host, "--num-chars", "0"], "need 0 < num_chars <= 100,000"),
+        ([*host, "--num-chars", "2147483648"], "need 0 < num_chars <= 100,000"),
+        ([*host, "--temperature", "nan"], "a finite temperature > 0"),
+        ([*host, "--prompt", "x" * 10_001], "at most 10,000"),
+        *[(["keras_rnn.hosts.charlm", paths["tflite"], path], message) for path, message in broken.values()],
+        (["keras_rnn.hosts.caption", tmp_path / "mixed", "x.png"], "describes a charlm model, not caption"),
+        (["keras_rnn.hosts.translate", tmp_path, "hi", "--max-length", "1000000000"], "must be in [1, 512]"),
+        (["keras_rnn.hosts.caption", tmp_path, "x.png", "--max-length", "1000000000"], "must be in [1, 64]"),
         (["keras_rnn.hosts.charlm", bogus, paths["meta"]], "not a valid Flatbuffer"),
         (
             ["keras_rnn.litert_host", paths["tflite"], tmp_path / "missing.json"],
             "No such file",
         ),  # the old name
-        (["keras_rnn.hosts.charlm", paths["tflite"], foreign], "missing entry"),
+        (["keras_rnn.hosts.charlm", paths["tflite"], foreign], "'chars' is missing"),
         (["keras_rnn.hosts.translate", tmp_path / "nowhere", "hello"], "nowhere"),
         (["keras_rnn.litert_translate_host", tmp_path / "nowhere", "hello"], "nowhere"),
         (
             ["keras_rnn.hosts.caption", paths["tflite"].parent, "x.png", "--max-length", "0"],
-            "--max-length must be at least 1",
+            "--max-length must be in [1, 64]",
         ),
     ]
     for args, message in cases:
@@ -359,3 +405,5 @@ def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
         assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr, (
             proc.stderr
         )
+    negative_seed = run_cli("-m", *host, "--num-chars", "5", "--seed", "-1")  # accepted, as by the SavedModel
+    assert len(negative_seed.stdout) >= 5

@@ -200,6 +200,21 @@ def test_savedmodel_predict_and_generate_equal_keras(run_and_export):
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_steps must be > 0"):
         loaded.signatures["generate"](series=tf.constant(series), num_steps=tf.constant(0))
+    broken = series.copy()
+    broken[0, 5, 0] = np.nan
+    for bad, message in [
+        (series[:, :0], "at least one time step"),
+        (series[:0], "at least one series"),
+        (broken, "finite numbers"),
+        (series[0], "not compatible with expected shape"),  # 2-D where [batch, time, features] is served
+    ]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            loaded.signatures["predict"](series=tf.constant(bad))
+    step = loaded.signatures["step"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
+        step(
+            input=tf.zeros([2, 1]), state=tf.zeros([1, step.structured_input_signature[1]["state"].shape[1]])
+        )
 
 
 def test_savedmodel_answers_a_rest_body_without_keras(run_and_export):

@@ -61,11 +61,14 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
         dict(max_chars=0),
         dict(validation_batches=-1),
         dict(text_file="a.txt", dataset="tiny_shakespeare"),
+        dict(units=10_000_000),  # would end in a ResourceExhaustedError while building
+        dict(units=20_000, layers=3),
     ],
 )
 def test_impossible_options_are_refused_before_reading_data(bad):
     with pytest.raises(
-        UserError, match=r"must be at least 1|need --embedding-dim|--dropout must be in \[0, 1\)|not both"
+        UserError,
+        match=r"must be at least 1|need --embedding-dim|--dropout must be in \[0, 1\)|not both|GiB limit",
     ):
         charlm.check_config(charlm.Config(**bad))
 

@@ -52,6 +52,86 @@ def test_rerunning_after_an_interruption_resumes(tmp_path, corpus_file):
     assert metrics["epochs_run"] == 4 and runs.is_finished(run_dir)
 
 
+def _weights(run_dir):
+    return keras.saving.load_model(run_dir / runs.MODEL_FILE, compile=False).get_weights()
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_resumed_run_ends_equal_to_an_uninterrupted_one(tmp_path, corpus_file, monkeypatch, dropout):
+    """Killed at the start of epoch 2, then killed again after logging epoch 3 but before backing it
+    up: the run finishes with the uninterrupted run's weights, history and checkpoint choice (the
+    backup holds the optimizer, the dropout RNGs and the callbacks' state; the data reads on)."""
+    cfg = _cfg(corpus_file, dropout=dropout, reduce_lr_patience=1)
+    straight = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "straight"))
+    expected = training.train(charlm.TASK, cfg, straight)
+
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    with pytest.raises(KeyboardInterrupt):
+        training.train(charlm.TASK, cfg, run_dir, extra_callbacks=[InterruptAtEpoch(2)])
+    save = training.Backup._save_model
+
+    def killed_before_backing_up_epoch_3(self):
+        if self._current_epoch == 3:
+            raise KeyboardInterrupt
+        save(self)
+
+    monkeypatch.setattr(training.Backup, "_save_model", killed_before_backing_up_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(charlm.TASK, cfg, run_dir)
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 4  # header + epochs 0-2
+    monkeypatch.setattr(training.Backup, "_save_model", save)
+    metrics = training.train(charlm.TASK, cfg, run_dir)
+    assert (run_dir / "history.csv").read_text() == (straight / "history.csv").read_text()
+    for key in ("epochs_run", "best_epoch", "best_val_loss"):
+        assert metrics[key] == expected[key], key
+    for got, want in zip(_weights(run_dir), _weights(straight)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_run_killed_while_finishing_only_finishes(tmp_path, corpus_file, monkeypatch):
+    """Killed after its last epoch, before metrics.json: the re-run trains nothing again."""
+    cfg = _cfg(corpus_file)
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    summary = charlm.TASK.prepare
+
+    def killed_in_summary(cfg, run_dir):
+        plan = summary(cfg, run_dir)
+        plan.summary = lambda metrics: (_ for _ in ()).throw(KeyboardInterrupt)
+        return plan
+
+    monkeypatch.setattr(charlm.TASK, "prepare", killed_in_summary)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(charlm.TASK, cfg, run_dir)
+    history = (run_dir / "history.csv").read_text()
+    monkeypatch.undo()
+    metrics = training.train(charlm.TASK, cfg, run_dir)
+    assert (run_dir / "history.csv").read_text() == history
+    assert metrics["epochs_run"] == 4 and metrics["best_epoch"] <= 4 and not (run_dir / "backup").exists()
+
+
+def test_a_second_training_into_a_busy_run_directory_is_refused(tmp_path, corpus_file):
+    """The run directory is locked by the process writing it: another training gets one error
+    line and exit 2, and changes nothing there (the lock dies with its process)."""
+    from keras_rnn import locks
+    from tests.conftest import run_cli
+
+    run_dir = runs.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))  # held by this process
+    (run_dir / "history.csv").write_text("epoch,loss\n0,3.0\n")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    proc = run_cli(
+        "train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", run_dir, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[
+        -1
+    ] == f"error: {run_dir} is in use by another training (pid {os.getpid()}): " + (
+        "wait for it to end, or pass another directory"
+    )
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    locks.release(run_dir)
+    assert not (run_dir / locks.LOCK_FILE).exists()
+
+
 def test_changed_options_do_not_resume_silently(tmp_path, corpus_file):
     run_dir = runs.prepare_run_dir("charlm", _cfg(corpus_file), str(tmp_path / "run"))
     (run_dir / "history.csv").write_text("epoch,loss\n0,3.0\n")  # training had begun
@@ -65,7 +145,10 @@ def test_a_run_that_never_trained_starts_over_and_foreign_directories_are_refuse
     (run_dir / "vocab.json").write_text("{}")  # set up, then refused (say): no epoch ran
     changed = dataclasses.replace(_cfg(corpus_file), units=32)
     assert runs.prepare_run_dir("charlm", changed, str(run_dir)) == run_dir
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json"]  # the stale vocabulary is gone
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".lock",
+        "config.json",
+    ]  # the stale vocabulary is gone
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"...")
@@ -213,6 +296,28 @@ def test_anneal_ends_the_budget_on_a_learning_rate_near_zero():
     model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[Anneal(0.5, 0.01), record])  # 32 steps
     assert rates[:16] == pytest.approx([0.01] * 16)
     assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] < 0.001
+
+
+def test_anneal_keeps_a_plateau_cut():
+    """--reduce-lr-patience with --anneal: the halving made between epochs scales what Anneal
+    decays from (it is not undone by the next batch)."""
+    from keras_rnn.callbacks import Anneal
+
+    model, x, y = _tiny_regression()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    rates = []
+    halve_after_first = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epoch == 0 and model.optimizer.learning_rate.assign(0.005)
+    )
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: rates.append(float(model.optimizer.learning_rate.numpy()))
+    )
+    model.fit(
+        x, y, epochs=4, batch_size=8, verbose=0, callbacks=[Anneal(0.5, 0.01), halve_after_first, record]
+    )
+    assert rates[:8] == pytest.approx([0.01] * 8)
+    assert rates[8:16] == pytest.approx([0.005] * 8)
+    assert rates[17] < rates[16] and rates[-1] < 0.0005
 
 
 def test_label_smoothing_loss_is_masked_cross_entropy_at_zero_and_spreads_mass_otherwise():

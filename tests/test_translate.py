@@ -257,6 +257,10 @@ def test_savedmodel_greedy_equals_keras_greedy_and_rejects_bad_requests(exported
         ({"beam_width": 0}, "beam_width must be >= 1"),
         ({"beam_width": 99}, "beam_width must be <="),
         ({"max_length": 0}, "max_length must be > 0"),
+        ({"max_length": 10**9}, "max_length must be <= 512"),
+        ({"source": tf.constant([], tf.string)}, "at least one source sentence"),
+        ({"source": "a cat"}, "source .* is not compatible with expected shape"),
+        ({"source": [["a cat"]]}, "source .* is not compatible with expected shape"),
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)
@@ -332,6 +336,39 @@ def test_lowercase_is_stored_with_the_run_and_applied_in_graph_and_host():
     assert SubwordTokenizerPy(vocab.source).tokenize("BIG CAT.") == upper[: upper.tolist().index(2)].tolist()
     word = translate.Vocabulary.build(pairs, "word", 50, 50, lowercase=False)
     assert "Big" in word.source.words and "big" in word.source.words
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_length_buckets_batch_similar_lengths_and_keep_every_pair(jit_compile):
+    """--bucket-width: each training batch holds pairs whose longer side differs by less than the
+    width (with --jit-compile padded to the bucket's bound: a handful of shapes); an epoch is every
+    pair once, in the number of batches make_dataset announces; teacher forcing is unchanged."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    pairs = [
+        (" ".join(rng.choice(words, n)), " ".join(rng.choice(words, m)))
+        for n, m in rng.integers(1, 13, (300, 2))
+    ]
+    vocab = translate.Vocabulary.build(pairs, "word", 50, 50, lowercase=False)
+    cfg = translate.Config(batch_size=16, bucket_width=3, jit_compile=jit_compile, max_source_len=20)
+    ds, batches = translate.make_dataset(
+        pairs, translate.Vectorizer(vocab, 20), cfg, "training", shuffle=True
+    )
+    seen, shapes = [], set()
+    for (source, target_in), target_out in ds.take(batches):
+        source, target_in, target_out = source.numpy(), target_in.numpy(), target_out.numpy()
+        longer = np.maximum((source != 0).sum(1), (target_in != 0).sum(1))
+        assert longer.max() - longer.min() < 3
+        assert (target_in[:, 0] == translate.TARGET_START_ID).all()
+        assert ((target_in != 0).sum(1) == (target_out != 0).sum(1)).all()
+        shifted = target_in[:, 1:] != 0
+        assert (target_in[:, 1:][shifted] == target_out[:, :-1][shifted]).all()  # shifted by one
+        seen += [tuple(row[row != 0]) for row in source]
+        shapes.add(source.shape[1:] + target_in.shape[1:])
+    expected = translate.Vectorizer(vocab, 20).source(tf.constant([s for s, _ in pairs]))[0].numpy()
+    assert sorted(seen) == sorted(tuple(row[row != 0]) for row in expected)
+    if jit_compile:
+        assert all(a == b and a % 3 == 0 for a, b in shapes) and len(shapes) <= 5
 
 
 @pytest.mark.parametrize("name", ["encoder", "decoder_step"])

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        from keras_rnn import runs, training
+        from keras_rnn import locks, runs, training
 
         task = tasks.get(args.task)
         cfg = config_lib.from_args(task.Config, args)
@@ -40,6 +40,8 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             raise SystemExit(130) from None
+        finally:
+            locks.release(run_dir)
         summary = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
         )

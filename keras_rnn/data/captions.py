@@ -99,3 +99,35 @@ def split_captions_file(path, size: int, seed: int) -> tuple[Split, Split, Split
         first_captions(held_out["validation"]),
         first_captions(held_out["test"]),
     )
+
+
+def declared_pixels(data):
+    """Width x height an encoded image declares in its header (PNG, JPEG, GIF, BMP; 0 for anything
+    else, which decoding then refuses), read without decoding: a tiny file can declare a
+    20000 x 20000 image, so servers check this first (keras_rnn.limits)."""
+    data = tf.strings.join([data, tf.constant(b"\0" * 32)])  # short files: read zeros, not past the end
+
+    def number(position, length, big_endian):
+        raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, position, length), tf.uint8), tf.int64)
+        raw = raw if big_endian else tf.reverse(raw, [0])
+        return tf.reduce_sum(raw * 256 ** tf.range(length - 1, -1, -1, dtype=tf.int64))
+
+    head = tf.strings.substr(data, 0, 8)
+    png = number(16, 4, True) * number(20, 4, True)
+    gif = number(6, 2, False) * number(8, 2, False)
+    height = tf.abs(tf.bitcast(tf.cast(number(22, 4, False), tf.uint32), tf.int32))  # negative: top-down
+    bmp = number(18, 4, False) * tf.cast(height, tf.int64)
+
+    def jpeg():
+        shape = tf.cast(tf.io.extract_jpeg_shape(data), tf.int64)
+        return shape[0] * shape[1]
+
+    return tf.case(
+        [
+            (tf.equal(head, b"\x89PNG\r\n\x1a\n"), lambda: png),
+            (tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff"), jpeg),
+            (tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"), lambda: gif),
+            (tf.equal(tf.strings.substr(head, 0, 2), b"BM"), lambda: bmp),
+        ],
+        default=lambda: tf.constant(0, tf.int64),
+    )

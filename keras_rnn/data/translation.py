@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
@@ -149,7 +150,8 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
     """((source ids, target input ids), target output ids) batches and their number; `cfg` gives
     max_source_len, max_target_len, batch_size, seed. Over-long targets are skipped and counted.
     Each batch is padded to its own longest sentence (not the split's), so short sentences cost
-    little: the recurrence and the vocabulary projection run over real lengths."""
+    little: the recurrence and the vocabulary projection run over real lengths. Training batches
+    (`shuffle`) hold pairs of similar length (`cfg.bucket_width`; 0 = random batches)."""
     if not pairs:
         raise UserError(f"the {split} split is empty")
     source_ids = vectorizer.source_ids(tf.constant([s for s, _ in pairs]))
@@ -169,12 +171,24 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
     if not keep.any():
         raise UserError(f"the {split} split has no pairs left: raise --max-target-len")
     kept = int(keep.sum())
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.ragged.boolean_mask(sources, keep), tf.ragged.boolean_mask(targets, keep))
-    )
+    sources, targets = tf.ragged.boolean_mask(sources, keep), tf.ragged.boolean_mask(targets, keep)
+    ds = tf.data.Dataset.from_tensor_slices((sources, targets))
     if shuffle:
         ds = ds.shuffle(kept, seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.ragged_batch(cfg.batch_size).map(
-        lambda source, target: ((source.to_tensor(), target[:, :-1].to_tensor()), target[:, 1:].to_tensor())
-    )
-    return ds, -(-kept // cfg.batch_size)
+    ds = ds.map(lambda source, target: (source, target[:-1], target[1:]))
+    width = cfg.bucket_width if shuffle else 0
+    if not width:
+        ds = ds.padded_batch(cfg.batch_size)
+        batches = -(-kept // cfg.batch_size)
+    else:  # batches of similar lengths: less padding, the same sentences per epoch
+        lengths = tf.maximum(sources.row_lengths(), targets.row_lengths() - 1).numpy()
+        boundaries = list(range(width + 1, int(lengths.max()) + width + 1, width))
+        per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
+        batches = int(sum(-(-n // cfg.batch_size) for n in per_bucket))
+        ds = ds.bucket_by_sequence_length(
+            lambda source, target_in, target_out: tf.maximum(tf.size(source), tf.size(target_in)),
+            boundaries,
+            [cfg.batch_size] * (len(boundaries) + 1),
+            pad_to_bucket_boundary=cfg.jit_compile,  # XLA: one shape per bucket
+        )
+    return ds.map(lambda source, target_in, target_out: ((source, target_in), target_out)), batches

@@ -15,8 +15,7 @@ import tensorflow as tf
 
 from keras_rnn import UserError, decoding
 from keras_rnn.data.tokens import join_tokens
-
-MAX_BEAM_WIDTH = 16
+from keras_rnn.limits import MAX_BEAM_WIDTH
 
 
 def check_search_options(beam_width: int, max_length: int, max_length_limit: int) -> None:
@@ -57,10 +56,14 @@ class EncoderDecoderServing(tf.Module):
             self.decoder.step, state, constants, start, self.end_id, max_length, beam_width, length_penalty
         )
 
-    def request_checks(self, beam_width, max_length) -> list:
-        """Asserts on a served request's options (run them through `after_checks`)."""
+    def request_checks(self, batch, beam_width, max_length, items: str) -> list:
+        """Asserts on a served request (run them through `after_checks`): a batch of at least one
+        of its `items`, and the search options within their limits."""
         limit = self.max_length_limit
         return [
+            tf.debugging.assert_positive(
+                tf.size(batch), message=f"the request must hold at least one {items}"
+            ),
             tf.debugging.assert_greater_equal(beam_width, 1, message="beam_width must be >= 1"),
             tf.debugging.assert_less_equal(
                 beam_width, MAX_BEAM_WIDTH, message=f"beam_width must be <= {MAX_BEAM_WIDTH}"

@@ -11,11 +11,14 @@ Layout under `--out` (default `saved_models/`):
 Versions count up (1, 2, ...). Everything is written under `.tmp-*` names and
 renamed into place at the end, so TF Serving (which watches for numeric
 directories) never sees a half-written version; an interrupted export leaves
-only a `.tmp-*` directory, which the next export removes.
+only a `.tmp-*` directory, which the next export removes. Exports into one `--out` take turns
+(a lock, `.lock`, held while one runs): a second waits, then writes the next version.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import shutil
@@ -24,6 +27,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from keras_rnn import locks
 from keras_rnn.export import ServingSpec
 
 LITERT_DIR = "litert"
@@ -35,12 +39,39 @@ def next_version(*dirs: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def write_savedmodel(module, endpoints: dict, path: Path) -> None:
+def shape_checked(fn, signature: list):
+    """`fn` with its inputs checked at run time: TF Serving and signature calls feed whatever
+    arrives (a scalar for a `[None]` input, 2-D for 1-D), and inputs with a batch dimension must
+    agree on it (`step`'s token and state). Each mismatch is an InvalidArgument naming the input."""
+    parameters = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        inputs = parameters.bind(*args, **kwargs).arguments
+        inputs = {k: tf.ensure_shape(v, spec.shape) for (k, v), spec in zip(inputs.items(), signature)}
+        batched = [k for k, spec in zip(inputs, signature) if spec.shape.rank and spec.shape[0] is None]
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(inputs[k])[0],
+                tf.shape(inputs[batched[0]])[0],
+                message=f"{k} and {batched[0]} must have the same batch size (first dimension)",
+            )
+            for k in batched[1:]
+        ]
+        with tf.control_dependencies(checks):
+            return fn(**{k: tf.identity(v) for k, v in inputs.items()})
+
+    return checked
+
+
+def write_savedmodel(module, endpoints: dict, path: Path, check_shapes: bool = True) -> None:
     archive = keras.export.ExportArchive()
     if module is not None:  # lookup tables are not found through the endpoints alone
         archive.track(module)
     for name, (fn, signature) in endpoints.items():
-        archive.add_endpoint(name, fn, input_signature=signature)
+        archive.add_endpoint(
+            name, shape_checked(fn, signature) if check_shapes else fn, input_signature=signature
+        )
     archive.write_out(str(path), verbose=False)
 
 
@@ -52,7 +83,7 @@ def convert_to_litert(name: str, fn, signature: list, workdir: Path) -> dict[str
     the .tflite signature keeps the input and output names.
     """
     savedmodel = workdir / f"_convert_{name}"
-    write_savedmodel(None, {name: (fn, signature)}, savedmodel)
+    write_savedmodel(None, {name: (fn, signature)}, savedmodel, check_shapes=False)  # fixed shapes
     out = {}
     for suffix, optimizations in (("", []), ("_drq", [tf.lite.Optimize.DEFAULT])):
         converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[name])
@@ -84,6 +115,14 @@ def write_models_config(out_root: Path) -> Path:
 def export(spec: ServingSpec, out_root) -> dict:
     """Write every format of `spec`; returns the paths written."""
     out_root = Path(out_root)
+    locks.hold(out_root, "export", wait=True)  # one export at a time: versions stay distinct
+    try:
+        return _export(spec, out_root)
+    finally:
+        locks.release(out_root)
+
+
+def _export(spec: ServingSpec, out_root: Path) -> dict:
     model_root, litert_root = out_root / spec.name, out_root / LITERT_DIR / spec.name
     for root in (model_root, litert_root):
         root.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,9 @@ never TensorFlow: it runs where only the LiteRT runtime is (the tests check).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from keras_rnn import UserError
 
 
@@ -14,9 +17,34 @@ def load_litert(host_cls, *args, **kwargs):
     raises turned into a UserError that says what to give."""
     try:
         return host_cls(*args, **kwargs)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, TypeError) as err:
         detail = f"missing entry {err}" if isinstance(err, KeyError) else str(err)
         raise UserError(
             f"cannot load the LiteRT model from {', '.join(map(str, args))} ({detail}): give what "
             "export.py wrote (saved_models/litert/TASK/VERSION/)"
         ) from None
+
+
+def read_metadata(path, task: str, required: dict) -> dict:
+    """`TASK.json` as export.py wrote it: a JSON object of `task`'s export holding each required
+    key with a value of its type (non-empty where it is a list); a ValueError saying what is
+    wrong otherwise (another task's file, a hand-edited one)."""
+    meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is not an export's metadata (not a JSON object)")
+    if meta.get("task", task) != task:
+        raise ValueError(f"{path} describes a {meta['task']} model, not {task}")
+    for key, kind in required.items():
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, list) and not value):
+            wanted = f"{'non-empty ' if kind is list else ''}{kind.__name__}"
+            raise ValueError(f"{path}: '{key}' is missing or not a {wanted}")
+    return meta
+
+
+def require_signature(runner, names: set, what: str) -> dict:
+    """The input indices of a signature runner that has exactly the inputs `names`."""
+    details = runner.get_input_details()
+    if set(details) != names:
+        raise ValueError(f"{what} takes {sorted(details)}, not {sorted(names)}: a model of another task?")
+    return {name: d["index"] for name, d in details.items()}

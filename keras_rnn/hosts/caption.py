@@ -19,10 +19,15 @@ import sys
 
 import numpy as np
 
+from keras_rnn import UserError
 from keras_rnn.hosts.encoder_decoder import EncoderDecoderLiteRT, greedy_loop, join_words, run_host
+from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS
 
 
 class CaptionLiteRT(EncoderDecoderLiteRT):
+    REQUIRED = {"image_size": int, "vocab": list, "max_caption_len": int, "start_id": int, "end_id": int}
+    STEP_INPUTS = {"token", "state", "memory"}
+
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
         super().__init__("caption", litert_dir, num_threads, quantized)
 
@@ -31,7 +36,13 @@ class CaptionLiteRT(EncoderDecoderLiteRT):
         from PIL import Image
 
         size = self.meta["image_size"]
-        with Image.open(image_file) as image:
+        try:
+            image = Image.open(image_file)
+        except Image.DecompressionBombError:
+            image = None
+        if image is None or image.width * image.height > MAX_IMAGE_PIXELS:  # checked before decoding
+            raise UserError(f"{image_file}: the image declares over {MAX_IMAGE_PIXELS:,} pixels (the limit)")
+        with image:
             image = image.convert("RGB")
             if image.size != (size, size):
                 image = image.resize((size, size), Image.BILINEAR)
@@ -66,7 +77,10 @@ def main(argv=None) -> int:
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
     return run_host(
-        args, CaptionLiteRT, lambda model, image: model.caption(model.pixels(image), args.max_length)
+        args,
+        CaptionLiteRT,
+        lambda model, image: model.caption(model.pixels(image), args.max_length),
+        MAX_CAPTION_TOKENS,
     )
 
 

@@ -15,32 +15,45 @@ numbers, so the text differs from the SavedModel's for the same seed.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, report_errors
-from keras_rnn.hosts import load_litert
+from keras_rnn.hosts import load_litert, read_metadata, require_signature
+from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS
 
 
-def check_options(num_chars: int, temperature: float, top_k: int) -> None:
-    if num_chars <= 0 or temperature <= 0 or top_k < 0:
-        raise UserError("need num_chars > 0, temperature > 0 and top_k >= 0 (top_k=1 is greedy)")
+def check_options(num_chars: int, temperature: float, top_k: int, prompt: str = "") -> None:
+    """The served model's limits (keras_rnn.limits), so no request runs for minutes."""
+    if not 0 < num_chars <= MAX_GENERATE_CHARS or not 0 < temperature < math.inf or top_k < 0:
+        raise UserError(
+            f"need 0 < num_chars <= {MAX_GENERATE_CHARS:,}, a finite temperature > 0 and top_k >= 0 "
+            "(top_k=1 is greedy)"
+        )
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserError(f"the prompt has {len(prompt):,} characters: at most {MAX_PROMPT_CHARS:,}")
 
 
 class CharLMLiteRT:
     def __init__(self, tflite_path, metadata_path, num_threads: int = 1):
-        with open(metadata_path, encoding="utf-8") as f:
-            self.meta = json.load(f)
+        self.meta = read_metadata(
+            metadata_path, "charlm", {"chars": list, "state_size": int, "unknown_id": int}
+        )
         self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         # Tensor indices by signature name; set/invoke/get directly (the signature runner
         # re-allocates tensors on every call, a large share of a small step's time).
         runner = self.interpreter.get_signature_runner("step")
-        self.inputs = {name: d["index"] for name, d in runner.get_input_details().items()}
+        self.inputs = require_signature(runner, {"token", "state"}, f"{tflite_path}'s step")
         self.outputs = {name: d["index"] for name, d in runner.get_output_details().items()}
+        state_size = int(runner.get_input_details()["state"]["shape"][-1])
+        if state_size != self.meta["state_size"]:
+            raise ValueError(
+                f"{metadata_path} says state_size {self.meta['state_size']}, the model has {state_size}"
+            )
         self.index = {c: i + 1 for i, c in enumerate(self.meta["chars"])}
         self.unknown = self.meta["unknown_id"]
 
@@ -73,9 +86,9 @@ class CharLMLiteRT:
     def generate(
         self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0, seed: int = 0
     ) -> str:
-        check_options(num_chars, temperature, top_k)
+        check_options(num_chars, temperature, top_k, prompt)
         top_k = min(top_k, len(self.meta["chars"]) + 1)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed % 2**64)  # any integer seed, negative ones too (as the SavedModel)
         state = self.zero_state()
         for token in self.encode(prompt):
             logits, state = self.step(token, state)
@@ -99,7 +112,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        check_options(args.num_chars, args.temperature, args.top_k)
+        check_options(args.num_chars, args.temperature, args.top_k, args.prompt)
         model = load_litert(CharLMLiteRT, args.tflite, args.metadata)
         print(
             args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed)

@@ -4,7 +4,6 @@ numpy and ai_edge_litert only."""
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, report_errors
-from keras_rnn.hosts import load_litert
+from keras_rnn.hosts import load_litert, read_metadata, require_signature
 
 # Copied from keras_rnn.data.tokens.DETOKENIZE (this file must not import TensorFlow;
 # a test checks that the two stay equal).
@@ -56,9 +55,12 @@ class EncoderDecoderLiteRT:
     """`NAME.json` and the `encoder` / `decoder_step` signature runners of an exported
     encoder-decoder (translate, caption), float32 or dynamic-range quantized."""
 
+    REQUIRED: dict = {}  # metadata keys the host reads, and their types
+    STEP_INPUTS: set = set()
+
     def __init__(self, name: str, litert_dir, num_threads: int = 1, quantized: bool = False):
         litert_dir = Path(litert_dir)
-        self.meta = json.loads((litert_dir / f"{name}.json").read_text(encoding="utf-8"))
+        self.meta = read_metadata(litert_dir / f"{name}.json", name, {"state_size": int, **self.REQUIRED})
         suffix = "_drq" if quantized else ""
         self.encoder = Interpreter(
             model_path=str(litert_dir / f"{name}_encoder{suffix}.tflite"), num_threads=num_threads
@@ -66,15 +68,23 @@ class EncoderDecoderLiteRT:
         self.step = Interpreter(
             model_path=str(litert_dir / f"{name}_decoder_step{suffix}.tflite"), num_threads=num_threads
         ).get_signature_runner("decoder_step")
+        require_signature(self.step, self.STEP_INPUTS, f"{name}_decoder_step{suffix}.tflite")
+        state_size = int(self.step.get_input_details()["state"]["shape"][-1])
+        if state_size != self.meta["state_size"]:
+            raise ValueError(
+                f"{name}.json says state_size {self.meta['state_size']}, the model has {state_size}"
+            )
 
 
-def run_host(args, host_cls, answer) -> int:
+def run_host(args, host_cls, answer, max_length_limit: int) -> int:
     """The encoder-decoder host commands: load `host_cls` from args.litert_dir, print one
     `item<TAB>answer` line per item; bad input ends in one error line and exit code 2."""
 
     def run():
-        if args.max_length is not None and args.max_length < 1:
-            raise UserError(f"--max-length must be at least 1, got {args.max_length}")
+        if args.max_length is not None and not 1 <= args.max_length <= max_length_limit:
+            raise UserError(
+                f"--max-length must be in [1, {max_length_limit}] (the SavedModel's limit), got {args.max_length}"
+            )
         model = load_litert(host_cls, args.litert_dir, quantized=args.quantized)
         for item in args.items:
             print(f"{item}\t{answer(model, item)}")

@@ -18,9 +18,19 @@ import numpy as np
 
 from keras_rnn.data.subword_py import SubwordTokenizerPy, SubwordVocabulary
 from keras_rnn.hosts.encoder_decoder import EncoderDecoderLiteRT, greedy_loop, join_words, run_host, tokenize
+from keras_rnn.limits import MAX_OUTPUT_TOKENS
 
 
 class TranslateLiteRT(EncoderDecoderLiteRT):
+    REQUIRED = {
+        "level": str,
+        "source_vocab": list,
+        "target_vocab": list,
+        "source_length": int,
+        "max_source_len": int,
+    }
+    STEP_INPUTS = {"token", "state", "memory", "mask"}
+
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
         super().__init__("translate", litert_dir, num_threads, quantized)
         self.level, self.lowercase = self.meta["level"], self.meta.get("lowercase", True)
@@ -77,7 +87,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
-    return run_host(args, TranslateLiteRT, lambda model, sentence: model.translate(sentence, args.max_length))
+    return run_host(
+        args,
+        TranslateLiteRT,
+        lambda model, sentence: model.translate(sentence, args.max_length),
+        MAX_OUTPUT_TOKENS,
+    )
 
 
 if __name__ == "__main__":

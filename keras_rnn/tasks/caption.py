@@ -31,7 +31,7 @@ from keras_rnn import UserError, metrics, output_directory, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import scenes
-from keras_rnn.data.captions import Split, read_image_file, resize, split_captions_file
+from keras_rnn.data.captions import Split, declared_pixels, read_image_file, resize, split_captions_file
 from keras_rnn.data.tokens import (
     END,
     PAD_ID,
@@ -46,12 +46,13 @@ from keras_rnn.data.tokens import (
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback, check_search_options
 from keras_rnn.layers.decoder import AttentionDecoder
+from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "caption"
 START_ID, END_ID = 2, 3
-MAX_CAPTION_TOKENS = 64
+
 ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
 
 
@@ -260,10 +261,20 @@ class CaptionServing(EncoderDecoderServing):
         return {"caption": out.pop("text"), **out}
 
     def caption(self, images, beam_width, max_length):
-        checks = self.request_checks(beam_width, max_length)
-        checks.append(
-            tf.debugging.assert_positive(tf.size(images), message="images must hold at least one image")
-        )
+        checks = self.request_checks(images, beam_width, max_length, "image")
+        declared = tf.map_fn(declared_pixels, images, fn_output_signature=tf.int64)  # headers only
+        checks += [
+            tf.debugging.assert_less_equal(
+                declared,
+                tf.constant(MAX_IMAGE_PIXELS, tf.int64),
+                message=f"images may declare at most {MAX_IMAGE_PIXELS:,} pixels",
+            ),
+            tf.debugging.assert_less_equal(
+                tf.reduce_sum(declared),
+                tf.constant(MAX_REQUEST_PIXELS, tf.int64),
+                message=f"the images of one request may declare at most {MAX_REQUEST_PIXELS:,} pixels",
+            ),
+        ]
         images, beam_width, max_length = after_checks(checks, images, beam_width, max_length)
         out = self.decode(self.decode_images(images), beam_width, max_length)
         return {k: out[k] for k in ("caption", "score", "attention", "length")}

@@ -28,6 +28,7 @@ from keras_rnn.callbacks import ResetStates
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
 from keras_rnn.export import ServingSpec, after_checks
+from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TRAINING_BYTES
 from keras_rnn.metrics import bits_per_char
 from keras_rnn.recurrent import CELLS, RecurrentStack, StackLayers, states_per_layer
 from keras_rnn.runs import Run, load_or_build_vocabulary
@@ -35,8 +36,6 @@ from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "charlm"
 SAMPLES_FILE = "samples.txt"
-MAX_GENERATE_CHARS = 100_000  # per request: bigger asks are refused, not truncated
-MAX_PROMPT_CHARS = 10_000
 
 
 @dataclasses.dataclass
@@ -68,6 +67,19 @@ def check_config(cfg: Config) -> None:
     config_lib.require_fraction(cfg, "dropout")
     if cfg.text_file and cfg.dataset:
         raise UserError("give either --text-file or --dataset, not both")
+    gates, width = (
+        {"lstm": 4, "gru": 3}.get(cfg.cell, 1),
+        cfg.embedding_dim or 256,
+    )  # one-hot: ~256 characters
+    weights = sum(
+        gates * (inputs + cfg.units + 1) * cfg.units for inputs in [width] + [cfg.units] * (cfg.layers - 1)
+    )
+    need = 3 * 4 * weights  # float32 weights and Adam's two moments
+    if need > MAX_TRAINING_BYTES:
+        raise UserError(
+            f"--units {cfg.units} x --layers {cfg.layers} needs about {need / 2**30:,.1f} GiB of weights and "
+            f"optimizer state, more than the {MAX_TRAINING_BYTES / 2**30:.0f} GiB limit: use fewer units or layers"
+        )
 
 
 # ---------------------------------------------------------------- corpus

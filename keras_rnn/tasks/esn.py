@@ -25,13 +25,14 @@ from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.layers import EchoStateNetwork, FreshNormalEquations
+from keras_rnn.limits import MAX_GENERATE_STEPS
 from keras_rnn.metrics import nrmse
 from keras_rnn.runs import Run
 from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "esn"
 PLOT_FILE = "prediction.png"
-MAX_GENERATE_STEPS = 100_000
+
 JAEGER_HORIZON = 84  # Mackey-Glass free-running steps scored (Jaeger & Haas 2004)
 
 
@@ -252,7 +253,17 @@ class ESNServing(tf.Module):
         self.model = model
 
     def predict(self, series):
+        (series,) = after_checks(self.series_checks(series), series)
         return {"prediction": tf.cast(self.model(series), tf.float32)}
+
+    @staticmethod
+    def series_checks(series) -> list:
+        """A served series: at least one series of at least one step, every value finite (as in training)."""
+        return [
+            tf.debugging.assert_positive(tf.shape(series)[0], message="series must hold at least one series"),
+            tf.debugging.assert_positive(tf.shape(series)[1], message="series needs at least one time step"),
+            tf.debugging.assert_all_finite(series, message="series must hold finite numbers (no NaN or inf)"),
+        ]
 
     def generate(self, series, num_steps):
         series, num_steps = after_checks(
@@ -261,9 +272,7 @@ class ESNServing(tf.Module):
                 tf.debugging.assert_less_equal(
                     num_steps, MAX_GENERATE_STEPS, message=f"num_steps must be <= {MAX_GENERATE_STEPS}"
                 ),
-                tf.debugging.assert_positive(
-                    tf.shape(series)[1], message="series needs at least one time step"
-                ),
+                *self.series_checks(series),
             ],
             series,
             num_steps,

@@ -45,11 +45,11 @@ from keras_rnn.data.translation import (
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback, check_search_options
 from keras_rnn.layers.decoder import AttentionDecoder, states_per_cell
+from keras_rnn.limits import MAX_OUTPUT_TOKENS
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "translate"
-MAX_OUTPUT_TOKENS = 512
 LENGTH_BUCKETS = (10, 20, 30, 40)  # test scores are also reported per source-length bucket (tokens)
 
 
@@ -97,6 +97,9 @@ class Config(TrainConfig):
     target_vocab: int = option(8000, "target vocabulary size")
     max_source_len: int = option(48, "source tokens kept (longer sources are truncated; LiteRT input length)")
     max_target_len: int = option(48, "training pairs with longer targets are skipped (and counted)")
+    bucket_width: int = option(
+        4, "batch training pairs of similar length (buckets this many tokens wide): less padding; 0 = off"
+    )
     cell: str = option("gru", "recurrent cell of encoder and decoder", choices=["gru", "lstm"])
     units: int = option(256, "units per direction of each encoder layer, and of the decoder")
     layers: int = option(1, "bidirectional encoder layers")
@@ -145,9 +148,8 @@ def check_config(cfg: Config) -> None:
     sizes = (
         "units layers embedding_dim attention_units source_vocab target_vocab max_source_len max_target_len"
     )
-    sizes += " dates_train dates_eval max_pairs"
-    config_lib.require_at_least(cfg, 1, *sizes.split())
-    config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps")
+    config_lib.require_at_least(cfg, 1, *sizes.split(), "dates_train", "dates_eval", "max_pairs")
+    config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps", "bucket_width")
     if cfg.select_by == "bleu" and not cfg.eval_sentences:
         raise UserError("--eval-sentences must be at least 1 with --select-by bleu (or use --select-by loss)")
     config_lib.require_fraction(cfg, "dropout", "label_smoothing")
@@ -221,9 +223,8 @@ class TranslateServing(EncoderDecoderServing):
         return memory, tf.not_equal(source_ids, PAD_ID), summaries
 
     def translate(self, source, beam_width, max_length, length_penalty):
-        beam_width, max_length = after_checks(
-            self.request_checks(beam_width, max_length), beam_width, max_length
-        )
+        checks = self.request_checks(source, beam_width, max_length, "source sentence")
+        source, beam_width, max_length = after_checks(checks, source, beam_width, max_length)
         out = self.decode(source, beam_width, max_length, length_penalty)
         return {k: out[k] for k in ("translation", "score", "attention", "length")}
 
