@@ -210,6 +210,10 @@ def test_savedmodel_predict_and_generate_equal_keras(run_and_export):
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             loaded.signatures["predict"](series=tf.constant(bad))
+    unstable = esn.TASK.load(run_dir).model  # feedback gain x1000: the output explodes within steps
+    unstable.readout.set_weights([w * 1000 for w in unstable.readout.get_weights()])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="continuation diverged"):
+        esn.ESNServing(unstable).generate(tf.constant(series), tf.constant(200))
     step = loaded.signatures["step"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
         step(

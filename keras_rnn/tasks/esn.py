@@ -277,7 +277,9 @@ class ESNServing(tf.Module):
             series,
             num_steps,
         )
-        return {"continuation": tf.cast(self.model.generate(series, num_steps), tf.float32)}
+        continuation = tf.cast(self.model.generate(series, num_steps), tf.float32)
+        message = "the free-running continuation diverged (values beyond float32): ask for fewer num_steps"
+        return {"continuation": tf.debugging.assert_all_finite(continuation, message)}
 
     def step(self, input, state):
         prediction, state = self.model.step(input, state)
