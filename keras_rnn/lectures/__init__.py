@@ -1,0 +1,25 @@
+"""The lectures' small, exact experiments, runnable one by one:
+
+    python -m keras_rnn.lectures list
+    python -m keras_rnn.lectures NAME [--out DIR] [options]
+
+Each writes `DIR/NAME.json` (its numbers) and PNG pictures into `DIR` (default
+`lectures/NAME/`) and prints a short summary; walk-through: docs/lectures.md. Built on the
+project's layers, `model.fit` and plots, not as a second code base.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# name -> (module, one line on what it shows); the module has add_arguments(parser) and run(args, out)
+EXPERIMENTS = {
+    "hello": (
+        "hello",
+        'the slides\' "hello" RNN: the scores table, a trained 3-unit Elman RNN, a memoryless one',
+    )
+}
+
+
+def load(name: str):
+    return importlib.import_module(f"keras_rnn.lectures.{EXPERIMENTS[name][0]}")

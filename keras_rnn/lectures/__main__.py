@@ -1,0 +1,50 @@
+"""`python -m keras_rnn.lectures list | NAME [--out DIR] [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_rnn import UserError, output_directory, report_errors  # noqa: E402
+from keras_rnn.lectures import EXPERIMENTS, load  # noqa: E402
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    names = ", ".join(["list", *EXPERIMENTS])
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: python -m keras_rnn.lectures {{{names}}} [--out DIR] [options]\n\n{__doc__}")
+        return 0 if argv else 2
+    name = argv[0]
+
+    def run():
+        if name == "list":
+            for key, (_, what) in EXPERIMENTS.items():
+                print(f"{key:16} {what}")
+            return
+        if name not in EXPERIMENTS:
+            raise UserError(f"unknown experiment {name!r}: choose one of {names}")
+        module = load(name)
+        parser = argparse.ArgumentParser(
+            prog=f"python -m keras_rnn.lectures {name}", description=EXPERIMENTS[name][1]
+        )
+        parser.add_argument("--out", default=f"lectures/{name}", help="where NAME.json and the PNGs go")
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        out = output_directory(args.out, "--out")
+        results = module.run(args, out)
+        (out / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        print(
+            f"wrote {out / f'{name}.json'} and {', '.join(p.name for p in sorted(Path(out).glob('*.png')))}"
+        )
+
+    return report_errors(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
