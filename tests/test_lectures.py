@@ -33,15 +33,34 @@ def test_hello_rnn_learns_ello_and_a_memoryless_model_cannot(tmp_path):
     assert (tmp_path / "hello.png").stat().st_size > 10_000 and "'h' -> 'ello'" in proc.stdout
 
 
+def test_binary_addition_rnn_adds_longer_numbers_than_it_was_trained_on(tmp_path):
+    run_cli("-m", "keras_rnn.lectures", "binary-addition", "--out", tmp_path)
+    results = json.loads((tmp_path / "binary-addition.json").read_text())
+    rnn, feedforward = results["rnn"], results["feedforward"]
+    assert rnn["unseen_exact"] >= 0.99 and rnn["exact_32_bit"] >= 0.99  # never saw a 32-bit number
+    a, b, total = (int(n) for n in rnn["examples"][0].replace("+", "=").split("="))
+    assert a + b == total and a >= 2**16
+    assert feedforward["unseen_exact"] < rnn["unseen_exact"] - 0.3  # same pairs, no carry rule
+    assert (tmp_path / "binary_addition.png").stat().st_size > 10_000
+
+
+def test_binary_addition_bits_round_trip():
+    from keras_rnn.lectures import binary_addition as adder
+
+    x, y = adder.sequences(np.array([5, 255]), np.array([3, 1]), 8)
+    assert x.shape == (2, 9, 2) and list(adder.as_int(y[..., 0])) == [8, 256]
+
+
 def test_lectures_list_and_bad_input(tmp_path):
     listed = run_cli("-m", "keras_rnn.lectures", "list").stdout
-    assert listed.split()[0] == "hello"
+    assert [line.split()[0] for line in listed.splitlines()] == ["hello", "binary-addition"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for args, message in [
         (["nope"], "unknown experiment 'nope'"),
         (["hello", "--out", a_file], "is a file"),
         (["hello", "--units", "0", "--out", tmp_path / "o"], "need --units >= 1"),
+        (["binary-addition", "--bits", "40", "--out", tmp_path / "o"], "need 2 <= --bits <= 16"),
     ]:
         proc = run_cli("-m", "keras_rnn.lectures", *args, check=False)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: "), (

@@ -14,10 +14,11 @@ import importlib
 
 # name -> (module, one line on what it shows); the module has add_arguments(parser) and run(args, out)
 EXPERIMENTS = {
-    "hello": (
-        "hello",
-        'the slides\' "hello" RNN: the scores table, a trained 3-unit Elman RNN, a memoryless one',
-    )
+    "hello": ("hello", "the slides' hello RNN: the scores table, a 3-unit Elman RNN, a memoryless one"),
+    "binary-addition": (
+        "binary_addition",
+        "an RNN trained on 8-bit sums adds 32-bit numbers; a feed-forward net",
+    ),
 }
 
 
