@@ -44,6 +44,20 @@ def test_binary_addition_rnn_adds_longer_numbers_than_it_was_trained_on(tmp_path
     assert (tmp_path / "binary_addition.png").stat().st_size > 10_000
 
 
+def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direction(tmp_path):
+    run_cli("-m", "keras_rnn.lectures", "gradient-flow", "--steps", "30", "--units", "16", "--out", tmp_path)
+    results = json.loads((tmp_path / "gradient-flow.json").read_text())
+    norms = results["norms"]
+    for scale in (0.5, 1.0, 1.5):  # the product of T copies of s*Q has every singular value s^T
+        np.testing.assert_allclose(norms[f"linear, s={scale}"], [scale**t for t in range(1, 31)], rtol=1e-3)
+    assert norms["Elman tanh, s=1.0"][-1] < 1e-3  # tanh's slope < 1: vanishes even at s = 1
+    assert norms["LSTM, forget bias 1"][-1] > 100 * norms["Elman tanh, s=1.0"][-1]
+    clipping = results["clipping"]
+    assert clipping["norm_before"] > 1e4 and clipping["norm_after"] == pytest.approx(1.0, rel=1e-5)
+    assert clipping["cosine_before_after"] == pytest.approx(1.0, abs=1e-5)
+    assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
+
+
 def test_binary_addition_bits_round_trip():
     from keras_rnn.lectures import binary_addition as adder
 
@@ -53,7 +67,7 @@ def test_binary_addition_bits_round_trip():
 
 def test_lectures_list_and_bad_input(tmp_path):
     listed = run_cli("-m", "keras_rnn.lectures", "list").stdout
-    assert [line.split()[0] for line in listed.splitlines()] == ["hello", "binary-addition"]
+    assert [line.split()[0] for line in listed.splitlines()] == ["hello", "gradient-flow", "binary-addition"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for args, message in [
