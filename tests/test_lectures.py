@@ -58,6 +58,58 @@ def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direct
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
 
 
+def test_min_char_rnn_gradients_equal_the_lectures_numpy_bptt_and_finite_differences():
+    from keras_rnn.lectures import min_char_rnn as mcr
+
+    vocab, hidden, seq = 7, 10, 5
+    model = mcr.build(vocab, hidden, seq, seed=3, stateful=False)
+    rng = np.random.default_rng(0)
+    for layer in ("rnn", "logits"):  # bigger than the lecture's N(0, 0.01²), so the check means something
+        model.get_layer(layer).set_weights(
+            [rng.normal(scale=0.5, size=w.shape) for w in model.get_layer(layer).get_weights()]
+        )
+    inputs, targets = list(rng.integers(0, vocab, seq)), list(rng.integers(0, vocab, seq))
+    hprev = rng.normal(scale=0.5, size=(hidden, 1))
+    weights = mcr.lecture_weights(model)
+    loss, grads, _ = mcr.lecture_loss_fun(inputs, targets, hprev, *weights)
+    keras_loss, keras_grads = mcr.keras_gradients(model, inputs, targets, hprev)
+    assert keras_loss == pytest.approx(loss, rel=1e-5)
+    for mine, theirs in zip(keras_grads, grads):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    for index in range(5):  # central differences on the lecture's float64 code
+        k = index % len(weights)
+        position = tuple(rng.integers(0, n) for n in weights[k].shape)
+        plus, minus = [[w.copy() for w in weights] for _ in range(2)]
+        plus[k][position] += 1e-5
+        minus[k][position] -= 1e-5
+        numeric = (
+            mcr.lecture_loss_fun(inputs, targets, hprev, *plus)[0]
+            - mcr.lecture_loss_fun(inputs, targets, hprev, *minus)[0]
+        ) / 2e-5
+        assert grads[k][position] == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+
+
+def test_min_char_rnn_trains_with_the_lectures_bookkeeping(tmp_path, corpus_file):
+    run_cli(
+        "-m",
+        "keras_rnn.lectures",
+        "min-char-rnn",
+        "--text-file",
+        corpus_file,
+        "--iterations",
+        "300",
+        "--out",
+        tmp_path,
+    )
+    results = json.loads((tmp_path / "min-char-rnn.json").read_text())
+    assert results["smooth_loss_start"] == pytest.approx(25 * np.log(results["vocabulary"]))
+    smooth = results["smooth_loss"]
+    assert len(smooth) == 300 and smooth[-1] < smooth[0] < results["smooth_loss_start"]
+    assert [s["iteration"] for s in results["samples"]] == [100, 200, 300]
+    assert all(len(s["text"]) == 200 for s in results["samples"])
+    assert (tmp_path / "min_char_rnn.png").exists()
+
+
 def test_binary_addition_bits_round_trip():
     from keras_rnn.lectures import binary_addition as adder
 
@@ -67,7 +119,12 @@ def test_binary_addition_bits_round_trip():
 
 def test_lectures_list_and_bad_input(tmp_path):
     listed = run_cli("-m", "keras_rnn.lectures", "list").stdout
-    assert [line.split()[0] for line in listed.splitlines()] == ["hello", "gradient-flow", "binary-addition"]
+    assert [line.split()[0] for line in listed.splitlines()] == [
+        "hello",
+        "min-char-rnn",
+        "gradient-flow",
+        "binary-addition",
+    ]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for args, message in [

@@ -15,6 +15,10 @@ import importlib
 # name -> (module, one line on what it shows); the module has add_arguments(parser) and run(args, out)
 EXPERIMENTS = {
     "hello": ("hello", "the slides' hello RNN: the scores table, a 3-unit Elman RNN, a memoryless one"),
+    "min-char-rnn": (
+        "min_char_rnn",
+        "the lectures' 112-line NumPy character RNN, ported to Keras faithfully",
+    ),
     "gradient-flow": (
         "gradient_flow",
         "‖∂h_T/∂h_0‖ against T: linear, Elman (s = 0.5, 1, 1.5), LSTM, clipping",
