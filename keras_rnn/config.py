@@ -32,7 +32,9 @@ class TrainConfig:
     learning_rate: float = option(2e-3, "learning rate")
     clipnorm: float = option(5.0, "clip each gradient to this L2 norm (0 = off)")
     clipvalue: float = option(0.0, "clip each gradient element to [-v, v]; replaces --clipnorm (0 = off)")
-    patience: int = option(5, "early stopping: epochs without val_loss improvement before stopping")
+    patience: int = option(
+        5, "early stopping: epochs without val_loss improvement before stopping (not with --anneal)"
+    )
     reduce_lr_patience: int = option(
         0,
         "halve the learning rate after this many epochs without val_loss "
@@ -42,7 +44,8 @@ class TrainConfig:
     anneal: float = option(
         0.0,
         "decay the learning rate linearly to 0 over this last fraction of the budget "
-        "(--max-minutes if set, else --epochs); 0 = off",
+        "(--max-minutes if set, else --epochs; training then runs to the budget's end: no early "
+        "stopping); 0 = off",
     )
     ema: float = option(
         0.0,

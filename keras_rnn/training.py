@@ -63,9 +63,12 @@ def standard_callbacks(
         keras.callbacks.ModelCheckpoint(
             run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True
         ),
+        # --anneal: the budget's end is the decay, where the gains are: no stopping before it
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=False
-        ),
+        )
+        if not cfg.anneal
+        else None,
         # before the loggers: it adds the epoch's learning_rate to the logs they write
         keras.callbacks.ReduceLROnPlateau(
             monitor=monitor,

@@ -298,6 +298,16 @@ def test_anneal_ends_the_budget_on_a_learning_rate_near_zero():
     assert all(a >= b for a, b in zip(rates, rates[1:])) and rates[-1] < 0.001
 
 
+def test_anneal_trains_to_the_end_of_the_budget(tmp_path, corpus_file):
+    """With --anneal there is no early stopping: the decay at the budget's end is the point."""
+
+    def kinds(cfg):
+        return {type(c) for c in training.standard_callbacks(tmp_path, cfg, "charlm")}
+
+    assert keras.callbacks.EarlyStopping in kinds(_cfg(corpus_file))
+    assert keras.callbacks.EarlyStopping not in kinds(_cfg(corpus_file, anneal=0.3))
+
+
 def test_anneal_keeps_a_plateau_cut():
     """--reduce-lr-patience with --anneal: the halving made between epochs scales what Anneal
     decays from (it is not undone by the next batch)."""
