@@ -254,8 +254,9 @@ def test_outputs_that_are_files_are_refused(tmp_path):
     a_file.write_text("keep me")
     with pytest.raises(UserError, match="--out .* is a file"):
         output_directory(a_file, "--out")
-    with pytest.raises(UserError, match="--run-dir .* is a file"):
-        runs.prepare_run_dir("charlm", charlm.Config(), str(a_file))
+    for run_dir in (a_file, a_file / "run"):  # the directory itself, or a path under a file
+        with pytest.raises(UserError, match=f"--run-dir .*: {a_file} is a file"):
+            runs.prepare_run_dir("charlm", charlm.Config(), str(run_dir))
     assert a_file.read_text() == "keep me"
     assert output_directory(tmp_path / "new" / "dir", "--out").is_dir()
 
