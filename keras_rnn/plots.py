@@ -12,6 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
+def save_figure(fig, png_path) -> None:
+    """Lay out, write as PNG, close."""
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
 def read_history_csv(csv_path) -> dict:
     """A Keras CSVLogger file as {column: [value per epoch]} (epochs counted from 1)."""
     path = Path(csv_path)
@@ -34,9 +41,7 @@ def plot_history_csv(csv_path, png_path, title: str = "", ylabel: str = "loss") 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, png_path)
 
 
 def plot_panels(png_path, panels: list[tuple[str, dict]], title: str = "") -> None:
@@ -50,9 +55,7 @@ def plot_panels(png_path, panels: list[tuple[str, dict]], title: str = "") -> No
         ax.legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("time step")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, png_path)
 
 
 def plot_attention(
@@ -68,9 +71,7 @@ def plot_attention(
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, png_path)
 
 
 def plot_image_attention(png_path, image, words: list[str], maps, title: str = "") -> None:
@@ -88,6 +89,4 @@ def plot_image_attention(png_path, image, words: list[str], maps, title: str = "
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, png_path)

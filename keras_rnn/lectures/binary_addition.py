@@ -119,10 +119,7 @@ def run(args, out) -> dict:
 
 
 def draw(curves: dict, results: dict, args, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rnn.plots import plt, save_figure
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, losses in curves.items():
@@ -140,6 +137,4 @@ def draw(curves: dict, results: dict, args, path) -> None:
     right.set_xlim(0, 100)
     right.set_xlabel("sums right in every bit (%)")
     right.set_title(f"trained on {args.train_pairs} pairs of {args.bits}-bit numbers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

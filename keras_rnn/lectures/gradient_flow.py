@@ -106,10 +106,7 @@ def run(args, out) -> dict:
 
 
 def draw(curves: dict, exact: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rnn.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(8, 5))
     for name, values in curves.items():
@@ -122,6 +119,4 @@ def draw(curves: dict, exact: dict, path) -> None:
     axis.set_ylabel("‖∂h_T/∂h_0‖ (spectral norm)")
     axis.set_title("gradient flow through time (dotted: s^T, exact for the linear RNN)")
     axis.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

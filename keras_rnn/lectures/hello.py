@@ -128,10 +128,7 @@ def run(args, out) -> dict:
 
 
 def draw(table: dict, states: np.ndarray, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rnn.plots import plt, save_figure
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
     left.axis("off")
@@ -152,6 +149,4 @@ def draw(table: dict, states: np.ndarray, path) -> None:
     right.set_ylabel("hidden unit")
     right.set_title("trained Elman RNN: hidden state")
     fig.colorbar(image, ax=right)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

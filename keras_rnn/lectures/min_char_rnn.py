@@ -209,10 +209,7 @@ def sample(model, h, seed_ix: int, n: int, rng) -> list[int]:
 
 
 def draw(smooth: list, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rnn.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(7, 4))
     axis.plot(range(1, len(smooth) + 1), smooth)
@@ -220,6 +217,4 @@ def draw(smooth: list, path) -> None:
     axis.set_ylabel("smoothed loss (nats per chunk)")
     axis.set_title("min-char-rnn in Keras")
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
