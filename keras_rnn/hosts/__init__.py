@@ -42,9 +42,13 @@ def read_metadata(path, task: str, required: dict) -> dict:
     return meta
 
 
-def require_signature(runner, names: set, what: str) -> dict:
-    """The input indices of a signature runner that has exactly the inputs `names`."""
+def require_signature(runner, names: set, what: str, meta: dict) -> dict:
+    """The input indices of a signature runner that has exactly the inputs `names`, its `state`
+    as wide as the metadata's `state_size` (a ValueError saying which differs otherwise)."""
     details = runner.get_input_details()
     if set(details) != names:
         raise ValueError(f"{what} takes {sorted(details)}, not {sorted(names)}: a model of another task?")
+    state_size = int(details["state"]["shape"][-1])
+    if state_size != meta["state_size"]:
+        raise ValueError(f"the metadata says state_size {meta['state_size']}, {what} has {state_size}")
     return {name: d["index"] for name, d in details.items()}

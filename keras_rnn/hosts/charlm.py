@@ -47,13 +47,8 @@ class CharLMLiteRT:
         # Tensor indices by signature name; set/invoke/get directly (the signature runner
         # re-allocates tensors on every call, a large share of a small step's time).
         runner = self.interpreter.get_signature_runner("step")
-        self.inputs = require_signature(runner, {"token", "state"}, f"{tflite_path}'s step")
+        self.inputs = require_signature(runner, {"token", "state"}, f"{tflite_path}'s step", self.meta)
         self.outputs = {name: d["index"] for name, d in runner.get_output_details().items()}
-        state_size = int(runner.get_input_details()["state"]["shape"][-1])
-        if state_size != self.meta["state_size"]:
-            raise ValueError(
-                f"{metadata_path} says state_size {self.meta['state_size']}, the model has {state_size}"
-            )
         self.index = {c: i + 1 for i, c in enumerate(self.meta["chars"])}
         self.unknown = self.meta["unknown_id"]
 
