@@ -172,6 +172,8 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         metrics["best_epoch"] = best + 1
     if plan.summary:
         metrics.update(plan.summary(metrics))
-    (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    written = run_dir / (METRICS_FILE + ".tmp")  # renamed into place: never half a metrics.json
+    written.write_text(json.dumps(metrics, indent=2) + "\n")
+    os.replace(written, run_dir / METRICS_FILE)
     shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     return metrics

@@ -87,3 +87,54 @@ def exported(tmp_path_factory, trained_run) -> Path:
     out = tmp_path_factory.mktemp("saved_models")
     run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", out, "--no-sample")
     return out
+
+
+# Each task's trained and exported model, once per test session: the task's own tests and the
+# hostile-input sweep (tests/test_hostile.py) share them.
+@pytest.fixture(scope="session")
+def translate_run(tmp_path_factory) -> Path:
+    from tests.test_translate import TRAIN_ARGS as TRANSLATE_ARGS
+    from tests.test_translate import tiny_pairs_file
+
+    tmp = tmp_path_factory.mktemp("translate")
+    run_dir = tmp / "run"
+    pairs = tiny_pairs_file(tmp / "pairs.tsv")
+    run_cli("train.py", "--task", "translate", "--pairs-file", pairs, "--run-dir", run_dir, *TRANSLATE_ARGS)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def translate_exported(translate_run, tmp_path_factory) -> tuple[Path, Path]:
+    """(SavedModel version, LiteRT version) directories."""
+    from keras_rnn.export import writer
+    from keras_rnn.tasks import translate
+
+    out = tmp_path_factory.mktemp("translate_models")
+    writer.export(translate.TASK.serving(translate.TASK.load(translate_run)), out)
+    return out / "translate" / "1", out / "litert" / "translate" / "1"
+
+
+@pytest.fixture(scope="session")
+def caption_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(run, SavedModel version, LiteRT version) directories."""
+    from tests.test_caption import TRAIN_ARGS as CAPTION_ARGS
+
+    root = tmp_path_factory.mktemp("caption")
+    run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *CAPTION_ARGS)
+    run_cli("export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample")
+    return root / "run", root / "out" / "caption" / "1", root / "out" / "litert" / "caption" / "1"
+
+
+@pytest.fixture(scope="session")
+def esn_exported(tmp_path_factory) -> Path:
+    """A small float32 echo state network's SavedModel version directory."""
+    from keras_rnn import runs, training
+    from keras_rnn.export import writer
+    from keras_rnn.tasks import esn
+    from tests.test_esn import SMALL
+
+    root = tmp_path_factory.mktemp("esn_session")
+    cfg = esn.Config(**SMALL)
+    run_dir = runs.prepare_run_dir("esn", cfg, str(root / "run"))
+    training.train(esn.TASK, cfg, run_dir)
+    return writer.export(esn.TASK.serving(esn.TASK.load(run_dir)), root / "saved_models")["savedmodel"]

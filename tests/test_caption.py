@@ -67,11 +67,8 @@ def test_scenes_are_deterministic_and_captions_name_what_is_drawn():
 
 # ---------------------------------------------------------------- train -> export -> serve
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("caption")
-    run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *TRAIN_ARGS)
-    run_cli("export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample")
-    return root / "run", root / "out" / "caption" / "1", root / "out" / "litert" / "caption" / "1"
+def exported(caption_exported):  # trained and exported once per session (tests/conftest.py) with TRAIN_ARGS
+    return caption_exported
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import tensorflow as tf
 from keras_rnn import UserError, decoding, metrics
 from keras_rnn.data import parallel, tokens
 from keras_rnn.data.tokens import TokenVocabulary
-from keras_rnn.export import writer
 from keras_rnn.hosts.translate import TranslateLiteRT
 from keras_rnn.layers import BahdanauAttention
 from keras_rnn.tasks import translate
@@ -79,12 +78,8 @@ def tiny_pairs_file(path):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("translate")
-    pairs = tiny_pairs_file(tmp / "pairs.tsv")
-    run_dir = tmp / "run"
-    run_cli("train.py", "--task", "translate", "--pairs-file", pairs, "--run-dir", run_dir, *TRAIN_ARGS)
-    return run_dir
+def run(translate_run):  # trained once per session (tests/conftest.py) on tiny_pairs_file with TRAIN_ARGS
+    return translate_run
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +91,8 @@ def loaded(run):
 
 
 @pytest.fixture(scope="module")
-def exported(run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("saved_models")
-    writer.export(translate.TASK.serving(translate.TASK.load(run)), out)
-    return out / "translate" / "1", out / "litert" / "translate" / "1"
+def exported(translate_exported):
+    return translate_exported
 
 
 def greedy(translator, sources, max_length=20):

@@ -279,6 +279,23 @@ class CharLMServing(tf.Module):
         logits, state = self.stack.step(token, state)
         return {"logits": logits, "state": state}
 
+    def checked_step(self, token, state):
+        """`step` for served requests: a token outside the vocabulary (a GPU's gather would answer
+        it with zeros) or NaN or inf in the state is refused; the LiteRT step's host sends only
+        the ids and states it was given."""
+        vocab_size = tf.shape(self.codepoints)[0]
+        (token,) = after_checks(
+            [
+                tf.debugging.assert_non_negative(token, message="token must be >= 0"),
+                tf.debugging.assert_less(token, vocab_size, message="token must be < the vocabulary size"),
+                tf.debugging.assert_all_finite(
+                    state, message="state must hold finite numbers (no NaN or inf)"
+                ),
+            ],
+            token,
+        )
+        return self.step(token, state)
+
 
 def generate_signature():
     return [
@@ -394,7 +411,7 @@ class CharLMTask(Task):
         size = module.stack.state_size
         endpoints = {
             "generate": (module.generate, generate_signature()),
-            "step": (module.step, step_signature(size)),
+            "step": (module.checked_step, step_signature(size)),
         }
         if xla:
             endpoints["generate_xla"] = (module.generate_xla, generate_signature())

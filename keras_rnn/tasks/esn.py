@@ -254,7 +254,7 @@ class ESNServing(tf.Module):
 
     def predict(self, series):
         (series,) = after_checks(self.series_checks(series), series)
-        return {"prediction": tf.cast(self.model(series), tf.float32)}
+        return {"prediction": finite(tf.cast(self.model(series), tf.float32))}
 
     @staticmethod
     def series_checks(series) -> list:
@@ -284,6 +284,28 @@ class ESNServing(tf.Module):
     def step(self, input, state):
         prediction, state = self.model.step(input, state)
         return {"prediction": tf.cast(prediction, tf.float32), "state": tf.cast(state, tf.float32)}
+
+    def checked_step(self, input, state):
+        """`step` for served requests: NaN or inf in the input or the state is refused."""
+        input, state = after_checks(
+            [
+                tf.debugging.assert_all_finite(
+                    input, message="input must hold finite numbers (no NaN or inf)"
+                ),
+                tf.debugging.assert_all_finite(
+                    state, message="state must hold finite numbers (no NaN or inf)"
+                ),
+            ],
+            input,
+            state,
+        )
+        return {name: finite(value) for name, value in self.step(input, state).items()}
+
+
+def finite(values):
+    """A served answer, refused when it overflowed float32 (inputs of extreme magnitude)."""
+    message = "the answer overflowed float32: the input values are too large"
+    return tf.debugging.assert_all_finite(values, message)
 
 
 def step_signature(features: int, units: int, batch=None):
@@ -351,7 +373,7 @@ class ESNTask(Task):
         series = tf.TensorSpec([None, None, features], tf.float32, name="series")
         endpoints = {
             "predict": (module.predict, [series]),
-            "step": (module.step, step_signature(features, units)),
+            "step": (module.checked_step, step_signature(features, units)),
         }
         if features == outputs:  # autonomous: predictions can be fed back as the whole input
             endpoints["generate"] = (module.generate, [series, tf.TensorSpec([], tf.int32, name="num_steps")])

@@ -1,0 +1,146 @@
+"""The long hostile-input sweep: the cases of tests/test_hostile.py, many more of them.
+
+    python benchmarks/hostile_sweep.py --cases 5000
+
+Trains and exports the test suite's tiny model of each task (char-LM, translation, captioning,
+echo state network), then sends seeded hypothesis-generated requests to every exported
+signature (in a process that cannot import keras) and command lines to every LiteRT host
+(in a process that never imports TensorFlow), and counts the outcomes per target: a valid
+answer, a clear error, or anything else (with the first such cases and why). Four fifths of the
+cases go to the signatures, one fifth to the hosts.
+
+Results: benchmarks/results/hostile_sweep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import save  # noqa: E402
+
+from tests import conftest, hostile  # noqa: E402
+from tests.test_caption import TRAIN_ARGS as CAPTION_ARGS  # noqa: E402
+from tests.test_esn import SMALL as ESN_OPTIONS  # noqa: E402
+from tests.test_translate import TRAIN_ARGS as TRANSLATE_ARGS  # noqa: E402
+from tests.test_translate import tiny_pairs_file  # noqa: E402
+
+
+def cli(*args) -> None:
+    subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, check=True, capture_output=True)
+
+
+def make_models(root: Path) -> Path:
+    """The four tiny models, trained and exported into root/out (as the test suite makes them)."""
+    out = root / "out"
+    corpus = root / "tiny.txt"
+    corpus.write_text(conftest.make_corpus(), encoding="utf-8")
+    esn_args = [x for k, v in ESN_OPTIONS.items() for x in (f"--{k.replace('_', '-')}", v)]
+    for task, args in {
+        "charlm": ["--text-file", corpus, *conftest.TRAIN_ARGS],
+        "translate": ["--pairs-file", tiny_pairs_file(root / "pairs.tsv"), *TRANSLATE_ARGS],
+        "caption": CAPTION_ARGS,
+        "esn": esn_args,
+    }.items():
+        print(f"training and exporting the tiny {task} model ...", flush=True)
+        cli("train.py", "--task", task, "--run-dir", root / task, *args)
+        cli("export.py", "--task", task, "--run-dir", root / task, "--out", out, "--no-sample")
+    return out
+
+
+def sweep(cases: int, out: Path, image_dir: Path) -> dict:
+    counts = collections.defaultdict(collections.Counter)
+    others = []
+    models = {task: str(out / task / "1") for task in ("charlm", "translate", "caption", "esn")}
+    savedmodels = hostile.Worker(hostile.SAVEDMODEL_WORKER, json.dumps(models))
+    hosts = hostile.Worker(hostile.HOST_WORKER)
+    litert = out / "litert"
+    commands = {
+        "charlm": (
+            "keras_rnn.hosts.charlm",
+            [
+                str(litert / "charlm" / "1" / "charlm_step.tflite"),
+                str(litert / "charlm" / "1" / "charlm.json"),
+            ],
+        ),
+        "translate": ("keras_rnn.hosts.translate", [str(litert / "translate" / "1")]),
+        "caption": ("keras_rnn.hosts.caption", [str(litert / "caption" / "1")]),
+    }
+    per_model, per_host = cases * 4 // 5 // len(models), cases // 5 // len(commands)
+    options = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+
+    for model in models:
+
+        @settings(max_examples=per_model, **options)
+        @given(data=st.data())
+        def one_request(data, model=model):
+            case = data.draw(hostile.savedmodel_case(savedmodels.info, model))
+            outcome, why = hostile.judge_savedmodel(case, savedmodels.ask(case))
+            counts[f"savedmodel {model}/{case['signature']}"][outcome] += 1
+            if outcome == "other" and len(others) < 30:
+                others.append({"case": hostile.summary(case), "why": why})
+
+        one_request()
+    for host, command in commands.items():
+
+        @settings(max_examples=per_host, **options)
+        @given(data=st.data())
+        def one_command(data, host=host, command=command):
+            case = data.draw(hostile.host_case({host: command}, image_dir))
+            outcome, why = hostile.judge_host(hosts.ask(case))
+            counts[f"host {host}"][outcome] += 1
+            if outcome == "other" and len(others) < 30:
+                others.append({"case": case["argv"][:8], "why": why})
+
+        one_command()
+    savedmodels.close()
+    hosts.close()
+    total = collections.Counter()
+    for counter in counts.values():
+        total.update(counter)
+    return {
+        "total": dict(total),
+        "per_target": {k: dict(v) for k, v in sorted(counts.items())},
+        "others": others,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=5000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        out = make_models(root)
+        image_dir = root / "images"
+        image_dir.mkdir()
+        for name, data in hostile.IMAGES.items():
+            (image_dir / name).write_bytes(data)
+        started = time.monotonic()
+        result = sweep(args.cases, out, image_dir)
+    save(
+        "hostile_sweep",
+        {
+            "command": f"python benchmarks/hostile_sweep.py --cases {args.cases}",
+            "models": "the test suite's tiny char-LM, translation, captioning and ESN models, trained here",
+            "bounds": {"seconds_per_case": hostile.TIME_LIMIT, "memory_growth_mb": hostile.MEMORY_LIMIT_MB},
+            "sweep_seconds": round(time.monotonic() - started, 1),
+            **result,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

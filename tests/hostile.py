@@ -1,0 +1,393 @@
+"""A hostile user's requests, generated: the exported signatures and the LiteRT host commands
+under a seeded hypothesis sweep (tests/test_hostile.py runs a bounded part of it on every
+test run; benchmarks/hostile_sweep.py runs the long one and counts the outcomes).
+
+Every case ends in one of three outcomes:
+- `answer`: a valid answer (every output as many rows as the request, floats finite; a host
+  exits 0);
+- `error`: a clear error (the SavedModel: an InvalidArgument from the graph or TensorFlow's
+  own error for a shape or type the signature cannot take, and not one of the internal
+  messages of a missed check in INTERNAL; a host: exit code 2 and one `error:` line);
+- `other`: anything else (another exception, a traceback, a crash, over TIME_LIMIT seconds
+  or MEMORY_LIMIT_MB of growth).
+
+The cases run in two long-lived worker processes, as a server would run them: one loads the
+SavedModels in a process where keras and keras_rnn cannot be imported (TF Serving's view),
+the other calls the hosts' `main` in a process that never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import select
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+
+from keras_rnn import limits
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_LIMIT = 10.0  # seconds per case (the slowest valid case here, beam 16 x 512 steps, takes ~1 s)
+MEMORY_LIMIT_MB = 300  # growth of the worker's peak memory during one case
+HARD_TIMEOUT = 60.0  # a case still running after this is killed (outcome `other`)
+# Messages of TensorFlow kernels that a request reached without being checked first
+INTERNAL = (
+    "Tried to stack",
+    "indices[",
+    "out of bound",
+    "Incompatible shapes",
+    "ConcatOp",
+    "Matrix size-incompatible",
+    "Input to reshape",
+    "In[0] mismatch In[1]",
+)
+
+SAVEDMODEL_WORKER = r"""
+import base64, json, resource, sys, time, traceback
+sys.modules["keras"] = sys.modules["keras_rnn"] = None
+import numpy as np
+import tensorflow as tf
+signatures, specs = {}, {}
+for model, path in json.loads(sys.argv[1]).items():
+    loaded = tf.saved_model.load(path)
+    for name, fn in loaded.signatures.items():
+        signatures[model, name] = fn
+        specs.setdefault(model, {})[name] = {
+            k: {"dtype": s.dtype.name, "shape": s.shape.as_list()}
+            for k, s in fn.structured_input_signature[1].items()}
+print(json.dumps(specs), flush=True)
+def value(v):
+    if v["dtype"] == "string":
+        array = np.array([base64.b64decode(x) for x in v["b64s"]] + [b""], dtype=object)[:-1]
+        return tf.constant(array.reshape(v["shape"]), tf.string)
+    return tf.constant(np.array(v["value"], dtype=v["dtype"]).reshape(v["shape"]))
+for line in sys.stdin:
+    case = json.loads(line)
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    try:
+        fn = signatures[case["model"], case["signature"]]
+        out = fn(**{k: value(v) for k, v in case["inputs"].items()})
+        reply = {"outcome": "answer", "outputs": {
+            k: {"shape": t.shape.as_list(),
+                "finite": bool(np.all(np.isfinite(t.numpy()))) if t.dtype.is_floating else True}
+            for k, t in out.items()}}
+    except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
+        reply = {"outcome": "error", "type": type(err).__name__, "message": str(err)[:2000]}
+    except Exception as err:
+        reply = {"outcome": "other", "type": type(err).__name__, "message": traceback.format_exc()[-2000:]}
+    reply["seconds"] = time.perf_counter() - start
+    reply["memory_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(json.dumps(reply), flush=True)
+"""
+
+HOST_WORKER = r"""
+import contextlib, importlib, io, json, resource, sys, time, traceback
+print("{}", flush=True)
+for line in sys.stdin:
+    case = json.loads(line)
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = importlib.import_module(case["module"]).main(case["argv"])
+    except SystemExit as exit:
+        code = exit.code
+    except BaseException:
+        code, err = None, io.StringIO(traceback.format_exc())
+    reply = {"exit": code, "stdout": out.getvalue()[-500:], "stderr": err.getvalue()[-2000:],
+             "seconds": time.perf_counter() - start,
+             "memory_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+             "tensorflow": "tensorflow" in sys.modules}
+    print(json.dumps(reply), flush=True)
+"""
+
+
+class Worker:
+    """One long-lived process that answers cases, one JSON line each; restarted when a case
+    kills it or runs past HARD_TIMEOUT (that case's outcome is `other`)."""
+
+    def __init__(self, script: str, *args: str):
+        self.command = [sys.executable, "-c", script, *args]
+        self.process = None
+        self.info = self._start()
+
+    def _start(self):
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        return json.loads(self.process.stdout.readline())
+
+    def ask(self, case: dict) -> dict:
+        self.process.stdin.write(json.dumps(case) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], HARD_TIMEOUT)
+        line = self.process.stdout.readline() if ready else ""
+        if line:
+            return json.loads(line)
+        self.process.kill()
+        self.process.wait()
+        died = f"the worker died (exit {self.process.returncode})" if ready else "no answer in time"
+        self._start()
+        return {"outcome": "other", "message": died, "seconds": HARD_TIMEOUT, "memory_mb": 0}
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- judging
+def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
+    """(outcome, why) of a SavedModel case."""
+    bound = over_bounds(reply)
+    if bound:
+        return "other", bound
+    if reply["outcome"] == "error":
+        internal = [m for m in INTERNAL if m in reply["message"]]
+        return ("other", f"unchecked: {reply['message'][:300]}") if internal else ("error", "")
+    if reply["outcome"] == "other":
+        return "other", reply["message"][-300:]
+    rows = {v["shape"][0] for v in case["inputs"].values() if v.get("batched")}
+    for name, output in reply["outputs"].items():
+        if not output["finite"]:
+            return "other", f"non-finite {name}"
+        if len(rows) != 1 or output["shape"][:1] != list(rows):
+            return "other", f"{name} has shape {output['shape']} for request rows {sorted(rows)}"
+    return "answer", ""
+
+
+def judge_host(reply: dict) -> tuple[str, str]:
+    bound = over_bounds(reply)
+    if bound:
+        return "other", bound
+    if reply["tensorflow"]:
+        return "other", "the host imported TensorFlow"
+    lines = reply["stderr"].strip().splitlines()
+    if reply["exit"] == 0 and "Traceback" not in reply["stderr"]:
+        return "answer", ""
+    # exit 2 with one `error:` line (argparse puts its usage line before it)
+    if reply["exit"] == 2 and lines and "error:" in lines[-1] and "Traceback" not in reply["stderr"]:
+        return "error", ""
+    return "other", f"exit {reply['exit']}: {reply['stderr'][-300:]}"
+
+
+def over_bounds(reply: dict) -> str:
+    if reply["seconds"] > TIME_LIMIT:
+        return f"took {reply['seconds']:.1f} s"
+    if reply["memory_mb"] > MEMORY_LIMIT_MB:
+        return f"grew by {reply['memory_mb']:.0f} MB"
+    return ""
+
+
+# ---------------------------------------------------------------- hostile values
+def png(width: int, height: int, pixels: bytes | None = None, channels: int = 3) -> bytes:
+    """A PNG file; with no pixels, a header that declares the size and a tiny IDAT (a bomb's shape)."""
+    color = {1: 0, 3: 2, 4: 6}[channels]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    if pixels is None:
+        raw = zlib.compress(b"\0" * 1024)
+    else:
+        row = width * channels
+        raw = zlib.compress(b"".join(b"\0" + pixels[i * row : (i + 1) * row] for i in range(height)))
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def image_files() -> dict[str, bytes]:
+    """Files a captioning user might send, broken ones among them (the names say how)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    good = png(20, 12, rng.integers(0, 256, 20 * 12 * 3, dtype=np.uint8).tobytes())
+    jpeg = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (9, 30, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    gif = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (5, 5), dtype=np.uint8)).save(gif, "GIF")
+    return {
+        "good.png": good,
+        "gray.png": png(7, 7, bytes(range(49)), channels=1),
+        "rgba.png": png(3, 2, bytes(24), channels=4),
+        "one_pixel.png": png(1, 1, b"\xff\0\0"),
+        "photo.jpg": jpeg.getvalue(),
+        "anim.gif": gif.getvalue(),
+        "bomb.png": png(20000, 20000),
+        "wide.png": png(2**31 - 1, 1),
+        "zero.png": png(0, 0),
+        "truncated.png": good[: len(good) // 2],
+        "bad_crc.png": good[:30] + bytes([good[30] ^ 0xFF]) + good[31:],
+        "header_only.png": good[:33],
+        "truncated.jpg": jpeg.getvalue()[:40],
+        "empty.png": b"",
+        "noise.png": rng.integers(0, 256, 500, dtype=np.uint8).tobytes(),
+        "text.png": b"not an image at all\n",
+        "bmp_bomb.bmp": b"BM" + struct.pack("<IHHIIiiHH", 54, 0, 0, 54, 40, 60000, 60000, 1, 24) + bytes(24),
+    }
+
+
+IMAGES = image_files()
+GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif")
+IMAGE_NAMES = st.one_of(st.sampled_from(GOOD_IMAGES), st.sampled_from(sorted(IMAGES)))  # half good ones
+
+
+def summary(case: dict) -> dict:
+    """A case, short enough for an assertion message."""
+    return {
+        "signature": f"{case['model']}/{case['signature']}",
+        **{
+            k: (v["dtype"], v["shape"], str(v.get("value", v.get("b64s")))[:80])
+            for k, v in case["inputs"].items()
+        },
+    }
+
+
+SCALAR_INTS = st.one_of(
+    st.integers(-3, 40), st.sampled_from([0, -1, 2**31 - 1, -(2**31), 10**6, 100_001, 513, 65, 17, 16])
+)
+FLOATS = st.one_of(
+    st.floats(-5, 5, width=32),
+    st.sampled_from([0.0, -0.0, math.nan, math.inf, -math.inf, 1e-30, 1e30, 3.4e38]),
+)
+TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
+    st.sampled_from(["", " ", "\t\n", "¿Qué?", "l'homme est-ce", "a" * (limits.MAX_PROMPT_CHARS + 1)]),
+    st.binary(max_size=40),  # not UTF-8, most of the time
+)
+
+
+def encoded(dtype: str, array, batched: bool) -> dict:
+    """A request input as the worker reads it."""
+    array = np.asarray(array, dtype=object if dtype == "string" else dtype)
+    entry = {"dtype": dtype, "shape": list(array.shape), "batched": batched}
+    if dtype == "string":
+        raw = [x if isinstance(x, bytes) else str(x).encode("utf-8") for x in array.reshape(-1)]
+        entry["b64s"] = [base64.b64encode(x).decode() for x in raw]
+    else:
+        entry["value"] = array.reshape(-1).tolist()
+    return entry
+
+
+@st.composite
+def tensor(draw, name: str, spec: dict):
+    """A hostile value for one signature input: mostly the declared rank, sometimes not; any
+    batch size; contents from the whole range of the type (NaN, inf, not UTF-8, broken images)."""
+    shape = [draw(st.integers(0, 3)) if d is None else d for d in spec["shape"]]
+    if spec["shape"] and draw(st.integers(0, 9)) == 0:  # a wrong width or a wrong rank
+        shape = draw(st.sampled_from([[], [*shape, 1], shape[:-1] + [shape[-1] + 1]]))
+    elif not spec["shape"] and draw(st.integers(0, 14)) == 0:
+        shape = [draw(st.integers(0, 2))]
+    if spec["shape"] and spec["shape"][-1] is None and len(shape) >= 2 and draw(st.booleans()):
+        shape[-1] = draw(st.integers(0, 60))  # a longer series
+    dtype = spec["dtype"]
+    if dtype == "string":
+        values = IMAGE_NAMES.map(IMAGES.get) if name == "images" else TEXT
+    else:
+        values = small_ints(name) if dtype.startswith("int") else FLOATS
+    return array_of(draw, values, dtype, shape, spec)
+
+
+@st.composite
+def valid_tensor(draw, name: str, spec: dict, batch: int):
+    """A value a careful client would send: the declared shape, `batch` rows, sensible contents."""
+    shape = [
+        batch if i == 0 else (draw(st.integers(1, 40)) if d is None else d)
+        for i, d in enumerate(spec["shape"])
+    ]
+    values = {
+        "prompt": st.text(max_size=30),
+        "source": st.text(max_size=30),
+        "images": st.sampled_from(GOOD_IMAGES).map(IMAGES.get),
+        "num_chars": st.integers(1, 40),
+        "num_steps": st.integers(1, 40),
+        "beam_width": st.integers(1, 4),
+        "max_length": st.integers(1, 30),
+        "top_k": st.integers(0, 10),
+        "token": st.integers(0, 3),
+        "temperature": st.floats(0.1, 2.0),
+        "length_penalty": st.floats(0.0, 2.0),
+    }.get(name, st.integers(-(2**31), 2**31 - 1) if spec["dtype"].startswith("int") else st.floats(-1, 1))
+    return array_of(draw, values, spec["dtype"], shape, spec)
+
+
+def array_of(draw, values, dtype: str, shape: list, spec: dict) -> dict:
+    size = int(np.prod(shape)) if shape else 1
+    array = np.empty(size, dtype=object)
+    array[:] = draw(st.lists(values, min_size=size, max_size=size))
+    return encoded(dtype, array.reshape(shape), bool(spec["shape"]) and spec["shape"][0] is None)
+
+
+def small_ints(name: str):
+    """Integers for an input, valid ones kept small enough to answer fast (the limits
+    themselves are tested by name in each task's tests)."""
+    if name in ("num_chars", "num_steps"):
+        return st.one_of(st.integers(-2, 60), st.sampled_from([2**31 - 1, -(2**31), 100_001, 10**7]))
+    if name == "beam_width":
+        return st.one_of(st.integers(-1, 4), st.sampled_from([16, 17, 2**31 - 1]))
+    if name == "max_length":
+        return st.one_of(st.integers(-1, 30), st.sampled_from([64, 65, 512, 513, 2**31 - 1]))
+    return SCALAR_INTS
+
+
+@st.composite
+def savedmodel_case(draw, specs: dict, model: str | None = None):
+    """A request: a third all valid, a third with one hostile input, a third hostile throughout."""
+    model = model or draw(st.sampled_from(sorted(specs)))
+    signature = draw(st.sampled_from(sorted(specs[model])))
+    names = sorted(specs[model][signature])
+    hostile = {0: set(), 1: {draw(st.sampled_from(names))}, 2: set(names)}[draw(st.integers(0, 2))]
+    batch = draw(st.integers(1, 3))
+    inputs = {
+        name: draw(tensor(name, spec) if name in hostile else valid_tensor(name, spec, batch))
+        for name, spec in ((name, specs[model][signature][name]) for name in names)
+    }
+    return {"model": model, "signature": signature, "inputs": inputs}
+
+
+def argument(value) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+OPTION_TEXT = st.one_of(
+    st.sampled_from(["", "abc", "1e5", "nan", "-inf", "0x10", " 3"]), SCALAR_INTS.map(str)
+)
+
+
+@st.composite
+def host_case(draw, hosts: dict, image_dir: Path):
+    """A command line for one host: its model, hostile items and options."""
+    host = draw(st.sampled_from(sorted(hosts)))
+    module, model_args = hosts[host]
+    if host == "charlm":
+        argv = list(model_args)
+        for option, values in [
+            ("--prompt", TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)),
+            ("--num-chars", st.one_of(st.integers(-2, 80).map(str), OPTION_TEXT)),
+            ("--temperature", st.one_of(FLOATS.map(repr), OPTION_TEXT)),
+            ("--top-k", st.one_of(st.integers(-2, 50).map(str), OPTION_TEXT)),
+            ("--seed", st.one_of(SCALAR_INTS.map(str), st.sampled_from([str(2**70), str(-(2**70))]))),
+        ]:
+            if draw(st.booleans()):
+                argv += [option, draw(values)]
+    else:
+        if host == "caption":
+            items = st.one_of(
+                IMAGE_NAMES.map(lambda n: str(image_dir / n)),
+                st.sampled_from([str(image_dir), str(image_dir / "missing.png")]),
+            )
+        else:
+            items = TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)
+        argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=3))]
+        if draw(st.booleans()):
+            argv += ["--max-length", draw(st.one_of(small_ints("max_length").map(str), OPTION_TEXT))]
+        if draw(st.integers(0, 4)) == 0:
+            argv.append("--quantized")
+    return {"module": module, "argv": argv}
