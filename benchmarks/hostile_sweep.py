@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -79,32 +78,43 @@ def sweep(cases: int, out: Path, image_dir: Path) -> dict:
         "caption": ("keras_rnn.hosts.caption", [str(litert / "caption" / "1")]),
     }
     per_model, per_host = cases * 4 // 5 // len(models), cases // 5 // len(commands)
-    options = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+
+    def run(label: str, examples: int, strategy, outcome_of) -> None:
+        """`examples` seeded cases drawn from `strategy`; `outcome_of(case)` -> (outcome, why, shown)."""
+
+        @settings(
+            max_examples=examples, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck),
+        )  # fmt: skip
+        @given(case=strategy)
+        def one(case):
+            outcome, why, shown = outcome_of(case)
+            counts[label(case)][outcome] += 1
+            if outcome == "other" and len(others) < 30:
+                others.append({"case": shown, "why": why})
+
+        one()
+
+    def savedmodel_outcome(case):
+        return (*hostile.judge_savedmodel(case, savedmodels.ask(case)), hostile.summary(case))
+
+    def host_outcome(case):
+        return (*hostile.judge_host(hosts.ask(case)), case["argv"][:8])
 
     for model in models:
-
-        @settings(max_examples=per_model, **options)
-        @given(data=st.data())
-        def one_request(data, model=model):
-            case = data.draw(hostile.savedmodel_case(savedmodels.info, model))
-            outcome, why = hostile.judge_savedmodel(case, savedmodels.ask(case))
-            counts[f"savedmodel {model}/{case['signature']}"][outcome] += 1
-            if outcome == "other" and len(others) < 30:
-                others.append({"case": hostile.summary(case), "why": why})
-
-        one_request()
+        run(
+            lambda case: f"savedmodel {case['model']}/{case['signature']}",
+            per_model,
+            hostile.savedmodel_case(savedmodels.info, model),
+            savedmodel_outcome,
+        )
     for host, command in commands.items():
-
-        @settings(max_examples=per_host, **options)
-        @given(data=st.data())
-        def one_command(data, host=host, command=command):
-            case = data.draw(hostile.host_case({host: command}, image_dir))
-            outcome, why = hostile.judge_host(hosts.ask(case))
-            counts[f"host {host}"][outcome] += 1
-            if outcome == "other" and len(others) < 30:
-                others.append({"case": case["argv"][:8], "why": why})
-
-        one_command()
+        run(
+            lambda case, host=host: f"host {host}",
+            per_host,
+            hostile.host_case({host: command}, image_dir),
+            host_outcome,
+        )
     savedmodels.close()
     hosts.close()
     total = collections.Counter()
