@@ -352,10 +352,6 @@ def savedmodel_case(draw, specs: dict, model: str | None = None):
     return {"model": model, "signature": signature, "inputs": inputs}
 
 
-def argument(value) -> str:
-    return value if isinstance(value, str) else repr(value)
-
-
 OPTION_TEXT = st.one_of(
     st.sampled_from(["", "abc", "1e5", "nan", "-inf", "0x10", " 3"]), SCALAR_INTS.map(str)
 )

@@ -45,7 +45,10 @@ def test_binary_addition_rnn_adds_longer_numbers_than_it_was_trained_on(tmp_path
 
 
 def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direction(tmp_path):
-    run_cli("-m", "keras_rnn.lectures", "gradient-flow", "--steps", "30", "--units", "16", "--out", tmp_path)
+    toy = ["--range-steps", "5", "--range-epochs", "10"]
+    run_cli(
+        "-m", "keras_rnn.lectures", "gradient-flow", "--steps", "30", "--units", "16", *toy, "--out", tmp_path
+    )
     results = json.loads((tmp_path / "gradient-flow.json").read_text())
     norms = results["norms"]
     for scale in (0.5, 1.0, 1.5):  # the product of T copies of s*Q has every singular value s^T
@@ -56,6 +59,10 @@ def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direct
     assert clipping["norm_before"] > 1e4 and clipping["norm_after"] == pytest.approx(1.0, rel=1e-5)
     assert clipping["cosine_before_after"] == pytest.approx(1.0, abs=1e-5)
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
+    # the long-range toy: at T = 5 every cell learns to say what the first symbol was
+    long_range = results["long_range"]
+    assert long_range["steps"] == [5] and all(acc[0] >= 0.95 for acc in long_range["accuracy"].values())
+    assert (tmp_path / "long_range.png").stat().st_size > 10_000
 
 
 def test_min_char_rnn_gradients_equal_the_lectures_numpy_bptt_and_finite_differences():
@@ -138,3 +145,40 @@ def test_lectures_list_and_bad_input(tmp_path):
             proc.stderr
         )
         assert message in proc.stderr
+
+
+def test_esn_init_starts_from_a_working_esn_and_every_network_trains(tmp_path):
+    args = ["--units", "50", "--epochs", "6", "--length", "3000", "--out", tmp_path]
+    proc = run_cli("-m", "keras_rnn.lectures", "esn-init", *args)
+    results = json.loads((tmp_path / "esn-init.json").read_text())
+    # the untrained reservoir with its closed-form readout already predicts the wave (target variance 0.5)
+    assert results["esn_untrained"]["val_loss"] < 1e-3
+    assert results["esn_init"]["val_loss_before"] == results["esn_untrained"]["val_loss"]
+    for name in ("esn_reservoir", "default_init"):  # from a random readout, momentum SGD learns the wave
+        assert results[name]["val_loss"] < results[name]["val_loss_before"] / 10, (name, results[name])
+    assert all(
+        np.isfinite(results[name]["val_loss"]) for name in ("esn_init", "esn_reservoir", "default_init")
+    )
+    assert (tmp_path / "esn_init.png").stat().st_size > 10_000 and "untrained ESN" in proc.stdout
+
+
+def test_cells_all_learn_the_same_text(tmp_path, corpus_file):
+    args = [
+        "--text-file",
+        corpus_file,
+        "--steps",
+        "60",
+        "--eval-every",
+        "30",
+        "--units",
+        "16",
+        "--seq-len",
+        "20",
+    ]
+    run_cli("-m", "keras_rnn.lectures", "cells", *args, "--out", tmp_path)
+    results = json.loads((tmp_path / "cells.json").read_text())
+    uniform = np.log2(results["vocabulary"])  # bits per character of a uniform guess
+    learned = {k: v["val_bits_per_char"] for k, v in results.items() if isinstance(v, dict)}
+    assert len(learned) == 12 and all(bits < uniform - 1 for bits in learned.values()), (uniform, learned)
+    assert results["Keras LSTM"]["parameters"] == results["slides' LSTM (i, f, o, g)"]["parameters"]
+    assert (tmp_path / "cells.png").stat().st_size > 10_000

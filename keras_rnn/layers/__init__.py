@@ -1,6 +1,14 @@
 """Custom Keras layers (all registered under the "keras_rnn" package for .keras files)."""
 
 from keras_rnn.layers.attention import BahdanauAttention
+from keras_rnn.layers.cells import (
+    CoupledLSTMCell,
+    MultiplicativeCell,
+    MUTCell,
+    PeepholeLSTMCell,
+    SlidesGRUCell,
+    SlidesLSTMCell,
+)
 from keras_rnn.layers.decoder import AttentionDecoder
 from keras_rnn.layers.readout import EchoStateNetwork, FreshNormalEquations, RidgeReadout
 from keras_rnn.layers.reservoir import (
@@ -14,6 +22,12 @@ from keras_rnn.layers.reservoir import (
 
 __all__ = [
     "AttentionDecoder",
+    "CoupledLSTMCell",
+    "MUTCell",
+    "MultiplicativeCell",
+    "PeepholeLSTMCell",
+    "SlidesGRUCell",
+    "SlidesLSTMCell",
     "BahdanauAttention",
     "ESNInitializer",
     "EchoStateNetwork",

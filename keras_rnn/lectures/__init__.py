@@ -19,9 +19,17 @@ EXPERIMENTS = {
         "min_char_rnn",
         "the lectures' 112-line NumPy character RNN, ported to Keras faithfully",
     ),
+    "cells": (
+        "cells",
+        "the slides' LSTM and GRUs, peephole, coupled, MUT1-3, multiplicative: side by side on text",
+    ),
     "gradient-flow": (
         "gradient_flow",
         "‖∂h_T/∂h_0‖ against T: linear, Elman (s = 0.5, 1, 1.5), LSTM, clipping",
+    ),
+    "esn-init": (
+        "esn_init",
+        "initialise like an echo state network, then train every connection with momentum",
     ),
     "binary-addition": (
         "binary_addition",

@@ -11,6 +11,12 @@ T one-step Jacobians (computed here with `tf.GradientTape`, step by step, on ran
   gradient far longer;
 - **clipping by norm** (`tf.clip_by_norm`, the `--clipnorm` of training): a gradient of the
   exploding linear RNN rescaled to norm `--clip`, its direction unchanged.
+
+And what it means for learning, the lectures' long-range toy: the first of T one-hot symbols
+is A or B, the T - 1 after it are distractors (C or D, at random), and at the last step the
+network must say whether the sequence began with A. Elman (tanh), LSTM and GRU layers of the
+same size are trained on it with `model.fit` for each T of `--range-steps`; accuracy on fresh
+sequences against T (chance: 50%).
 """
 
 from __future__ import annotations
@@ -25,6 +31,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=100, help="the longest T")
     parser.add_argument("--clip", type=float, default=1.0, help="the norm gradients are clipped to")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--range-steps",
+        default="5,10,20,50",
+        help="the long-range toy's T values, comma-separated ('' = skip it)",
+    )
+    parser.add_argument("--range-units", type=int, default=16, help="units of each long-range toy network")
+    parser.add_argument("--range-epochs", type=int, default=20)
 
 
 def scaled_orthogonal(units: int, scale: float, rng) -> np.ndarray:
@@ -55,9 +68,41 @@ def elman_step(w: np.ndarray, u: np.ndarray, activation):
     return lambda h, x: activation(tf.matmul(h, w, transpose_b=True) + tf.matmul(x, u, transpose_b=True))
 
 
+def first_symbol_task(steps: int, count: int, rng):
+    """One-hot sequences [count, steps, 4] whose first symbol is A or B (then C / D
+    distractors), and whether it was A [count, 1]."""
+    symbols = rng.integers(2, 4, size=(count, steps))
+    labels = rng.integers(0, 2, size=count)
+    symbols[:, 0] = labels  # A = 0, B = 1
+    return np.eye(4, dtype=np.float32)[symbols], (labels == 0).astype(np.float32)[:, None]
+
+
+def long_range_accuracy(cell: str, steps: int, args) -> float:
+    """Train a `cell` network on the first-symbol task with T = `steps`; accuracy on fresh sequences."""
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed + steps)
+    x, y = first_symbol_task(steps, 2000, rng)
+    test_x, test_y = first_symbol_task(steps, 1000, rng)
+    layer = {"Elman": keras.layers.SimpleRNN, "LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU}[cell]
+    model = keras.Sequential(
+        [keras.Input((steps, 4)), layer(args.range_units), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(keras.optimizers.Adam(0.01, clipnorm=1.0), "binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=50, epochs=args.range_epochs, verbose=0)
+    return float(model.evaluate(test_x, test_y, verbose=0)[1])
+
+
 def run(args, out) -> dict:
     if args.units < 1 or not 1 <= args.steps <= 1000 or not args.clip > 0:
         raise UserError("need --units >= 1, 1 <= --steps <= 1000 and --clip > 0")
+    try:
+        range_steps = [int(t) for t in args.range_steps.split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"--range-steps must be comma-separated integers, got {args.range_steps!r}") from None
+    if any(not 2 <= t <= 1000 for t in range_steps) or args.range_units < 1 or args.range_epochs < 1:
+        raise UserError("need 2 <= each --range-steps <= 1000, --range-units >= 1 and --range-epochs >= 1")
     import keras
     import tensorflow as tf
 
@@ -102,7 +147,32 @@ def run(args, out) -> dict:
         print(
             f"{name:32} ‖∂h_T/∂h_0‖ at T=10: {values[min(9, len(values) - 1)]:.3g}, T={len(values)}: {values[-1]:.3g}"
         )
+    if range_steps:
+        accuracy = {
+            cell: [long_range_accuracy(cell, t, args) for t in range_steps]
+            for cell in ("Elman", "LSTM", "GRU")
+        }
+        results["long_range"] = {"steps": range_steps, "units": args.range_units, "accuracy": accuracy}
+        draw_long_range(range_steps, accuracy, args, out / "long_range.png")
+        for cell, values in accuracy.items():
+            print(f"long-range toy, {cell:5} accuracy at T = {range_steps}: {[f'{v:.0%}' for v in values]}")
     return results
+
+
+def draw_long_range(steps: list, accuracy: dict, args, path) -> None:
+    from keras_rnn.plots import plt, save_figure
+
+    fig, axis = plt.subplots(figsize=(6, 4))
+    for cell, values in accuracy.items():
+        axis.plot(steps, [100 * v for v in values], "o-", label=cell)
+    axis.axhline(50, color="grey", linestyle="--", label="chance")
+    axis.set_xscale("log")
+    axis.set_ylim(40, 102)
+    axis.set_xlabel("T (steps between the symbol and the answer)")
+    axis.set_ylabel("accuracy on fresh sequences (%)")
+    axis.set_title(f"remember the first symbol: {args.range_units} units, {args.range_epochs} epochs")
+    axis.legend()
+    save_figure(fig, path)
 
 
 def draw(curves: dict, exact: dict, path) -> None:
