@@ -116,9 +116,10 @@ def draw(curves: dict, args, path) -> None:
     from keras_rnn.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(8, 5))
-    for name, losses in curves.items():
-        steps = [args.eval_every * (i + 1) for i in range(len(losses))]
-        axis.plot(steps, losses, "o-" if name.startswith("Keras") else ".-", label=name)
+    for i, (name, losses) in enumerate(curves.items()):
+        steps = [args.eval_every * (j + 1) for j in range(len(losses))]
+        style = "o-" if name.startswith("Keras") else ".-"
+        axis.plot(steps, losses, style, color=plt.get_cmap("tab20")(i), label=name)
     axis.set_xlabel("training batches")
     axis.set_ylabel("validation loss (bits per character)")
     axis.set_title(f"the lectures' cells, {args.units} units, same batches")
