@@ -129,7 +129,9 @@ def test_lectures_list_and_bad_input(tmp_path):
     assert [line.split()[0] for line in listed.splitlines()] == [
         "hello",
         "min-char-rnn",
+        "cells",
         "gradient-flow",
+        "esn-init",
         "binary-addition",
     ]
     a_file = tmp_path / "file"
@@ -139,6 +141,9 @@ def test_lectures_list_and_bad_input(tmp_path):
         (["hello", "--out", a_file], "is a file"),
         (["hello", "--units", "0", "--out", tmp_path / "o"], "need --units >= 1"),
         (["binary-addition", "--bits", "40", "--out", tmp_path / "o"], "need 2 <= --bits <= 16"),
+        (["cells", "--steps", "0", "--out", tmp_path / "o"], "need --units, --factors, --steps"),
+        (["esn-init", "--momentum", "1", "--out", tmp_path / "o"], "need 0 <= --momentum < 1"),
+        (["gradient-flow", "--range-steps", "5,x", "--out", tmp_path / "o"], "comma-separated integers"),
     ]:
         proc = run_cli("-m", "keras_rnn.lectures", *args, check=False)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: "), (
