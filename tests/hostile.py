@@ -146,14 +146,14 @@ class Worker:
 # ---------------------------------------------------------------- judging
 def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
     """(outcome, why) of a SavedModel case."""
+    if reply["outcome"] == "other":  # another exception, or the worker died or hung
+        return "other", reply["message"][-300:]
     bound = over_bounds(reply)
     if bound:
         return "other", bound
     if reply["outcome"] == "error":
         internal = [m for m in INTERNAL if m in reply["message"]]
         return ("other", f"unchecked: {reply['message'][:300]}") if internal else ("error", "")
-    if reply["outcome"] == "other":
-        return "other", reply["message"][-300:]
     rows = {v["shape"][0] for v in case["inputs"].values() if v.get("batched")}
     for name, output in reply["outputs"].items():
         if not output["finite"]:
@@ -164,6 +164,9 @@ def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
 
 
 def judge_host(reply: dict) -> tuple[str, str]:
+    """(outcome, why) of a host command line."""
+    if "exit" not in reply:  # the worker died or hung (Worker.ask)
+        return "other", reply["message"]
     bound = over_bounds(reply)
     if bound:
         return "other", bound
