@@ -58,34 +58,50 @@ class _Cell(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def _gates(x, h, kernel, recurrent, bias):
-    return ops.matmul(x, kernel) + ops.matmul(h, recurrent) + bias
+class _GatedCell(_Cell):
+    """Cells whose gates are one input block, one recurrent block and one bias, each gate
+    `units` wide in the order of GATE_BIASES (the gates' starting biases); LSTM-like cells
+    (STATES = 2) carry [h, c]."""
 
-
-@keras.saving.register_keras_serializable(package="keras_rnn")
-class SlidesLSTMCell(_Cell):
-    """The LSTM with its gates in the slides' order i, f, o, g (one [4U] block each way)."""
+    GATE_BIASES: tuple = ()
+    STATES = 2
 
     @property
     def state_size(self):
-        return [self.units, self.units]
+        return [self.units] * self.STATES
 
     def build(self, input_shape):
-        self.kernel = self.block("kernel", input_shape[-1], 4 * self.units)
-        self.recurrent_kernel = self.block("recurrent_kernel", self.units, 4 * self.units, "orthogonal")
-        self.bias = self.gate_bias("bias", [0, 1, 0, 0])  # forget-gate bias 1
+        width = len(self.GATE_BIASES) * self.units
+        self.kernel = self.block("kernel", input_shape[-1], width)
+        self.recurrent_kernel = self.block("recurrent_kernel", self.units, width, "orthogonal")
+        self.bias = self.gate_bias("bias", list(self.GATE_BIASES))
+
+    def gates(self, x, h) -> list:
+        """Every gate's pre-activation, W_x x + W_h h + b, in GATE_BIASES' order."""
+        joined = ops.matmul(x, self.kernel) + ops.matmul(h, self.recurrent_kernel) + self.bias
+        return ops.split(joined, len(self.GATE_BIASES), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class SlidesLSTMCell(_GatedCell):
+    """The LSTM with its gates in the slides' order i, f, o, g (one [4U] block each way)."""
+
+    GATE_BIASES = (0, 1, 0, 0)  # i, f (forget-gate bias 1), o, g
 
     def call(self, inputs, states):
         h, c = states
-        i, f, o, g = ops.split(_gates(inputs, h, self.kernel, self.recurrent_kernel, self.bias), 4, axis=-1)
+        i, f, o, g = self.gates(inputs, h)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
         return h, [h, c]
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
-class SlidesGRUCell(_Cell):
+class SlidesGRUCell(_GatedCell):
     """The GRU with the reset gate before the recurrent matmul; `update` picks the convention."""
+
+    GATE_BIASES = (0, 0, 0)  # r, z, candidate
+    STATES = 1
 
     def __init__(self, units: int, update: str = "new", **kwargs):
         super().__init__(units, **kwargs)
@@ -94,11 +110,6 @@ class SlidesGRUCell(_Cell):
                 f"update must be 'new' (h' = (1-z)h + z h~) or 'keep' (h' = z h + (1-z) h~), got {update!r}"
             )
         self.update = update
-
-    def build(self, input_shape):
-        self.kernel = self.block("kernel", input_shape[-1], 3 * self.units)  # r, z, candidate
-        self.recurrent_kernel = self.block("recurrent_kernel", self.units, 3 * self.units, "orthogonal")
-        self.bias = self.gate_bias("bias", [0, 0, 0])
 
     def call(self, inputs, states):
         (h,) = states
@@ -115,24 +126,20 @@ class SlidesGRUCell(_Cell):
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
-class PeepholeLSTMCell(_Cell):
+class PeepholeLSTMCell(_GatedCell):
     """The LSTM whose gates also see the cell state (diagonal "peephole" weights)."""
 
-    @property
-    def state_size(self):
-        return [self.units, self.units]
+    GATE_BIASES = (0, 1, 0, 0)  # i, f, o, g
 
     def build(self, input_shape):
-        self.kernel = self.block("kernel", input_shape[-1], 4 * self.units)  # i, f, o, g
-        self.recurrent_kernel = self.block("recurrent_kernel", self.units, 4 * self.units, "orthogonal")
-        self.bias = self.gate_bias("bias", [0, 1, 0, 0])
+        super().build(input_shape)
         self.peepholes = self.add_weight(
             shape=(3, self.units), initializer="zeros", name="peepholes"
         )  # i, f, o
 
     def call(self, inputs, states):
         h, c = states
-        i, f, o, g = ops.split(_gates(inputs, h, self.kernel, self.recurrent_kernel, self.bias), 4, axis=-1)
+        i, f, o, g = self.gates(inputs, h)
         i = ops.sigmoid(i + self.peepholes[0] * c)
         f = ops.sigmoid(f + self.peepholes[1] * c)
         c = f * c + i * ops.tanh(g)
@@ -141,21 +148,14 @@ class PeepholeLSTMCell(_Cell):
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
-class CoupledLSTMCell(_Cell):
+class CoupledLSTMCell(_GatedCell):
     """The LSTM with coupled input and forget gates (i = 1 - f): three gate blocks, not four."""
 
-    @property
-    def state_size(self):
-        return [self.units, self.units]
-
-    def build(self, input_shape):
-        self.kernel = self.block("kernel", input_shape[-1], 3 * self.units)  # f, o, g
-        self.recurrent_kernel = self.block("recurrent_kernel", self.units, 3 * self.units, "orthogonal")
-        self.bias = self.gate_bias("bias", [1, 0, 0])
+    GATE_BIASES = (1, 0, 0)  # f, o, g
 
     def call(self, inputs, states):
         h, c = states
-        f, o, g = ops.split(_gates(inputs, h, self.kernel, self.recurrent_kernel, self.bias), 3, axis=-1)
+        f, o, g = self.gates(inputs, h)
         f = ops.sigmoid(f)
         c = f * c + (1 - f) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
