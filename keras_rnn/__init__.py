@@ -24,6 +24,17 @@ def report_errors(fn, also: tuple = ()) -> int:
         return 2
 
 
+def write_atomically(path, text: str) -> None:
+    """Write `text` to `path` under a temporary name, then rename it into place: a process killed
+    at any moment leaves the old file or the new one, never half of one."""
+    import os
+    from pathlib import Path
+
+    temporary = Path(f"{path}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def output_directory(path, flag: str):
     """`path` as a directory to write into (made when missing); a UserError if a file is there."""
     from pathlib import Path

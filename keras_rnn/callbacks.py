@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import keras
 
-from keras_rnn import plots
+from keras_rnn import plots, write_atomically
 
 
 class LossCurve(keras.callbacks.Callback):
@@ -135,9 +134,7 @@ class Backup(keras.callbacks.BackupAndRestore):
             "callbacks": state,
             "seeds": [v.numpy().tolist() for v in _seed_states(self.model)],  # not in the weights file
         }
-        temporary = self.directory / (self.METADATA + ".tmp")
-        temporary.write_text(json.dumps(metadata))
-        os.replace(temporary, self.directory / self.METADATA)
+        write_atomically(self.directory / self.METADATA, json.dumps(metadata))
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()

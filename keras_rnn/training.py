@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from datetime import datetime
@@ -24,7 +23,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import UserError, locks, plots
+from keras_rnn import UserError, locks, plots, write_atomically
 from keras_rnn import config as config_lib
 from keras_rnn.callbacks import Anneal, Backup, LossCurve, TimeBudget
 from keras_rnn.runs import BACKUP_DIR, HISTORY_FILE, METRICS_FILE, MODEL_FILE, has_started, remove_setup_files
@@ -100,9 +99,7 @@ def trim_history(csv_path: Path, epochs: int) -> None:
         return
     lines = csv_path.read_text().splitlines(keepends=True)
     if len(lines) > epochs + 1:
-        temporary = csv_path.with_suffix(".tmp")
-        temporary.write_text("".join(lines[: epochs + 1]))
-        os.replace(temporary, csv_path)
+        write_atomically(csv_path, "".join(lines[: epochs + 1]))
 
 
 # ---------------------------------------------------------------- the loop
@@ -172,8 +169,6 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         metrics["best_epoch"] = best + 1
     if plan.summary:
         metrics.update(plan.summary(metrics))
-    written = run_dir / (METRICS_FILE + ".tmp")  # renamed into place: never half a metrics.json
-    written.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(written, run_dir / METRICS_FILE)
+    write_atomically(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")  # never half of one
     shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
     return metrics

@@ -23,6 +23,11 @@ class ServingSpec:
     example: dict | None = None  # a TF Serving REST body for the first endpoint (printed after export)
 
 
+def finite_check(name: str, tensor):
+    """An assert (for `after_checks`) that a served input holds no NaN or inf."""
+    return tf.debugging.assert_all_finite(tensor, message=f"{name} must hold finite numbers (no NaN or inf)")
+
+
 def after_checks(checks: list, *tensors):
     """`tensors`, made to wait for `checks` (tf.debugging asserts) inside served graphs.
 

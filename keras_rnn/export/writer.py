@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import locks
+from keras_rnn import locks, write_atomically
 from keras_rnn.export import ServingSpec
 
 LITERT_DIR = "litert"
@@ -106,9 +106,7 @@ def write_models_config(out_root: Path) -> Path:
         for n in names
     )
     path = out_root / CONFIG_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"model_config_list {{\n{entries}}}\n")
-    os.replace(tmp, path)
+    write_atomically(path, f"model_config_list {{\n{entries}}}\n")
     return path
 
 

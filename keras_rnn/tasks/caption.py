@@ -52,7 +52,6 @@ from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "caption"
 START_ID, END_ID = 2, 3
-
 ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
 
 

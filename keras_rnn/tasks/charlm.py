@@ -27,7 +27,7 @@ from keras_rnn import config as config_lib
 from keras_rnn.callbacks import ResetStates
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
-from keras_rnn.export import ServingSpec, after_checks
+from keras_rnn.export import ServingSpec, after_checks, finite_check
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TRAINING_BYTES
 from keras_rnn.metrics import bits_per_char
 from keras_rnn.recurrent import CELLS, RecurrentStack, StackLayers, states_per_layer
@@ -288,9 +288,7 @@ class CharLMServing(tf.Module):
             [
                 tf.debugging.assert_non_negative(token, message="token must be >= 0"),
                 tf.debugging.assert_less(token, vocab_size, message="token must be < the vocabulary size"),
-                tf.debugging.assert_all_finite(
-                    state, message="state must hold finite numbers (no NaN or inf)"
-                ),
+                finite_check("state", state),
             ],
             token,
         )

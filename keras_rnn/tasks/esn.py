@@ -23,7 +23,7 @@ from keras_rnn import UserError, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
-from keras_rnn.export import ServingSpec, after_checks
+from keras_rnn.export import ServingSpec, after_checks, finite_check
 from keras_rnn.layers import EchoStateNetwork, FreshNormalEquations
 from keras_rnn.limits import MAX_GENERATE_STEPS
 from keras_rnn.metrics import nrmse
@@ -32,7 +32,6 @@ from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "esn"
 PLOT_FILE = "prediction.png"
-
 JAEGER_HORIZON = 84  # Mackey-Glass free-running steps scored (Jaeger & Haas 2004)
 
 
@@ -254,7 +253,7 @@ class ESNServing(tf.Module):
 
     def predict(self, series):
         (series,) = after_checks(self.series_checks(series), series)
-        return {"prediction": finite(tf.cast(self.model(series), tf.float32))}
+        return {"prediction": refuse_overflow(tf.cast(self.model(series), tf.float32))}
 
     @staticmethod
     def series_checks(series) -> list:
@@ -262,7 +261,7 @@ class ESNServing(tf.Module):
         return [
             tf.debugging.assert_positive(tf.shape(series)[0], message="series must hold at least one series"),
             tf.debugging.assert_positive(tf.shape(series)[1], message="series needs at least one time step"),
-            tf.debugging.assert_all_finite(series, message="series must hold finite numbers (no NaN or inf)"),
+            finite_check("series", series),
         ]
 
     def generate(self, series, num_steps):
@@ -288,21 +287,12 @@ class ESNServing(tf.Module):
     def checked_step(self, input, state):
         """`step` for served requests: NaN or inf in the input or the state is refused."""
         input, state = after_checks(
-            [
-                tf.debugging.assert_all_finite(
-                    input, message="input must hold finite numbers (no NaN or inf)"
-                ),
-                tf.debugging.assert_all_finite(
-                    state, message="state must hold finite numbers (no NaN or inf)"
-                ),
-            ],
-            input,
-            state,
+            [finite_check("input", input), finite_check("state", state)], input, state
         )
-        return {name: finite(value) for name, value in self.step(input, state).items()}
+        return {name: refuse_overflow(value) for name, value in self.step(input, state).items()}
 
 
-def finite(values):
+def refuse_overflow(values):
     """A served answer, refused when it overflowed float32 (inputs of extreme magnitude)."""
     message = "the answer overflowed float32: the input values are too large"
     return tf.debugging.assert_all_finite(values, message)
