@@ -16,6 +16,9 @@ independent matmuls: at batch 1 TensorFlow's (oneDNN) matmul runs on one core,
 and the executor runs the two blocks on two (`benchmarks/step_probe.py` measures it).
 A GRU's recurrent bias for the z and r gates is folded into the
 input projection (it is only ever added to it).
+
+`CellStack` is the same contract for any other Keras cell (the lectures' cells): it steps
+float32 copies of the trained cells themselves.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell_states
+
 CELLS = ("rnn", "lstm", "gru")
 
 
 def states_per_layer(cell: str) -> int:
+    if cell in LECTURE_CELLS:
+        return lecture_cell_states(cell)
     return 2 if cell == "lstm" else 1
 
 
@@ -184,3 +191,53 @@ class RecurrentStack(tf.Module):
         z, r = tf.split(tf.sigmoid(x_zr + tf.matmul(h, kernel_blocks[0])), 2, axis=-1)
         candidate = tf.tanh(x_h + tf.matmul(r * h, kernel_blocks[1]))
         return [candidate + z * (h - candidate)]
+
+
+class CellStack(tf.Module):
+    """Embedding -> stacked Keras RNN cells -> Dense, one time step at a time, with
+    `RecurrentStack`'s interface (packed state, `step`, `assign_from`), for cells it has no
+    hand-written step for. Steps float32 copies of the trained cells (built from their
+    configs), so a mixed-precision model serves in float32 too."""
+
+    def __init__(self, model, layers_of: Callable[[Any], StackLayers], name="cell_stack"):
+        super().__init__(name=name)
+        self.layers_of, layers = layers_of, layers_of(model)
+        self.cells, width = [], layers.embedding.output_dim
+        for layer in layers.recurrent:
+            cell = type(layer.cell).from_config({**layer.cell.get_config(), "dtype": "float32"})
+            cell.build((None, width))
+            self.cells.append(cell)
+            width = cell.output_size
+        self.num_layers, self.units = len(self.cells), self.cells[0].output_size
+        self.state_sizes = [size for cell in self.cells for size in tf.nest.flatten(cell.state_size)]
+        self.state_size = sum(self.state_sizes)
+        self.embedding = tf.Variable(tf.zeros_like(layers.embedding.embeddings), trainable=False)
+        self.output_kernel = tf.Variable(tf.zeros_like(layers.output.kernel), trainable=False)
+        self.output_bias = tf.Variable(tf.zeros_like(layers.output.bias), trainable=False)
+        self.assign_from(model)
+
+    def assign_from(self, model) -> None:
+        layers = self.layers_of(model)
+        for cell, layer in zip(self.cells, layers.recurrent):
+            cell.set_weights(layer.cell.get_weights())
+        self.embedding.assign(tf.cast(layers.embedding.embeddings, tf.float32))
+        self.output_kernel.assign(tf.cast(layers.output.kernel, tf.float32))
+        self.output_bias.assign(tf.cast(layers.output.bias, tf.float32))
+
+    def zero_state(self, batch_size):
+        return tf.zeros([batch_size, self.state_size], tf.float32)
+
+    def joined_kernels(self):
+        return None  # nothing to join: the cells keep their own weights
+
+    def step(self, token, state, kernels=None):
+        """token [B] int32, state [B, S] -> logits [B, V], new state [B, S]."""
+        parts = tf.split(state, self.state_sizes, axis=-1)
+        x, new_parts = tf.gather(self.embedding, token), []
+        for cell in self.cells:
+            n = len(tf.nest.flatten(cell.state_size))
+            x, new_state = cell(x, parts[:n])
+            parts = parts[n:]
+            new_parts.extend(tf.nest.flatten(new_state))
+        logits = tf.matmul(x, self.output_kernel) + self.output_bias
+        return logits, tf.concat(new_parts, axis=-1) if len(new_parts) > 1 else new_parts[0]

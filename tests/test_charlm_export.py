@@ -318,8 +318,12 @@ def test_host_sampler_follows_softmax_and_top_k():
         ["--cell", "gru"],
         ["--cell", "gru", "--no-gru-reset-after", "--embedding-dim", "0"],  # the slides' GRU, one-hot input
         ["--cell", "rnn", "--layers", "1"],  # Elman
+        # the lectures' cells (served through CellStack): two states, input = units, factors
+        ["--cell", "peephole-lstm"],
+        ["--cell", "mut2", "--layers", "1", "--embedding-dim", "48"],
+        ["--cell", "mrnn", "--layers", "1", "--factors", "24", "--embedding-dim", "0"],
     ],
-    ids=["gru", "slides-gru-one-hot", "elman"],
+    ids=["gru", "slides-gru-one-hot", "elman", "peephole-lstm", "mut2", "mrnn-one-hot"],
 )
 def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path, corpus_file, cell_args):
     args = [a for a in TRAIN_ARGS if a not in ("--cell", "lstm")]

@@ -63,12 +63,14 @@ def test_corpus_shorter_than_one_sequence_is_refused(tmp_path):
         dict(text_file="a.txt", dataset="tiny_shakespeare"),
         dict(units=10_000_000),  # would end in a ResourceExhaustedError while building
         dict(units=20_000, layers=3),
+        dict(cell="mut1", units=32, embedding_dim=16),  # MUT1/MUT2 add the input to the hidden state
+        dict(cell="mut2", units=32, embedding_dim=0),
     ],
 )
 def test_impossible_options_are_refused_before_reading_data(bad):
     with pytest.raises(
         UserError,
-        match=r"must be at least 1|need --embedding-dim|--dropout must be in \[0, 1\)|not both|GiB limit",
+        match=r"must be at least 1|needs? --embedding-dim|--dropout must be in \[0, 1\)|not both|GiB limit",
     ):
         charlm.check_config(charlm.Config(**bad))
 
@@ -98,6 +100,7 @@ def test_impossible_shared_options_are_refused(bad):
         (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
         (["--units", "0"], "--units must be at least 1"),
         (["--dataset", "tiny_shakespeare"], "not both"),
+        (["--cell", "mut1", "--units", "32", "--embedding-dim", "8"], "needs --embedding-dim = --units"),
     ],
 )
 def test_cli_refuses_impossible_options_in_one_line_and_makes_no_run(tmp_path, corpus_file, args, message):

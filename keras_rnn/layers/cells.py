@@ -242,3 +242,31 @@ class MultiplicativeCell(_Cell):
 
     def get_config(self):
         return {**super().get_config(), "factors": self.factors}
+
+
+# The cells by the names `train.py --task charlm --cell NAME` and the `cells` lecture use.
+LECTURE_CELLS = {
+    "slides-lstm": (SlidesLSTMCell, {}),
+    "slides-gru": (SlidesGRUCell, {"update": "new"}),
+    "slides-gru-keep": (SlidesGRUCell, {"update": "keep"}),
+    "peephole-lstm": (PeepholeLSTMCell, {}),
+    "coupled-lstm": (CoupledLSTMCell, {}),
+    "mut1": (MUTCell, {"variant": 1}),
+    "mut2": (MUTCell, {"variant": 2}),
+    "mut3": (MUTCell, {"variant": 3}),
+    "mrnn": (MultiplicativeCell, {}),
+}
+SAME_SIZE_INPUT = ("mut1", "mut2")  # input size must equal units
+
+
+def lecture_cell(name: str, units: int, factors: int = 0) -> keras.layers.Layer:
+    """A new cell of `LECTURE_CELLS[name]`; `factors` (0 = units) only for the multiplicative RNN."""
+    cls, kwargs = LECTURE_CELLS[name]
+    if cls is MultiplicativeCell:
+        kwargs = {"factors": factors or units}
+    return cls(units, **kwargs)
+
+
+def lecture_cell_states(name: str) -> int:
+    """States the cell carries: 2 ([h, c]) for the LSTM-like cells, else 1."""
+    return getattr(LECTURE_CELLS[name][0], "STATES", 1)

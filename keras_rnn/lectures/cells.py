@@ -2,15 +2,17 @@
 
 Every cell of `keras_rnn.layers.cells` (the slides' LSTM and both GRU conventions, peephole
 and coupled-gate LSTMs, MUT1-3, the factored multiplicative RNN) and Keras' own SimpleRNN,
-LSTM and GRU, each in the same small char-LM: an embedding of `--units` (MUT1 and MUT2 add
-the input to hidden-size vectors, so it must be that wide), `keras.layers.RNN(cell)`, a
-softmax over the characters. Trained with `model.fit` on the same batches of the char-LM's
-corpus (default: its offline Python-source corpus; `--text-file` for another), Adam, the same
-number of steps; the validation loss in bits per character after every `--eval-every` steps.
+LSTM and GRU, each in the same small char-LM, the one `train.py --task charlm --cell NAME`
+trains: an embedding of `--units` (MUT1 and MUT2 add the input to hidden-size vectors, so
+it must be that wide), one recurrent layer, a softmax over the characters. Trained with
+`model.fit` on the same batches of the char-LM's corpus (default: its offline Python-source
+corpus; `--text-file` for another), Adam, the same number of steps; the validation loss in
+bits per character after every `--eval-every` steps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from keras_rnn import UserError
@@ -29,34 +31,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def cells(args) -> dict:
-    """name -> a function making the recurrent layer."""
-    import keras
-
-    from keras_rnn.layers import cells as lecture
-
-    units = args.units
-    rnn = keras.layers.RNN
-    return {
-        "Keras SimpleRNN (Elman)": lambda: keras.layers.SimpleRNN(units, return_sequences=True),
-        "Keras LSTM": lambda: keras.layers.LSTM(units, return_sequences=True),
-        "Keras GRU": lambda: keras.layers.GRU(units, return_sequences=True),
-        "slides' LSTM (i, f, o, g)": lambda: rnn(lecture.SlidesLSTMCell(units), return_sequences=True),
-        "slides' GRU, h' = (1-z)h + z h~": lambda: rnn(
-            lecture.SlidesGRUCell(units, "new"), return_sequences=True
-        ),
-        "slides' GRU, h' = z h + (1-z) h~": lambda: rnn(
-            lecture.SlidesGRUCell(units, "keep"), return_sequences=True
-        ),
-        "peephole LSTM": lambda: rnn(lecture.PeepholeLSTMCell(units), return_sequences=True),
-        "coupled-gate LSTM": lambda: rnn(lecture.CoupledLSTMCell(units), return_sequences=True),
-        "MUT1": lambda: rnn(lecture.MUTCell(units, 1), return_sequences=True),
-        "MUT2": lambda: rnn(lecture.MUTCell(units, 2), return_sequences=True),
-        "MUT3": lambda: rnn(lecture.MUTCell(units, 3), return_sequences=True),
-        f"multiplicative ({args.factors} factors)": lambda: rnn(
-            lecture.MultiplicativeCell(units, args.factors), return_sequences=True
-        ),
-    }
+# label in the results -> the char-LM's `--cell` name
+CELLS = {
+    "Keras SimpleRNN (Elman)": "rnn",
+    "Keras LSTM": "lstm",
+    "Keras GRU": "gru",
+    "slides' LSTM (i, f, o, g)": "slides-lstm",
+    "slides' GRU, h' = (1-z)h + z h~": "slides-gru",
+    "slides' GRU, h' = z h + (1-z) h~": "slides-gru-keep",
+    "peephole LSTM": "peephole-lstm",
+    "coupled-gate LSTM": "coupled-lstm",
+    "MUT1": "mut1",
+    "MUT2": "mut2",
+    "MUT3": "mut3",
+    "multiplicative RNN": "mrnn",
+}
 
 
 def run(args, out) -> dict:
@@ -82,17 +71,10 @@ def run(args, out) -> dict:
     vocab = CharVocabulary.from_text(train_text)
     train, _, validation, _ = charlm.make_datasets(cfg, vocab.encode(train_text), vocab.encode(val_text))
     curves, results = {}, {"characters": len(train_text) + len(val_text), "vocabulary": vocab.size}
-    for name, make in cells(args).items():
+    for name, cell in CELLS.items():
         keras.utils.set_random_seed(args.seed)
-        model = keras.Sequential(
-            [
-                keras.Input((None,), dtype="int32"),
-                keras.layers.Embedding(vocab.size, args.units),
-                make(),
-                keras.layers.Dense(vocab.size),
-            ],
-            name="charlm",
-        )
+        sizes = dict(units=args.units, layers=1, embedding_dim=args.units, factors=args.factors)
+        model = charlm.build_model(dataclasses.replace(cfg, cell=cell, **sizes), vocab.size)
         model.compile(
             keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -106,7 +88,11 @@ def run(args, out) -> dict:
             verbose=0,
         ).history
         curves[name] = [loss / math.log(2) for loss in history["val_loss"]]
-        results[name] = {"parameters": model.count_params(), "val_bits_per_char": curves[name][-1]}
+        results[name] = {
+            "cell": cell,
+            "parameters": model.count_params(),
+            "val_bits_per_char": curves[name][-1],
+        }
         print(f"{name:34} {model.count_params():>8,} weights  validation {curves[name][-1]:.3f} bits/char")
     draw(curves, args, out / "cells.png")
     return results

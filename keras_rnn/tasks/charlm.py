@@ -28,9 +28,10 @@ from keras_rnn.callbacks import ResetStates
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
 from keras_rnn.export import ServingSpec, after_checks, finite_check
+from keras_rnn.layers.cells import LECTURE_CELLS, SAME_SIZE_INPUT, lecture_cell
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TRAINING_BYTES
 from keras_rnn.metrics import bits_per_char
-from keras_rnn.recurrent import CELLS, RecurrentStack, StackLayers, states_per_layer
+from keras_rnn.recurrent import CELLS, CellStack, RecurrentStack, StackLayers, states_per_layer
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
@@ -40,7 +41,12 @@ SAMPLES_FILE = "samples.txt"
 
 @dataclasses.dataclass
 class Config(TrainConfig):
-    cell: str = option("lstm", "recurrent cell: rnn (Elman), lstm or gru", choices=list(CELLS))
+    cell: str = option(
+        "lstm",
+        "recurrent cell: rnn (Elman), lstm, gru, or one of the lectures' cells (docs/lectures.md)",
+        choices=[*CELLS, *LECTURE_CELLS],
+    )
+    factors: int = option(0, "factors of the multiplicative RNN (--cell mrnn; 0 = --units)")
     units: int = option(256, "units per recurrent layer")
     layers: int = option(2, "stacked recurrent layers")
     embedding_dim: int = option(64, "character embedding size; 0 = one-hot input (the lectures' setup)")
@@ -67,10 +73,11 @@ def check_config(cfg: Config) -> None:
     config_lib.require_fraction(cfg, "dropout")
     if cfg.text_file and cfg.dataset:
         raise UserError("give either --text-file or --dataset, not both")
-    gates, width = (
-        {"lstm": 4, "gru": 3}.get(cfg.cell, 1),
-        cfg.embedding_dim or 256,
-    )  # one-hot: ~256 characters
+    if cfg.cell in SAME_SIZE_INPUT and cfg.embedding_dim != cfg.units:
+        raise UserError(
+            f"--cell {cfg.cell} adds its input to the hidden state: needs --embedding-dim = --units"
+        )
+    gates, width = {"rnn": 1, "gru": 3}.get(cfg.cell, 4), cfg.embedding_dim or 256  # one-hot: ~256 chars
     weights = sum(
         gates * (inputs + cfg.units + 1) * cfg.units for inputs in [width] + [cfg.units] * (cfg.layers - 1)
     )
@@ -155,15 +162,12 @@ def build_model(cfg: Config, vocab_size: int, *, batch_size=None, stateful=False
         inputs.append(state)
         state_parts = keras.ops.split(state, cfg.layers * n_states, axis=-1)
     for i in range(cfg.layers):
-        extra = {"reset_after": cfg.gru_reset_after} if cfg.cell == "gru" else {}
-        layer = _LAYER_CLASSES[cfg.cell](
-            cfg.units,
-            return_sequences=not step,
-            return_state=step,
-            stateful=stateful,
-            name=f"rnn_{i}",
-            **extra,
-        )
+        options = dict(return_sequences=not step, return_state=step, stateful=stateful, name=f"rnn_{i}")
+        if cfg.cell in LECTURE_CELLS:
+            layer = keras.layers.RNN(lecture_cell(cfg.cell, cfg.units, cfg.factors), **options)
+        else:
+            extra = {"reset_after": cfg.gru_reset_after} if cfg.cell == "gru" else {}
+            layer = _LAYER_CLASSES[cfg.cell](cfg.units, **options, **extra)
         if step:
             x, *new_state = layer(x, initial_state=state_parts[i * n_states : (i + 1) * n_states])
             state_parts[i * n_states : (i + 1) * n_states] = new_state
@@ -184,9 +188,14 @@ def stack_layers(model: keras.Model, layers: int) -> StackLayers:
     return StackLayers(model.get_layer("embedding"), recurrent, model.get_layer("logits"))
 
 
-def recurrent_stack(model: keras.Model, cfg: Config) -> RecurrentStack:
+def recurrent_stack(model: keras.Model, cfg: Config) -> RecurrentStack | CellStack:
     """The trained model's cells as plain TF ops, one step at a time (serving, sampling)."""
-    return RecurrentStack(model, cfg.cell, functools.partial(stack_layers, layers=cfg.layers))
+    layers_of = functools.partial(stack_layers, layers=cfg.layers)
+    return (
+        CellStack(model, layers_of)
+        if cfg.cell in LECTURE_CELLS
+        else RecurrentStack(model, cfg.cell, layers_of)
+    )
 
 
 # ---------------------------------------------------------------- sampling
@@ -330,18 +339,10 @@ class WriteSamples(keras.callbacks.Callback):
         else:
             self.serving.stack.assign_from(self.model)
         lines = [f"=== epoch {epoch + 1}  val_loss {logs.get('val_loss', float('nan')):.4f} nats/char ==="]
+        prompt = tf.constant([self.cfg.sample_prompt])
         for temperature in self.TEMPERATURES:
-            text = (
-                self._generate(
-                    tf.constant([self.cfg.sample_prompt]),
-                    self.cfg.sample_length,
-                    temperature,
-                    0,
-                    self.cfg.seed + epoch,
-                )["text"][0]
-                .numpy()
-                .decode()
-            )
+            out = self._generate(prompt, self.cfg.sample_length, temperature, 0, self.cfg.seed + epoch)
+            text = out["text"][0].numpy().decode()
             lines.append(f"--- temperature {temperature} ---\n{self.cfg.sample_prompt}{text}")
         block = "\n".join(lines) + "\n\n"
         with open(self.path, "a", encoding="utf-8") as f:
