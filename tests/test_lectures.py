@@ -45,7 +45,7 @@ def test_binary_addition_rnn_adds_longer_numbers_than_it_was_trained_on(tmp_path
 
 
 def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direction(tmp_path):
-    toy = ["--range-steps", "5", "--range-epochs", "10"]
+    toy = ["--range-steps", "30", "--range-epochs", "10"]
     run_cli(
         "-m", "keras_rnn.lectures", "gradient-flow", "--steps", "30", "--units", "16", *toy, "--out", tmp_path
     )
@@ -59,9 +59,12 @@ def test_gradient_flow_is_exact_for_the_linear_rnn_and_clipping_keeps_the_direct
     assert clipping["norm_before"] > 1e4 and clipping["norm_after"] == pytest.approx(1.0, rel=1e-5)
     assert clipping["cosine_before_after"] == pytest.approx(1.0, abs=1e-5)
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
-    # the long-range toy: at T = 5 every cell learns to say what the first symbol was
+    # the adding problem at T = 30: the gated cells learn to keep the marked numbers, Elman stays at
+    # the error of remembering nothing (1/6; measured 0.17, LSTM 0.016, GRU 0.001)
     long_range = results["long_range"]
-    assert long_range["steps"] == [5] and all(acc[0] >= 0.95 for acc in long_range["accuracy"].values())
+    errors = {cell: values[0] for cell, values in long_range["test_mse"].items()}
+    assert long_range["steps"] == [30] and errors["Elman"] > 0.6 * long_range["baseline_mse"], errors
+    assert errors["LSTM"] < 0.05 and errors["GRU"] < 0.05, errors
     assert (tmp_path / "long_range.png").stat().st_size > 10_000
 
 

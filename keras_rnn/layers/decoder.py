@@ -59,7 +59,6 @@ class AttentionDecoder(keras.layers.Layer):
         attention_units: int = 64,
         dropout: float = 0.0,
         readout: str = "concat",
-        summary_dim: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,9 +69,6 @@ class AttentionDecoder(keras.layers.Layer):
             memory_dim,
         )
         self.cell_type, self.attention_type, self.attention_units = cell, attention, attention_units
-        self.summary_dim = summary_dim or memory_dim  # the encoder's summaries (memory_dim by default)
-        # what the decoder reads at every step: attention's context, or without attention the summary
-        self.context_dim = self.summary_dim if attention == "none" else memory_dim
         self.n_states = states_per_cell(cell)
         if attention not in ATTENTION:
             raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
@@ -105,17 +101,17 @@ class AttentionDecoder(keras.layers.Layer):
         if self.cross:
             self.rnn.build((None, None, self.embedding_dim))
         else:
-            self.cell.build((None, self.embedding_dim + self.context_dim))
+            self.cell.build((None, self.embedding_dim + self.memory_dim))
         for bridge in self.bridges:
-            bridge.build((None, self.summary_dim))
+            bridge.build((None, self.memory_dim))
         if self.attention is not None:
             self.attention.build((None, self.units), (None, None, self.memory_dim))
         if self.readout_type == "residual":
-            self.context_projection.build((None, self.context_dim))
+            self.context_projection.build((None, self.memory_dim))
             self.readout_norm.build((None, self.units))
             self.readout.build((None, self.units))
         else:
-            self.readout.build((None, self.units + self.context_dim))
+            self.readout.build((None, self.units + self.memory_dim))
         self.built = True
 
     def start(self, memory, memory_mask, summaries):
@@ -131,7 +127,7 @@ class AttentionDecoder(keras.layers.Layer):
         return self.logits(features), state, weights
 
     def feature_size(self) -> int:
-        return self.units if self.readout_type == "residual" else self.units + self.context_dim
+        return self.units if self.readout_type == "residual" else self.units + self.memory_dim
 
     def combine(self, output, context):
         """The readout's features from s_i [..., U] and c_i [..., D]: [s_i; c_i] or LayerNorm(s_i + W_c c_i)."""
@@ -184,7 +180,7 @@ class AttentionDecoder(keras.layers.Layer):
     # The LiteRT form: the state as ONE tensor, fixed shapes. It packs the cell's states and,
     # without attention, the summary the classic decoder reads at every step.
     def packed_state_size(self) -> int:
-        return self.n_states * self.units + (self.summary_dim if self.attention is None else 0)
+        return self.n_states * self.units + (self.memory_dim if self.attention is None else 0)
 
     def pack(self, state, summaries):
         """`start`'s state list -> the packed state [B, packed_state_size()]."""
@@ -217,5 +213,4 @@ class AttentionDecoder(keras.layers.Layer):
             "attention_units": self.attention_units,
             "dropout": self.dropout,
             "readout": self.readout_type,
-            "summary_dim": self.summary_dim,
         }

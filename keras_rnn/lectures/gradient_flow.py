@@ -12,11 +12,14 @@ T one-step Jacobians (computed here with `tf.GradientTape`, step by step, on ran
 - **clipping by norm** (`tf.clip_by_norm`, the `--clipnorm` of training): a gradient of the
   exploding linear RNN rescaled to norm `--clip`, its direction unchanged.
 
-And what it means for learning, the lectures' long-range toy: the first of T one-hot symbols
-is A or B, the T - 1 after it are distractors (C or D, at random), and at the last step the
-network must say whether the sequence began with A. Elman (tanh), LSTM and GRU layers of the
-same size are trained on it with `model.fit` for each T of `--range-steps`; accuracy on fresh
-sequences against T (chance: 50%).
+And what it means for learning, the adding problem (Hochreiter & Schmidhuber 1997): each of T
+steps carries a random number in [0, 1) and a marker; one marked step falls in the first half,
+one in the second, and at the end the network must output the sum of the two marked numbers.
+The first marker is on average 3T/4 steps back, so the gradient that would teach the network to
+keep it has to flow that far. Elman (tanh), LSTM and GRU layers of the same size are trained on
+it with `model.fit` for each T of `--range-steps`; mean squared error on fresh sequences
+against T, beside the error of always answering 1 (the sum's variance, 1/6): a network that
+has not learned to remember stays at that line.
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--range-steps",
-        default="5,10,20,50",
-        help="the long-range toy's T values, comma-separated ('' = skip it)",
+        default="10,20,50,100",
+        help="the adding problem's T values, comma-separated ('' = skip it)",
     )
-    parser.add_argument("--range-units", type=int, default=16, help="units of each long-range toy network")
+    parser.add_argument("--range-units", type=int, default=16, help="units of each adding-problem network")
     parser.add_argument("--range-epochs", type=int, default=20)
 
 
@@ -68,30 +71,34 @@ def elman_step(w: np.ndarray, u: np.ndarray, activation):
     return lambda h, x: activation(tf.matmul(h, w, transpose_b=True) + tf.matmul(x, u, transpose_b=True))
 
 
-def first_symbol_task(steps: int, count: int, rng):
-    """One-hot sequences [count, steps, 4] whose first symbol is A or B (then C / D
-    distractors), and whether it was A [count, 1]."""
-    symbols = rng.integers(2, 4, size=(count, steps))
-    labels = rng.integers(0, 2, size=count)
-    symbols[:, 0] = labels  # A = 0, B = 1
-    return np.eye(4, dtype=np.float32)[symbols], (labels == 0).astype(np.float32)[:, None]
+def adding_problem(steps: int, count: int, rng):
+    """Sequences [count, steps, 2] of (number in [0, 1), marker) with one marker in each half,
+    and the sum of the two marked numbers [count, 1]."""
+    numbers, markers = rng.uniform(size=(count, steps)), np.zeros((count, steps))
+    rows = np.arange(count)
+    first, second = rng.integers(0, steps // 2, size=count), rng.integers(steps // 2, steps, size=count)
+    markers[rows, first] = markers[rows, second] = 1
+    target = numbers[rows, first] + numbers[rows, second]
+    return np.stack([numbers, markers], -1).astype(np.float32), target[:, None].astype(np.float32)
 
 
-def long_range_accuracy(cell: str, steps: int, args) -> float:
-    """Train a `cell` network on the first-symbol task with T = `steps`; accuracy on fresh sequences."""
+# the error of always answering the mean sum, 1: the variance of a sum of two uniforms
+ADDING_BASELINE_MSE = 1 / 6
+
+
+def long_range_error(cell: str, steps: int, args) -> float:
+    """Train a `cell` network on the adding problem with T = `steps`; MSE on fresh sequences."""
     import keras
 
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed + steps)
-    x, y = first_symbol_task(steps, 2000, rng)
-    test_x, test_y = first_symbol_task(steps, 1000, rng)
+    x, y = adding_problem(steps, 2000, rng)
+    test_x, test_y = adding_problem(steps, 1000, rng)
     layer = {"Elman": keras.layers.SimpleRNN, "LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU}[cell]
-    model = keras.Sequential(
-        [keras.Input((steps, 4)), layer(args.range_units), keras.layers.Dense(1, activation="sigmoid")]
-    )
-    model.compile(keras.optimizers.Adam(0.01, clipnorm=1.0), "binary_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential([keras.Input((steps, 2)), layer(args.range_units), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01, clipnorm=1.0), "mse")
     model.fit(x, y, batch_size=50, epochs=args.range_epochs, verbose=0)
-    return float(model.evaluate(test_x, test_y, verbose=0)[1])
+    return float(model.evaluate(test_x, test_y, verbose=0))
 
 
 def run(args, out) -> dict:
@@ -148,29 +155,34 @@ def run(args, out) -> dict:
             f"{name:32} ‖∂h_T/∂h_0‖ at T=10: {values[min(9, len(values) - 1)]:.3g}, T={len(values)}: {values[-1]:.3g}"
         )
     if range_steps:
-        accuracy = {
-            cell: [long_range_accuracy(cell, t, args) for t in range_steps]
-            for cell in ("Elman", "LSTM", "GRU")
+        errors = {
+            cell: [long_range_error(cell, t, args) for t in range_steps] for cell in ("Elman", "LSTM", "GRU")
         }
-        results["long_range"] = {"steps": range_steps, "units": args.range_units, "accuracy": accuracy}
-        draw_long_range(range_steps, accuracy, args, out / "long_range.png")
-        for cell, values in accuracy.items():
-            print(f"long-range toy, {cell:5} accuracy at T = {range_steps}: {[f'{v:.0%}' for v in values]}")
+        results["long_range"] = {
+            "task": "adding problem",
+            "steps": range_steps,
+            "units": args.range_units,
+            "test_mse": errors,
+            "baseline_mse": ADDING_BASELINE_MSE,
+        }
+        draw_long_range(range_steps, errors, args, out / "long_range.png")
+        for cell, values in errors.items():
+            print(f"adding problem, {cell:5} test MSE at T = {range_steps}: {[f'{v:.2g}' for v in values]}")
     return results
 
 
-def draw_long_range(steps: list, accuracy: dict, args, path) -> None:
+def draw_long_range(steps: list, errors: dict, args, path) -> None:
     from keras_rnn.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(6, 4))
-    for cell, values in accuracy.items():
-        axis.plot(steps, [100 * v for v in values], "o-", label=cell)
-    axis.axhline(50, color="grey", linestyle="--", label="chance")
+    for cell, values in errors.items():
+        axis.plot(steps, values, "o-", label=cell)
+    axis.axhline(ADDING_BASELINE_MSE, color="grey", linestyle="--", label="always 1 (nothing remembered)")
     axis.set_xscale("log")
-    axis.set_ylim(40, 102)
-    axis.set_xlabel("T (steps between the symbol and the answer)")
-    axis.set_ylabel("accuracy on fresh sequences (%)")
-    axis.set_title(f"remember the first symbol: {args.range_units} units, {args.range_epochs} epochs")
+    axis.set_yscale("log")
+    axis.set_xlabel("T (sequence length)")
+    axis.set_ylabel("test MSE")
+    axis.set_title(f"adding problem: {args.range_units} units, {args.range_epochs} epochs")
     axis.legend()
     save_figure(fig, path)
 

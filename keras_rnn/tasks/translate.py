@@ -120,9 +120,6 @@ class Config(TrainConfig):
     label_smoothing: float = option(0.1, "label smoothing of the training loss (0 = plain cross-entropy)")
     anneal: float = config_lib.with_default("anneal", 0.3)
     attention_units: int = option(64, "size of the additive attention's hidden layer")
-    lexical_memory: bool = option(
-        False, "attend over [encoder output; source embedding] (Nguyen & Chiang 2018's lexical shortcut)"
-    )
     eval_sentences: int = option(
         2000, "validation sentences translated after each epoch for exact match, BLEU, chrF"
     )
@@ -163,7 +160,7 @@ RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
 
 def build_encoder(cfg: Config, vocab_size: int, length=None) -> keras.Model:
-    """source ids [B, S] -> memory [B, S, 2U (+ E)] and, per state of the cell, [forward; backward] final state [B, 2U].
+    """source ids [B, S] -> memory [B, S, 2U] and, per state of the cell, [forward; backward] final state [B, 2U].
 
     A fixed `length` gives the form LiteRT converts with builtin ops only (its loop
     becomes a builtin WHILE; `unroll=True` would, but Keras then misplaces the
@@ -172,15 +169,13 @@ def build_encoder(cfg: Config, vocab_size: int, length=None) -> keras.Model:
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name="source_embedding")(source)
     if cfg.dropout:
         x = keras.layers.Dropout(cfg.dropout, name="source_dropout")(x)
-    embedded, finals = x, []
+    finals = []
     for i in range(cfg.layers):
         last = i == cfg.layers - 1
         rnn = keras.layers.Bidirectional(
             RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, return_state=last), name=f"encoder_{i}"
         )
         x, *finals = rnn(x) if last else [rnn(x)]
-    if cfg.lexical_memory:
-        x = keras.layers.Concatenate(name="lexical_memory")([x, embedded])
     n = states_per_cell(cfg.cell)
     summaries = [
         keras.layers.Concatenate(name=f"final_state_{j}")([finals[j], finals[n + j]]) for j in range(n)
@@ -197,13 +192,12 @@ def build_model(cfg: Config, source_vocab_size: int, target_vocab_size: int) -> 
         target_vocab_size,
         cfg.embedding_dim,
         cfg.units,
-        2 * cfg.units + cfg.lexical_memory * cfg.embedding_dim,
+        2 * cfg.units,
         cell=cfg.cell,
         attention=cfg.attention,
         attention_units=cfg.attention_units,
         dropout=cfg.dropout,
         readout=cfg.readout,
-        summary_dim=2 * cfg.units,
         name="decoder",
     )
     logits = decoder(target_in, memory, ops.not_equal(source, PAD_ID), summaries)

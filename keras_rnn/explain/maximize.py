@@ -1,0 +1,122 @@
+"""Images that maximise a word's score: gradient ascent on the pixels with L2 regularisation.
+
+The lecture's recipe (Simonyan, Vedaldi & Zisserman 2014): starting from a grey image, find
+arg max_I S_w(I) - λ ||I||², where S_w is the word's unnormalised score (its logit) and I the
+image centred and scaled to [-1, 1]. A captioner scores a word after a prefix: by default the
+words before it in the first validation caption that contains it ("a" before "red", "a blue"
+before "circle"), or `--prefix`. Optimised with Adam; the pixels stay in range. Reported: the
+score and the word's probability after the prefix before and after, and how the model
+captions the image it made.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_rnn import UserError
+from keras_rnn.data import scenes
+from keras_rnn.data.captions import split_captions_file
+from keras_rnn.data.tokens import tokenize
+from keras_rnn.explain.captioner import Captioner
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "words", nargs="*", default=["red", "circle"], help="words to maximise (default: red circle)"
+    )
+    parser.add_argument(
+        "--prefix", help="the caption words before the word (default: from a validation caption)"
+    )
+    parser.add_argument("--steps", type=int, default=200, help="gradient-ascent steps")
+    parser.add_argument("--learning-rate", type=float, default=0.05, help="Adam's step on the [-1, 1] image")
+    parser.add_argument("--l2", type=float, default=1e-3, help="λ, the L2 penalty on the [-1, 1] image")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def default_prefix(captioner: Captioner, word: str) -> list[str]:
+    """The words before `word` in the first validation caption that has it ([] if none has)."""
+    cfg = captioner.cfg
+    if cfg.captions_file:
+        captions = split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1].captions
+    else:
+        captions = scenes.generate(50, cfg.seed + 10_000, cfg.image_size).captions
+    for tokens in tokenize(tf.constant(captions), "word", lowercase=True).to_list():
+        words = [t.decode("utf-8") for t in tokens]
+        if word in words:
+            return words[: words.index(word)]
+    return []
+
+
+def maximise(captioner: Captioner, word_id: int, inputs: list[int], args) -> tuple[np.ndarray, list]:
+    """(the image uint8 [S, S, 3], the word's score every 10 steps)."""
+    size = captioner.cfg.image_size
+    rng = np.random.default_rng(args.seed)
+    centred = tf.Variable(rng.normal(0, 0.02, (1, size, size, 3)).astype(np.float32))
+    optimizer = keras.optimizers.Adam(args.learning_rate)
+    caption = tf.constant([inputs], tf.int32)
+    scores = []
+    for step in range(args.steps):
+        with tf.GradientTape() as tape:
+            score = captioner.logits(128.0 + 127.0 * centred, caption)[0, -1, word_id]
+            loss = -score + args.l2 * tf.reduce_sum(tf.square(centred))
+        optimizer.apply_gradients([(tape.gradient(loss, centred), centred)])
+        centred.assign(tf.clip_by_value(centred, -1.0, 1.0))
+        if step % 10 == 0 or step == args.steps - 1:
+            scores.append(round(float(score), 3))
+    return np.round(128.0 + 127.0 * centred.numpy()[0]).astype(np.uint8), scores
+
+
+def probability(captioner: Captioner, image: np.ndarray, inputs: list[int], word_id: int) -> float:
+    """p(word | prefix, image) for a uint8 image."""
+    logits = captioner.logits(image[None].astype(np.float32), tf.constant([inputs], tf.int32))
+    return float(tf.nn.softmax(logits[0, -1])[word_id])
+
+
+def run(run, args, out) -> dict:
+    if not 1 <= args.steps <= 10_000 or not args.learning_rate > 0 or args.l2 < 0:
+        raise UserError("need 1 <= --steps <= 10000, --learning-rate > 0 and --l2 >= 0")
+    if len(args.words) > 8:
+        raise UserError(f"at most 8 words per command, got {len(args.words)}")
+    captioner = Captioner(run)
+    results, pictures = [], []
+    for word in args.words:
+        word_id = captioner.word_id(word)
+        prefix = args.prefix.split() if args.prefix is not None else default_prefix(captioner, word)
+        inputs = [captioner.serving.start_id, *(captioner.word_id(w) for w in prefix)]
+
+        grey = np.full((captioner.cfg.image_size,) * 2 + (3,), 128, np.uint8)
+        image, scores = maximise(captioner, word_id, inputs, args)
+        caption = captioner.greedy(image[None])[0]["caption"]
+        entry = {
+            "word": word,
+            "prefix": " ".join(prefix),
+            "score_every_10_steps": scores,
+            "probability_grey": probability(captioner, grey, inputs, word_id),
+            "probability_after": probability(captioner, image, inputs, word_id),
+            "caption_of_result": caption,
+        }
+        results.append(entry)
+        pictures.append(
+            (image, f"{word!r} after {entry['prefix']!r}\np {entry['probability_after']:.2f}: {caption}")
+        )
+        print(
+            f"{word!r} after {entry['prefix']!r}: p {entry['probability_grey']:.3f} (grey) -> "
+            f"{entry['probability_after']:.3f}; the image is captioned {caption!r}"
+        )
+    draw(out / "maximize.png", pictures)
+    return {"steps": args.steps, "learning_rate": args.learning_rate, "l2": args.l2, "words": results}
+
+
+def draw(path, pictures) -> None:
+    import textwrap
+
+    from keras_rnn.plots import plt, save_figure
+
+    fig, axes = plt.subplots(1, len(pictures), figsize=(3 * len(pictures), 3.6), squeeze=False)
+    for axis, (image, title) in zip(axes[0], pictures):
+        axis.imshow(image)
+        axis.set_title(textwrap.fill(title, 40), fontsize=7)
+        axis.axis("off")
+    save_figure(fig, path)
