@@ -55,6 +55,14 @@ class TrainConfig:
     jit_compile: bool = option(
         False, "compile the training step with XLA (Keras leaves XLA off on CPU-only machines by default)"
     )
+    distribute: str = option(
+        "none",
+        "tf.distribute strategy: none (one device), mirrored (all local GPUs, or --cpu-devices), "
+        "multiworker (the cluster in TF_CONFIG); --batch-size is the global batch (docs/distribute.md)",
+        choices=["none", "mirrored", "multiworker"],
+    )
+    cpu_devices: int = option(0, "--distribute mirrored without GPUs: split the CPU into N logical devices")
+    scale_lr: bool = option(False, "multiply --learning-rate by the number of replicas")
     precision: str = option(
         "float32",
         "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
@@ -94,6 +102,8 @@ def check_shared(cfg: TrainConfig) -> None:
 
     require_at_least(cfg, 1, "epochs", "batch_size", "steps_per_epoch")
     require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
+    if cfg.cpu_devices and not 2 <= cfg.cpu_devices <= 64:
+        raise UserError(f"--cpu-devices must be between 2 and 64, got {cfg.cpu_devices}")
     if not 0 <= cfg.anneal <= 1:
         raise UserError(f"--anneal must be in [0, 1], got {cfg.anneal}")
     require_fraction(cfg, "ema")

@@ -45,7 +45,10 @@ class SmoothedCrossentropy(keras.losses.Loss):
         nll = -ops.squeeze(ops.take_along_axis(log_probs, y_true[..., None], axis=-1), -1)
         loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(log_probs, axis=-1)
         mask = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
-        return ops.sum(loss * mask) / ops.maximum(ops.sum(mask), 1.0)
+        # Per token, weighted so that Keras' mean over all tokens is the mean over the real ones;
+        # a scalar here would skip Keras' scaling of each replica's loss under tf.distribute.
+        tokens = ops.cast(ops.size(mask), "float32")
+        return loss * mask * (tokens / ops.maximum(ops.sum(mask), 1.0))
 
     def get_config(self):
         return {**super().get_config(), "smoothing": self.smoothing}

@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import UserError, locks, plots, write_atomically
+from keras_rnn import UserError, distribute, locks, plots, write_atomically
 from keras_rnn import config as config_lib
 from keras_rnn.callbacks import Anneal, Backup, LossCurve, TimeBudget
 from keras_rnn.runs import BACKUP_DIR, HISTORY_FILE, METRICS_FILE, MODEL_FILE, has_started, remove_setup_files
@@ -35,7 +35,7 @@ def check_options(task, cfg) -> None:
     task.check(cfg)
 
 
-def make_optimizer(cfg) -> keras.optimizers.Optimizer:
+def make_optimizer(cfg, replicas: int = 1) -> keras.optimizers.Optimizer:
     # Keras takes one kind of clipping: a --clipvalue replaces the (default) --clipnorm.
     clipping = {}
     if cfg.clipvalue:
@@ -49,7 +49,8 @@ def make_optimizer(cfg) -> keras.optimizers.Optimizer:
         "adagrad": keras.optimizers.Adagrad,
     }
     averaging = {"use_ema": True, "ema_momentum": cfg.ema} if cfg.ema else {}
-    return classes[cfg.optimizer](learning_rate=cfg.learning_rate, **clipping, **averaging)
+    learning_rate = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
+    return classes[cfg.optimizer](learning_rate=learning_rate, **clipping, **averaging)
 
 
 def standard_callbacks(
@@ -107,11 +108,13 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
     try:
         check_options(task, cfg)
+        strategy = distribute.make_strategy(cfg)  # first: --cpu-devices must precede TF's runtime
+        distribute.check(cfg, strategy)
         keras.utils.set_random_seed(cfg.seed)
         keras.mixed_precision.set_global_policy(cfg.precision)
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
-        print(f"Training {task.name} on {', '.join(devices)} -> {run_dir}")
-        plan = task.prepare(cfg, run_dir)
+        print(f"Training {task.name} on {distribute.describe(strategy)} -> {run_dir}")
+        with strategy.scope():  # the model's (and optimizer's) variables are the strategy's
+            plan = task.prepare(cfg, run_dir)
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
         if not has_started(run_dir):
             remove_setup_files(run_dir)
@@ -119,12 +122,13 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
             if not any(run_dir.iterdir()):
                 run_dir.rmdir()
         raise
-    plan.model.compile(
-        optimizer=make_optimizer(cfg),
-        loss=plan.loss,
-        metrics=plan.metrics,
-        jit_compile=cfg.jit_compile or "auto",
-    )
+    with strategy.scope():
+        plan.model.compile(
+            optimizer=make_optimizer(cfg, strategy.num_replicas_in_sync),
+            loss=plan.loss,
+            metrics=plan.metrics,
+            jit_compile=cfg.jit_compile or "auto",
+        )
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
     callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label, plan.monitor, plan.monitor_mode)
@@ -135,6 +139,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     backup = Backup.saved(run_dir / BACKUP_DIR)
     done = backup.get("epoch", 0)
     trim_history(run_dir / HISTORY_FILE, done)
+    validation = distribute.even_validation(plan.validation_data, strategy)
     steps, data = plan.steps_per_epoch or cfg.steps_per_epoch, plan.train_data
     if done and steps and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         data = data.skip(done * steps)  # a resumed run reads on where it stopped
@@ -143,7 +148,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     else:
         plan.model.fit(
             data,
-            validation_data=plan.validation_data,
+            validation_data=validation,
             epochs=cfg.epochs,
             steps_per_epoch=steps,
             validation_steps=plan.validation_steps,

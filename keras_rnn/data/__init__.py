@@ -14,3 +14,31 @@ def require_file(path, wanted: str) -> Path:
         problem = "is a directory" if path.is_dir() else "no such file"
         raise UserError(f"{path}: {problem}; give {wanted}")
     return path
+
+
+def shuffled_passes(examples, count: int, seed: int, batches):
+    """Endless passes over the `count` examples (a structure of tensors, as for
+    `from_tensor_slices`), each pass in a new random order that depends on (seed, pass) alone and
+    batched on its own by `batches(dataset) -> dataset` (so a pass is every example once).
+    `shuffle(reshuffle_each_iteration=True)` draws each pass's order from a random-state
+    resource that tf.distribute re-creates, so a mirrored run would read other batches than a
+    one-device run; these orders are the same under every strategy."""
+    import tensorflow as tf  # here: the TF-free LiteRT hosts import this package
+
+    def one_pass(index):
+        seed_pair = tf.stack([tf.constant(seed, tf.int64), index])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=seed_pair)
+        pick = lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), examples)  # noqa: E731
+        return batches(tf.data.Dataset.from_tensor_slices(order).map(pick))
+
+    passes = tf.data.Dataset.counter().flat_map(one_pass)
+    return passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+
+
+def passes_or_one(examples, count: int, seed: int, shuffle: bool, batches):
+    """Training data: `shuffled_passes`; evaluation data: one pass in order, batched alike."""
+    import tensorflow as tf
+
+    if shuffle:
+        return shuffled_passes(examples, count, seed, batches)
+    return batches(tf.data.Dataset.from_tensor_slices(examples))

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
-from keras_rnn.data import require_file
+from keras_rnn.data import passes_or_one, require_file
 
 VALIDATION_FRACTION = 0.1
 # Directories of the stdlib left out of the default corpus: tests, and third-party code.
@@ -172,13 +172,15 @@ def window_dataset(ids: np.ndarray, seq_len: int, batch_size: int, shuffle: bool
     """(input, target) windows of `seq_len` characters, target shifted by one."""
     starts = np.arange(0, len(ids) - seq_len - 1, seq_len)
     ids = tf.constant(ids)
-    ds = tf.data.Dataset.from_tensor_slices(starts)
-    if shuffle:
-        ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(
-        lambda s: (ids[s : s + seq_len], ids[s + 1 : s + seq_len + 1]), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    return ds.batch(batch_size, drop_remainder=True), len(starts) // batch_size
+
+    def batches(ds):
+        windows = ds.map(
+            lambda s: (ids[s : s + seq_len], ids[s + 1 : s + seq_len + 1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        return windows.batch(batch_size, drop_remainder=True)
+
+    return passes_or_one(starts, len(starts), seed, shuffle, batches), len(starts) // batch_size
 
 
 def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):

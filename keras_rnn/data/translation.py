@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
-from keras_rnn.data import parallel
+from keras_rnn.data import parallel, passes_or_one
 from keras_rnn.data.subword import SubwordTokenizer, SubwordVocabulary
 from keras_rnn.data.tokens import (
     END,
@@ -172,23 +172,26 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
         raise UserError(f"the {split} split has no pairs left: raise --max-target-len")
     kept = int(keep.sum())
     sources, targets = tf.ragged.boolean_mask(sources, keep), tf.ragged.boolean_mask(targets, keep)
-    ds = tf.data.Dataset.from_tensor_slices((sources, targets))
-    if shuffle:
-        ds = ds.shuffle(kept, seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda source, target: (source, target[:-1], target[1:]))
     width = cfg.bucket_width if shuffle else 0
     if not width:
-        ds = ds.padded_batch(cfg.batch_size)
         batches = -(-kept // cfg.batch_size)
     else:  # batches of similar lengths: less padding, the same sentences per epoch
         lengths = tf.maximum(sources.row_lengths(), targets.row_lengths() - 1).numpy()
         boundaries = list(range(width + 1, int(lengths.max()) + width + 1, width))
         per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
         batches = int(sum(-(-n // cfg.batch_size) for n in per_bucket))
-        ds = ds.bucket_by_sequence_length(
-            lambda source, target_in, target_out: tf.maximum(tf.size(source), tf.size(target_in)),
-            boundaries,
-            [cfg.batch_size] * (len(boundaries) + 1),
-            pad_to_bucket_boundary=cfg.jit_compile,  # XLA: one shape per bucket
-        )
-    return ds.map(lambda source, target_in, target_out: ((source, target_in), target_out)), batches
+
+    def batch_pass(ds):
+        ds = ds.map(lambda source, target: (source, target[:-1], target[1:]))
+        if not width:
+            ds = ds.padded_batch(cfg.batch_size)
+        else:
+            ds = ds.bucket_by_sequence_length(
+                lambda source, target_in, target_out: tf.maximum(tf.size(source), tf.size(target_in)),
+                boundaries,
+                [cfg.batch_size] * (len(boundaries) + 1),
+                pad_to_bucket_boundary=cfg.jit_compile,  # XLA: one shape per bucket
+            )
+        return ds.map(lambda source, target_in, target_out: ((source, target_in), target_out))
+
+    return passes_or_one((sources, targets), kept, cfg.seed, shuffle, batch_pass), batches

@@ -49,16 +49,17 @@ class RidgeReadout(keras.layers.Layer):
 
     def build(self, input_shape):
         d = input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(d, self.units), initializer="zeros", trainable=False, name="kernel"
-        )
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", trainable=False, name="bias")
+        # Under tf.distribute every replica computes the same sums and solution (accumulate
+        # all-reduces): each copy takes the first replica's update.
+        same = {"trainable": False, "aggregation": "only_first_replica"}
+        self.kernel = self.add_weight(shape=(d, self.units), initializer="zeros", name="kernel", **same)
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias", **same)
         # Normal equations over [1; x], in float64: float32 loses the digits small errors need.
         self.xtx = self.add_weight(
-            shape=(d + 1, d + 1), initializer="zeros", trainable=False, dtype="float64", name="xtx"
+            shape=(d + 1, d + 1), initializer="zeros", dtype="float64", name="xtx", **same
         )
         self.xty = self.add_weight(
-            shape=(d + 1, self.units), initializer="zeros", trainable=False, dtype="float64", name="xty"
+            shape=(d + 1, self.units), initializer="zeros", dtype="float64", name="xty", **same
         )
 
     def call(self, inputs):
@@ -75,8 +76,14 @@ class RidgeReadout(keras.layers.Layer):
         x, y = keras.ops.cast(x, "float64"), keras.ops.cast(y, "float64")
         x = keras.ops.concatenate([keras.ops.ones_like(x[:, :1]), x], axis=-1)
         wx = x if sample_weight is None else x * w[:, None]
-        self.xtx.assign_add(symmetric_product(wx, x))
-        self.xty.assign_add(tf.matmul(wx, y, transpose_a=True))
+        xtx, xty = symmetric_product(wx, x), tf.matmul(wx, y, transpose_a=True)
+        replica = tf.distribute.get_replica_context()
+        if (
+            replica is not None and replica.num_replicas_in_sync > 1
+        ):  # tf.distribute: sum every replica's part
+            xtx, xty = replica.all_reduce("sum", [xtx, xty])
+        self.xtx.assign_add(xtx)
+        self.xty.assign_add(xty)
 
     def solve(self):
         eye = keras.ops.eye(self.xtx.shape[0], dtype="float64")
@@ -204,6 +211,7 @@ class EchoStateNetwork(keras.Model):
         self.readout.solve()
         y_pred = self.readout(keras.ops.cast(features, self.precision))
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)

@@ -30,7 +30,7 @@ from keras import ops
 from keras_rnn import UserError, metrics, output_directory, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
-from keras_rnn.data import scenes
+from keras_rnn.data import passes_or_one, scenes
 from keras_rnn.data.captions import Split, declared_pixels, read_image_file, resize, split_captions_file
 from keras_rnn.data.tokens import (
     END,
@@ -162,10 +162,9 @@ def make_dataset(split: Split, lookup, cfg: Config, name: str, shuffle: bool):
     if not keep.all():
         print(f"{name}: skipped {int((~keep).sum())} of {len(keep)} captions over --max-caption-len words")
     ids = tf.ragged.boolean_mask(ids, keep).to_tensor()
-    ds = tf.data.Dataset.from_tensor_slices(((split.images[keep], ids[:, :-1]), ids[:, 1:]))
-    if shuffle:
-        ds = ds.shuffle(int(keep.sum()), seed=cfg.seed, reshuffle_each_iteration=True)
-    return ds.batch(cfg.batch_size), -(-int(keep.sum()) // cfg.batch_size)
+    examples, count = ((split.images[keep], ids[:, :-1]), ids[:, 1:]), int(keep.sum())
+    ds = passes_or_one(examples, count, cfg.seed, shuffle, lambda ds: ds.batch(cfg.batch_size))
+    return ds, -(-count // cfg.batch_size)
 
 
 # ---------------------------------------------------------------- model
