@@ -1,26 +1,21 @@
-"""tf.distribute for the one training path: which strategy, on which devices, and who writes.
+"""tf.distribute for the one training path: which strategy, on which devices.
 
 - `--distribute none`: TensorFlow's default strategy (one device).
 - `--distribute mirrored`: `MirroredStrategy` over every local GPU; without GPUs,
   `--cpu-devices N` splits the CPU into N logical devices, so the same code path runs (and
   is tested) on a CPU-only machine.
-- `--distribute multiworker`: `MultiWorkerMirroredStrategy`, the cluster from `TF_CONFIG`.
-  Only the chief writes the run directory; the other workers write to temporary directories
-  that are removed when they finish.
+- `--distribute multiworker` is refused for now: Keras 3's `model.fit` cannot reduce its logs
+  under `MultiWorkerMirroredStrategy` (it reduces scalars along axis 0:
+  tensorflow/tensorflow#72388, still so in Keras 3.15).
 
 `--batch-size` is the global batch: each step splits it across the replicas.
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 import tensorflow as tf
 
 from keras_rnn import UserError
-
-STRATEGIES = ("none", "mirrored", "multiworker")
 
 
 def split_cpu(devices: int) -> None:
@@ -36,27 +31,16 @@ def split_cpu(devices: int) -> None:
             ) from None
 
 
-def cluster() -> dict:
-    """TF_CONFIG, parsed, or a UserError saying what multiworker needs."""
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG", ""))
-        config["cluster"]["worker"], config["task"]["type"], config["task"]["index"]  # noqa: B018
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            '--distribute multiworker needs TF_CONFIG, e.g. {"cluster": {"worker": ["host1:12345", '
-            '"host2:12345"]}, "task": {"type": "worker", "index": 0}} (docs/distribute.md)'
-        ) from None
-    return config
-
-
 def make_strategy(cfg) -> tf.distribute.Strategy:
     if cfg.cpu_devices and cfg.distribute != "mirrored":
         raise UserError("--cpu-devices goes with --distribute mirrored")
     if cfg.distribute == "none":
         return tf.distribute.get_strategy()
     if cfg.distribute == "multiworker":
-        cluster()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise UserError(
+            "--distribute multiworker: Keras 3's model.fit cannot reduce its logs under "
+            "MultiWorkerMirroredStrategy yet (tensorflow/tensorflow#72388); use mirrored on one machine"
+        )
     if cfg.cpu_devices:
         split_cpu(cfg.cpu_devices)
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cfg.cpu_devices)])
@@ -74,15 +58,6 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     return f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}: {devices})"
 
 
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run directory: always, except a non-chief worker of a cluster."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return True
-    task = cluster()["task"]
-    has_chief = "chief" in cluster()["cluster"]
-    return task["type"] == "chief" or (not has_chief and task["type"] == "worker" and task["index"] == 0)
-
-
 def check(cfg, strategy: tf.distribute.Strategy) -> None:
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and cfg.batch_size % replicas:
@@ -97,18 +72,12 @@ def check(cfg, strategy: tf.distribute.Strategy) -> None:
         )
 
 
-def even_validation(validation, strategy: tf.distribute.Strategy):
-    """Keras builds a distributed model's metrics from the first validation batch's replica parts
-    and fails unless they are equal. With --batch-size a multiple of the replicas, only a
-    validation set smaller than one batch splits unevenly: then every replica gets all of it
-    (the batch repeated once per replica: the same means)."""
-    replicas = strategy.num_replicas_in_sync
-    if replicas == 1 or validation is None:
-        return validation
-    if len(tf.nest.flatten(next(iter(validation.take(1))))[0]) % replicas == 0:
-        return validation
-
-    def repeat(*batch):
-        return tf.nest.map_structure(lambda t: tf.concat([t] * replicas, axis=0), batch)
-
-    return validation.map(repeat)
+def build_before_fit(model, data, strategy: tf.distribute.Strategy) -> None:
+    """Under a strategy, Keras' fit and evaluate first build the model's metrics from the MEAN of
+    the first batch's replica parts (a reduction of the data itself), which fails for unequal
+    parts (a validation set smaller than a batch: 3 examples on 2 replicas). Build
+    them here from one plain batch, as Keras does without a strategy, and skip that step."""
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        with strategy.scope():
+            model._symbolic_build(data_batch=next(iter(data.take(1))))
+        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

@@ -139,7 +139,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     backup = Backup.saved(run_dir / BACKUP_DIR)
     done = backup.get("epoch", 0)
     trim_history(run_dir / HISTORY_FILE, done)
-    validation = distribute.even_validation(plan.validation_data, strategy)
+    distribute.build_before_fit(plan.model, plan.train_data, strategy)
     steps, data = plan.steps_per_epoch or cfg.steps_per_epoch, plan.train_data
     if done and steps and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         data = data.skip(done * steps)  # a resumed run reads on where it stopped
@@ -148,7 +148,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     else:
         plan.model.fit(
             data,
-            validation_data=validation,
+            validation_data=plan.validation_data,
             epochs=cfg.epochs,
             steps_per_epoch=steps,
             validation_steps=plan.validation_steps,

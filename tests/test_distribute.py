@@ -1,0 +1,107 @@
+"""`--distribute`: tf.distribute through the one training path, tested on logical CPU devices."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_cli
+from test_translate import TRAIN_ARGS as TRANSLATE_ARGS
+from test_translate import tiny_pairs_file
+
+MIRRORED = ["--distribute", "mirrored", "--cpu-devices", "2"]
+
+
+def history(run_dir) -> dict[str, list[float]]:
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"}
+
+
+def train_both(tmp_path, *args):
+    """The same training on one device and mirrored over 2 logical CPU devices (same global batch)."""
+    runs = {}
+    for name, extra in (("one", []), ("mirrored", MIRRORED)):
+        runs[name] = tmp_path / name
+        run_cli("train.py", *args, "--run-dir", runs[name], *extra)
+    return runs
+
+
+def test_mirrored_char_lm_follows_the_one_device_loss_curve_and_exports(corpus_file, tmp_path):
+    """Both read the same batches (orders depend on the seed and the pass only) and average the
+    same gradients: the curves agree to float32 summation order (measured: equal to 1e-7)."""
+    runs = train_both(
+        tmp_path, "--task", "charlm", "--text-file", corpus_file, "--units", "32", "--layers", "1",
+        "--embedding-dim", "8", "--seq-len", "20", "--batch-size", "16", "--epochs", "3",
+        "--steps-per-epoch", "20", "--sample-length", "10",
+    )  # fmt: skip
+    one, mirrored = history(runs["one"]), history(runs["mirrored"])
+    assert one["loss"][-1] < one["loss"][0] - 0.3  # it learns
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(mirrored[key], one[key], rtol=1e-5)
+    out = tmp_path / "exported"
+    run_cli("export.py", "--task", "charlm", "--run-dir", runs["mirrored"], "--out", out, "--no-sample")
+    assert (out / "charlm" / "1" / "saved_model.pb").exists()
+
+
+def test_mirrored_translator_follows_the_one_device_loss_curve(tmp_path):
+    """Each replica averages its own real (unpadded) target tokens and the replicas' losses are
+    averaged: the same as one device up to how the tokens split between the halves of a batch
+    (measured: equal to 1e-6 on these batches); rtol 1e-3 leaves room for that, not for a
+    doubled or halved loss."""
+    pairs = tiny_pairs_file(tmp_path / "pairs.tsv")
+    args = [*TRANSLATE_ARGS, "--epochs", "2", "--steps-per-epoch", "15", "--heatmaps", "0"]
+    runs = train_both(
+        tmp_path, "--task", "translate", "--pairs-file", pairs, "--validation-file", pairs, *args
+    )
+    one, mirrored = history(runs["one"]), history(runs["mirrored"])
+    for key in ("loss", "val_loss", "val_masked_accuracy"):
+        np.testing.assert_allclose(mirrored[key], one[key], rtol=1e-3)
+
+
+def test_mirrored_echo_state_network_solves_the_same_readout(tmp_path):
+    """The closed-form readout all-reduces XᵀX and XᵀY: the same weights as on one device."""
+    import keras
+
+    from keras_rnn.tasks import esn
+
+    args = ["--units", "60", "--length", "1200", "--validation-length", "300", "--washout", "100"]
+    runs = train_both(
+        tmp_path, "--task", "esn", *args, "--window", "300", "--batch-size", "4", "--plot-steps", "50"
+    )
+    weights = {}
+    for name, run_dir in runs.items():
+        model = esn.TASK.load(run_dir).model
+        weights[name] = keras.ops.convert_to_numpy(model.readout.kernel)
+    np.testing.assert_allclose(weights["mirrored"], weights["one"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        history(runs["mirrored"])["val_loss"], history(runs["one"])["val_loss"], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--cpu-devices", "2"], "--cpu-devices goes with --distribute mirrored"),
+        (["--distribute", "mirrored"], "no GPU here; give --cpu-devices N"),
+        ([*MIRRORED, "--batch-size", "15"], "must split evenly across the 2 replicas"),
+        ([*MIRRORED, "--stateful"], "--stateful carries each batch row's state"),
+        (["--distribute", "multiworker"], "tensorflow/tensorflow#72388"),
+        ([*MIRRORED[:2], "--cpu-devices", "1"], "--cpu-devices must be between 2 and 64"),
+    ],
+)
+def test_distribution_options_are_refused_in_one_line(corpus_file, tmp_path, extra, message):
+    env_free = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--task", "charlm", "--text-file", str(corpus_file), "--run-dir",
+         str(tmp_path / "run"), *extra],
+        cwd=ROOT, capture_output=True, text=True, env={**env_free, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: "), proc.stderr[
+        -1500:
+    ]
+    assert message in proc.stderr and not (tmp_path / "run").exists()
