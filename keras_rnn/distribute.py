@@ -81,3 +81,24 @@ def build_before_fit(model, data, strategy: tf.distribute.Strategy) -> None:
         with strategy.scope():
             model._symbolic_build(data_batch=next(iter(data.take(1))))
         model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def cudnn_warnings(cfg) -> list[str]:
+    """The options that keep a recurrent layer off cuDNN's fused kernels: on a GPU that layer
+    runs its step-by-step loop instead, several times slower. The defaults of the char-LM and
+    the encoders are cuDNN-eligible (tanh, sigmoid gates, no recurrent dropout, no unroll)."""
+    from keras_rnn.layers.cells import LECTURE_CELLS
+
+    cell, notes = getattr(cfg, "cell", None), []
+    if cell == "rnn":
+        notes.append("--cell rnn: Keras' SimpleRNN has no cuDNN kernel")
+    elif cell in LECTURE_CELLS:
+        notes.append(f"--cell {cell}: the lectures' cells run as keras.layers.RNN loops, not cuDNN")
+    if cell == "gru" and not getattr(cfg, "gru_reset_after", True):
+        notes.append("--no-gru-reset-after: cuDNN's GRU is the reset-after form")
+    if getattr(cfg, "attention", None) in ("bahdanau", "luong"):
+        notes.append(
+            f"--attention {cfg.attention}: the decoder feeds each step's attention into the next, a "
+            "loop cuDNN cannot fuse (--attention cross runs the decoder RNN over the whole target)"
+        )
+    return notes

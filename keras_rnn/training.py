@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -113,6 +114,9 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         keras.utils.set_random_seed(cfg.seed)
         keras.mixed_precision.set_global_policy(cfg.precision)
         print(f"Training {task.name} on {distribute.describe(strategy)} -> {run_dir}")
+        if tf.config.list_physical_devices("GPU"):
+            for note in distribute.cudnn_warnings(cfg):
+                print(f"warning: {note}", file=sys.stderr)
         with strategy.scope():  # the model's (and optimizer's) variables are the strategy's
             plan = task.prepare(cfg, run_dir)
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind

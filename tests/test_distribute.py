@@ -40,7 +40,7 @@ def test_mirrored_char_lm_follows_the_one_device_loss_curve_and_exports(corpus_f
         "--steps-per-epoch", "20", "--sample-length", "10",
     )  # fmt: skip
     one, mirrored = history(runs["one"]), history(runs["mirrored"])
-    assert one["loss"][-1] < one["loss"][0] - 0.3  # it learns
+    assert one["loss"][-1] < one["loss"][0] - 0.1  # it learns
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose(mirrored[key], one[key], rtol=1e-5)
     out = tmp_path / "exported"
@@ -105,3 +105,48 @@ def test_distribution_options_are_refused_in_one_line(corpus_file, tmp_path, ext
         -1500:
     ]
     assert message in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_the_options_that_keep_recurrent_layers_off_cudnn_are_named():
+    """On a GPU, training warns about each option that makes a recurrent layer ineligible for
+    cuDNN's fused kernels; the char-LM's and the translator's defaults have none."""
+    from keras_rnn import distribute
+    from keras_rnn.tasks import caption, charlm, translate
+
+    assert distribute.cudnn_warnings(charlm.Config()) == distribute.cudnn_warnings(translate.Config()) == []
+    notes = {
+        "--cell rnn": charlm.Config(cell="rnn"),
+        "--cell peephole-lstm": charlm.Config(cell="peephole-lstm"),
+        "--no-gru-reset-after": charlm.Config(cell="gru", gru_reset_after=False),
+        "--attention bahdanau": caption.Config(),
+    }
+    for option, cfg in notes.items():
+        (note,) = distribute.cudnn_warnings(cfg)
+        assert note.startswith(option), note
+
+
+def test_mixed_float16_scales_the_loss_and_keeps_losses_and_logits_in_float32(corpus_file, tmp_path):
+    """GPU precision, checked on the CPU: the recurrent layers compute in float16, the logits
+    and the loss in float32, and the optimizer scales the loss (Keras' LossScaleOptimizer)."""
+    import keras
+
+    from keras_rnn import runs, training
+    from keras_rnn.tasks import charlm
+
+    cfg = charlm.Config(
+        text_file=str(corpus_file), units=16, layers=1, embedding_dim=8, seq_len=20, batch_size=16,
+        epochs=1, steps_per_epoch=3, sample_length=5, precision="mixed_float16",
+    )  # fmt: skip
+    seen = {}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["optimizer"] = self.model.optimizer
+            seen["rnn"] = self.model.get_layer("rnn_0").compute_dtype
+            seen["logits"] = self.model.output.dtype
+
+    run_dir = runs.prepare_run_dir("charlm", cfg, str(tmp_path / "run"))
+    metrics = training.train(charlm.TASK, cfg, run_dir, extra_callbacks=[Look()])
+    assert np.isfinite(metrics["best_val_loss"]) and keras.mixed_precision.global_policy().name == "float32"
+    assert isinstance(seen["optimizer"], keras.optimizers.LossScaleOptimizer)
+    assert seen["rnn"] == "float16" and seen["logits"] == "float32"

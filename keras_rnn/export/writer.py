@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 
 from keras_rnn import locks, write_atomically
-from keras_rnn.export import ServingSpec
+from keras_rnn.export import ServingSpec, warmup
 
 LITERT_DIR = "litert"
 CONFIG_FILE = "models.config"
@@ -135,6 +135,7 @@ def _export(spec: ServingSpec, out_root: Path) -> dict:
         write_savedmodel(spec.module, spec.endpoints, tmp_model)
         (tmp_model / "assets.extra").mkdir()
         (tmp_model / "assets.extra" / "metadata.json").write_text(metadata, encoding="utf-8")
+        warmup.write(spec, tmp_model)  # TF Serving replays these before serving the version
         tmp_litert.mkdir()
         litert_files = []
         for i, (name, (fn, signature)) in enumerate(spec.litert.items()):
