@@ -104,3 +104,12 @@ def train_variants(task: str, variants: dict[str, list[str]], parallel: bool) ->
                 raise SystemExit(f"{name}: train.py failed (exit {process.returncode})")
             results[name] = (command, json.loads((run_dir / "metrics.json").read_text()))
     return results
+
+
+def train_quietly(task: str, run_dir, *options: str) -> Path:
+    """`python train.py --task TASK --run-dir RUN_DIR OPTIONS` from the project root, output hidden."""
+    import sys
+
+    command = [sys.executable, "train.py", "--task", task, "--run-dir", str(run_dir), *options]
+    subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, check=True, stdout=subprocess.DEVNULL)
+    return Path(run_dir)

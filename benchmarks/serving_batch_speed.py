@@ -12,7 +12,6 @@ benchmarks/results/serving_batch_speed.json.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from common import round_robin_medians, save  # noqa: E402
+from common import round_robin_medians, save, train_quietly  # noqa: E402
 
 from keras_rnn.data import parallel  # noqa: E402
 from keras_rnn.data.text import CharVocabulary  # noqa: E402
@@ -29,7 +28,6 @@ from keras_rnn.export import writer  # noqa: E402
 from keras_rnn.runs import Run  # noqa: E402
 from keras_rnn.tasks import charlm, translate  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (1, 8, 64)
 
 
@@ -46,21 +44,7 @@ def main() -> None:
         model = charlm.build_model(cfg, vocab.size)
         written = writer.export(charlm.TASK.serving(Run(tmp, cfg, model, vocab)), tmp / "charlm")
         generate = tf.saved_model.load(str(written["savedmodel"])).signatures["generate"]
-        subprocess.run(
-            [
-                sys.executable,
-                "train.py",
-                "--task",
-                "translate",
-                "--epochs",
-                "1",
-                "--run-dir",
-                str(tmp / "run"),
-            ],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        train_quietly("translate", str(tmp / "run"), "--epochs", "1")
         written = writer.export(translate.TASK.serving(translate.TASK.load(tmp / "run")), tmp / "translate")
         translate_fn = tf.saved_model.load(str(written["savedmodel"])).signatures["translate"]
         sentences = [s for s, _ in parallel.dates(max(BATCHES), seed=20_000)]

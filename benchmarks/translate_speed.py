@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,13 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tensorflow as tf  # noqa: E402
-from common import save  # noqa: E402
+from common import save, train_quietly  # noqa: E402
 
 from keras_rnn.data import parallel  # noqa: E402
 from keras_rnn.export import writer  # noqa: E402
 from keras_rnn.tasks import translate  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class PythonLoopTranslator:
@@ -83,21 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        subprocess.run(
-            [
-                sys.executable,
-                "train.py",
-                "--task",
-                "translate",
-                "--epochs",
-                str(args.epochs),
-                "--run-dir",
-                str(run_dir),
-            ],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        train_quietly("translate", str(run_dir), "--epochs", str(args.epochs))
         run = translate.TASK.load(run_dir)
         cfg, vocab, model = run.config, run.vocab, run.model
         written = writer.export(translate.TASK.serving(run), Path(tmp) / "out")
