@@ -16,14 +16,18 @@ def require_file(path, wanted: str) -> Path:
     return path
 
 
-def shuffled_passes(examples, count: int, seed: int, batches):
-    """Endless passes over the `count` examples (a structure of tensors, as for
-    `from_tensor_slices`), each pass in a new random order that depends on (seed, pass) alone and
+def passes_or_one(examples, count: int, seed: int, shuffle: bool, batches):
+    """The `count` examples (a structure of tensors, as for `from_tensor_slices`), each pass
     batched on its own by `batches(dataset) -> dataset` (so a pass is every example once).
-    `shuffle(reshuffle_each_iteration=True)` draws each pass's order from a random-state
-    resource that tf.distribute re-creates, so a mirrored run would read other batches than a
-    one-device run; these orders are the same under every strategy."""
+    Evaluation (`shuffle` False): one pass in order. Training: endless passes, each in a new
+    random order that depends on (seed, pass) alone. `shuffle(reshuffle_each_iteration=True)`
+    draws each pass's order from a random-state resource that tf.distribute re-creates, so a
+    mirrored run would read other batches than a one-device run; these orders are the same
+    under every strategy."""
     import tensorflow as tf  # here: the TF-free LiteRT hosts import this package
+
+    if not shuffle:
+        return batches(tf.data.Dataset.from_tensor_slices(examples))
 
     def one_pass(index):
         seed_pair = tf.stack([tf.constant(seed, tf.int64), index])
@@ -33,12 +37,3 @@ def shuffled_passes(examples, count: int, seed: int, batches):
 
     passes = tf.data.Dataset.counter().flat_map(one_pass)
     return passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
-
-
-def passes_or_one(examples, count: int, seed: int, shuffle: bool, batches):
-    """Training data: `shuffled_passes`; evaluation data: one pass in order, batched alike."""
-    import tensorflow as tf
-
-    if shuffle:
-        return shuffled_passes(examples, count, seed, batches)
-    return batches(tf.data.Dataset.from_tensor_slices(examples))

@@ -114,12 +114,19 @@ def read_images(captioner: Captioner, args) -> tuple[np.ndarray, list[str], obje
         return images, [Path(p).stem for p in args.inputs], None
     if not 1 <= args.images <= MAX_IMAGES:
         raise UserError(f"need 1 <= --images <= {MAX_IMAGES}")
-    if cfg.captions_file:
-        validation = split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1]
-    else:  # the run's validation scenes, as training generated them (caption.load_splits)
-        validation = scenes.generate(args.images, cfg.seed + 10_000, cfg.image_size)
+    validation = validation_split(cfg, args.images)
     count = min(args.images, len(validation.captions))
     return validation.images[:count], [f"validation_{i}" for i in range(count)], validation
+
+
+def validation_split(cfg, count: int):
+    """A caption run's validation split as training made it, without building the others; of
+    generated scenes only the first `count` (the same scenes: each is drawn after the ones before)."""
+    from keras_rnn.tasks import caption
+
+    if cfg.captions_file:
+        return split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1]
+    return scenes.generate(count, cfg.seed + caption.SPLIT_SEEDS[1], cfg.image_size)
 
 
 def object_of(split, image: int, word: str, y: float, x: float, margin: int = 0) -> bool:

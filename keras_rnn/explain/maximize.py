@@ -16,10 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
-from keras_rnn.data import scenes
-from keras_rnn.data.captions import split_captions_file
 from keras_rnn.data.tokens import tokenize
-from keras_rnn.explain.captioner import Captioner
+from keras_rnn.explain.captioner import Captioner, validation_split
 
 
 def add_arguments(parser) -> None:
@@ -37,11 +35,7 @@ def add_arguments(parser) -> None:
 
 def default_prefix(captioner: Captioner, word: str) -> list[str]:
     """The words before `word` in the first validation caption that has it ([] if none has)."""
-    cfg = captioner.cfg
-    if cfg.captions_file:
-        captions = split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1].captions
-    else:
-        captions = scenes.generate(50, cfg.seed + 10_000, cfg.image_size).captions
+    captions = validation_split(captioner.cfg, 50).captions
     for tokens in tokenize(tf.constant(captions), "word", lowercase=True).to_list():
         words = [t.decode("utf-8") for t in tokens]
         if word in words:

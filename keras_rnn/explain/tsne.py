@@ -38,16 +38,13 @@ def add_arguments(parser) -> None:
 
 
 def caption_points(run, count: int) -> tuple[np.ndarray, dict]:
-    from keras_rnn.data import scenes
-    from keras_rnn.data.captions import split_captions_file
-    from keras_rnn.explain.captioner import Captioner
+    from keras_rnn.explain.captioner import Captioner, validation_split
 
     captioner, cfg = Captioner(run), run.config
+    split = validation_split(cfg, count)
     if cfg.captions_file:
-        split = split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1]
         labels = {"caption length (words)": [min(len(c.split()), 20) for c in split.captions[:count]]}
     else:
-        split = scenes.generate(count, cfg.seed + 10_000, cfg.image_size)
         first = [c.split()[1:3] for c in split.captions]  # "a red circle ..." -> colour, shape
         labels = {
             "first object's colour": [f[0] for f in first],

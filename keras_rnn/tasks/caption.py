@@ -53,6 +53,7 @@ from keras_rnn.tasks.base import Task, TrainingPlan
 NAME = "caption"
 START_ID, END_ID = 2, 3
 ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
+SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --seed + these
 
 
 @dataclasses.dataclass
@@ -124,10 +125,8 @@ def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
         raise UserError(
             f"need --scenes-train and --scenes-eval >= 1; got {cfg.scenes_train}, {cfg.scenes_eval}"
         )
-    made = [
-        scenes.generate(n, cfg.seed + offset, cfg.image_size)
-        for n, offset in ((cfg.scenes_train, 0), (cfg.scenes_eval, 10_000), (cfg.scenes_eval, 20_000))
-    ]
+    sizes = (cfg.scenes_train, cfg.scenes_eval, cfg.scenes_eval)
+    made = [scenes.generate(n, cfg.seed + offset, cfg.image_size) for n, offset in zip(sizes, SPLIT_SEEDS)]
     return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
 
 
