@@ -11,7 +11,7 @@ compares the same sentences). Each
 `--variant NAME=ARGS` is a set of train.py options on top of `--units 256
 --embedding-dim 256 --attention-units 256` (the tutorial's size); the tutorial is
 `benchmarks/translate_tutorial.py`'s model. Repeated round-robin (`--repeats`), medians.
-Results: benchmarks/results/translate_train_speed.json.
+Results: benchmarks/results/translate_train_speed[_NAME].json.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS")
+    parser.add_argument("--name", default="", help="suffix of the results file's name")
     args = parser.parse_args()
     variants = dict(v.split("=", 1) for v in args.variant) or {"bahdanau": "", "cross": "--attention cross"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +137,7 @@ def main() -> None:
         for name, rate in medians.items()
     }
     save(
-        "translate_train_speed",
+        "translate_train_speed" + (f"_{args.name}" if args.name else ""),
         {
             "command": "python benchmarks/translate_train_speed.py " + " ".join(sys.argv[1:]),
             "data": f"{Path(args.pairs_file).name}, train.py's training split (seed {args.seed}), batch 64",

@@ -485,18 +485,31 @@ def test_scores_are_bucketed_by_source_length():
 
 
 @pytest.mark.parametrize(
-    "attention, readout",
-    [("none", "concat"), ("cross", "concat"), ("cross", "residual"), ("bahdanau", "residual")],
+    "attention, readout, cell",
+    [
+        ("none", "concat", "gru"),
+        ("none", "residual", "lstm"),
+        ("cross", "concat", "gru"),
+        ("cross", "residual", "gru"),
+        ("bahdanau", "residual", "gru"),
+        ("luong", "concat", "lstm"),
+    ],
 )
-def test_other_decoders_keep_the_step_contract(attention, readout):
+def test_other_decoders_keep_the_step_contract(attention, readout, cell):
     """The classic encoder-decoder (no attention), `cross` attention after the decoder RNN, and the
-    residual readout: training's teacher-forced logits equal the step function's, and LiteRT's step
+    residual readout, GRU and LSTM: training's teacher-forced logits (the cell's equations after an
+    input projection made up front) equal the step function's (the Keras cell), and LiteRT's step
     functions reproduce greedy."""
-    cfg = translate.Config(units=8, embedding_dim=4, attention=attention, readout=readout, max_source_len=6)
+    cfg = translate.Config(
+        units=8, embedding_dim=4, attention=attention, readout=readout, cell=cell, max_source_len=6
+    )
     vocab = translate.Vocabulary(
         "word", TokenVocabulary([tokens.END, "a", "b"]), TokenVocabulary([tokens.START, tokens.END, "x", "y"])
     )
     model = translate.build_model(cfg, 5, 6)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # biases too (they start at zero): each must land where the cell puts it
+        weight.assign(rng.normal(0, 0.5, weight.shape).astype("float32"))
     translator = translate.TranslateServing(model, vocab, cfg)
     out = greedy(translator, ["a b", "b"], 5)
     assert np.all(out["attention"].numpy() == 0) == (attention == "none")

@@ -6,9 +6,9 @@ Two forms of attention:
 
 - input feeding (`bahdanau`, `luong`: Bahdanau et al. 2015, the score additive or
   multiplicative): `α = attention(s_{i-1}, h)`, `c_i = Σ α_j h_j`,
-  `s_i = cell([y_{i-1}; c_i], s_{i-1})`, `logits = W [s_i; c_i]`. Training runs the
-  recurrent part step by step over the target (`tf.scan`: each step needs the last
-  context), then the vocabulary projection W once over all steps;
+  `s_i = cell([y_{i-1}; c_i], s_{i-1})`, `logits = W [s_i; c_i]`. Training runs step by
+  step over the target (`tf.scan`: each step needs the last context) only what waits for
+  that context; the cell's input projection of y, and the readout, run once over all steps;
 - `cross` (Luong et al. 2015's global attention without input feeding; the TensorFlow
   tutorial's form): `s_i = cell(y_{i-1}, s_{i-1})`, then `c_i = Σ α_j h_j` with
   `α = attention(s_i, h)` (multiplicative score), `logits = W [s_i; c_i]`. Nothing in
@@ -165,14 +165,56 @@ class AttentionDecoder(keras.layers.Layer):
             context, _ = self.attention(outputs, memory, memory_mask, constants["keys"])
             return self.logits(self.combine(outputs, context))
 
-        def one_step(carry, tokens):
-            features, state, _ = self.features(tokens, carry[1], constants)
-            return features, state
+        # The input projection W [y; c] of the cell splits into W_y y, known for every step up front
+        # (one matmul over the whole target; for `none` c is fixed too), and W_c c, which waits for
+        # the step's attention. The readout (combine, vocabulary projection) runs after the loop.
+        kernel = ops.cast(self.cell.kernel, self.compute_dtype)
+        embedding_kernel, context_kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim :]
+        projected = ops.matmul(self.embedding(target_in), embedding_kernel) + self._input_bias()
+        if self.attention is None:
+            projected = projected + ops.matmul(constants["summary"], context_kernel)[:, None]
+
+        def one_step(carry, projected_t):
+            state = carry[2]
+            if self.attention is None:
+                context = constants["summary"]
+            else:
+                context, _ = self.attention(state[0], memory, constants["mask"], constants["keys"])
+                projected_t = projected_t + ops.matmul(context, context_kernel)
+            output, state = self._cell_after_input_projection(projected_t, state)
+            return output, context, state
 
         batch = ops.shape(target_in)[0]
-        first = ops.zeros((batch, self.feature_size()), self.compute_dtype)
-        features, _ = tf.scan(one_step, ops.transpose(target_in), initializer=(first, state))
-        return self.logits(ops.transpose(features, (1, 0, 2)))  # one projection for all steps
+        first = (
+            ops.zeros((batch, self.units), self.compute_dtype),
+            ops.zeros((batch, self.memory_dim), self.compute_dtype),
+            state,
+        )
+        outputs, contexts, _ = tf.scan(one_step, ops.transpose(projected, (1, 0, 2)), initializer=first)
+        features = self.combine(ops.transpose(outputs, (1, 0, 2)), ops.transpose(contexts, (1, 0, 2)))
+        return self.logits(features)  # one readout for all steps
+
+    def _input_bias(self):
+        bias = ops.cast(self.cell.bias, self.compute_dtype)
+        return bias[0] if self.cell_type == "gru" else bias  # GRU (reset_after): [input; recurrent] rows
+
+    def _cell_after_input_projection(self, projected, state):
+        """Keras' GRUCell / LSTMCell equations (their defaults: GRU reset_after) from the input
+        projection `W x + b`, computed by the caller; `test_translate` holds them equal to the cell."""
+        cell = self.cell
+        recurrent = ops.matmul(state[0], ops.cast(cell.recurrent_kernel, self.compute_dtype))
+        if self.cell_type == "gru":
+            recurrent = recurrent + ops.cast(cell.bias, self.compute_dtype)[1]
+            x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+            r_z, r_r, r_h = ops.split(recurrent, 3, axis=-1)
+            z = cell.recurrent_activation(x_z + r_z)
+            r = cell.recurrent_activation(x_r + r_r)
+            h = z * state[0] + (1 - z) * cell.activation(x_h + r * r_h)
+            return h, [h]
+        i, f, c, o = ops.split(projected + recurrent, 4, axis=-1)
+        c = cell.recurrent_activation(f) * state[1] + cell.recurrent_activation(i) * cell.activation(c)
+        h = cell.recurrent_activation(o) * cell.activation(c)
+        return h, [h, c]
 
     def compute_output_spec(self, target_in, memory, memory_mask, summaries):
         return keras.KerasTensor((*target_in.shape, self.vocab_size), "float32")
