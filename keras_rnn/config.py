@@ -58,7 +58,7 @@ class TrainConfig:
     distribute: str = option(
         "none",
         "tf.distribute strategy: none (one device), mirrored (all local GPUs, or --cpu-devices), "
-        "multiworker (refused for now: a Keras 3 limitation); --batch-size is the global batch",
+        "multiworker (the cluster in TF_CONFIG; the chief writes the run); --batch-size is the global batch",
         choices=["none", "mirrored", "multiworker"],
     )
     cpu_devices: int = option(0, "--distribute mirrored without GPUs: split the CPU into N logical devices")

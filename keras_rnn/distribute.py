@@ -4,18 +4,31 @@
 - `--distribute mirrored`: `MirroredStrategy` over every local GPU; without GPUs,
   `--cpu-devices N` splits the CPU into N logical devices, so the same code path runs (and
   is tested) on a CPU-only machine.
-- `--distribute multiworker` is refused for now: Keras 3's `model.fit` cannot reduce its logs
-  under `MultiWorkerMirroredStrategy` (it reduces scalars along axis 0:
-  tensorflow/tensorflow#72388, still so in Keras 3.15).
+- `--distribute multiworker`: `MultiWorkerMirroredStrategy` over the cluster in `TF_CONFIG`
+  (every worker runs the same command). The chief (task type `chief`, else worker 0) writes
+  the run directory; the other workers train in temporary directories that are removed when
+  they end. Keras 3's `fit` reduces each scalar log along axis 0 under this strategy and
+  fails (tensorflow/tensorflow#72388): the steps' scalar logs are handed to it as
+  one-element vectors, whose mean over the workers is the scalar again.
 
-`--batch-size` is the global batch: each step splits it across the replicas.
+`--batch-size` is the global batch: each step splits it across the replicas (of all workers).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import tensorflow as tf
 
 from keras_rnn import UserError
+
+WORKER_DIR_PREFIX = "keras-rnn-worker-"
+# what a collective op raises when a peer is gone (killed, unreachable, timed out)
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
 
 
 def split_cpu(devices: int) -> None:
@@ -37,10 +50,8 @@ def make_strategy(cfg) -> tf.distribute.Strategy:
     if cfg.distribute == "none":
         return tf.distribute.get_strategy()
     if cfg.distribute == "multiworker":
-        raise UserError(
-            "--distribute multiworker: Keras 3's model.fit cannot reduce its logs under "
-            "MultiWorkerMirroredStrategy yet (tensorflow/tensorflow#72388); use mirrored on one machine"
-        )
+        tf_config()  # checked before TensorFlow reads it
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if cfg.cpu_devices:
         split_cpu(cfg.cpu_devices)
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cfg.cpu_devices)])
@@ -51,10 +62,96 @@ def make_strategy(cfg) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy()
 
 
+def tf_config() -> dict:
+    """The cluster and this process's task, from `TF_CONFIG` (checked: one `error:` line if unusable)."""
+    text = os.environ.get("TF_CONFIG")
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    if not text:
+        raise UserError(f"--distribute multiworker needs TF_CONFIG in the environment, e.g. {example}")
+    try:
+        config = json.loads(text)
+        task_type, index = config["task"]["type"], int(config["task"]["index"])
+        addresses = config["cluster"][task_type]
+        if not 0 <= index < len(addresses):
+            raise IndexError(index)
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise UserError(
+            f"TF_CONFIG is not a cluster with this task in it ({error!r}): e.g. {example}"
+        ) from None
+    return config
+
+
+def is_chief(cfg) -> bool:
+    """Whether this process writes the run directory: always, but for the workers of
+    `--distribute multiworker` other than the chief (task type `chief`, else worker 0)."""
+    if cfg.distribute != "multiworker":
+        return True
+    config = tf_config()
+    task = config["task"]
+    if "chief" in config["cluster"]:
+        return task["type"] == "chief"
+    return task["type"] == "worker" and int(task["index"]) == 0
+
+
+def worker_run_dir(chief_run_dir: Path | None) -> Path:
+    """A temporary run directory for a worker that is not the chief (the caller removes it; the
+    next worker to start on this machine removes those of workers that were killed).
+    Where this worker sees the chief's unfinished run (`--run-dir` at the same path: a shared
+    filesystem, as Keras' BackupAndRestore needs), it starts from that run's vocabulary and
+    backup, so every worker resumes from the same epoch (`check_same_everywhere` makes sure)."""
+    from keras_rnn import locks, runs
+
+    for stale in Path(tempfile.gettempdir()).glob(f"{WORKER_DIR_PREFIX}*"):  # of killed workers
+        try:
+            locks.hold(stale, "worker")
+        except UserError:  # a live worker's
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+        locks.release(stale)
+    directory = Path(tempfile.mkdtemp(prefix=WORKER_DIR_PREFIX))
+    locks.hold(directory, "worker")  # unlocked only when its worker has ended
+    if chief_run_dir and runs.has_started(chief_run_dir) and not runs.is_finished(chief_run_dir):
+        print(f"Resuming the interrupted run in {chief_run_dir} (the chief's; this worker reads its backup)")
+        for name in (runs.VOCAB_FILE, runs.BACKUP_DIR):
+            source = Path(chief_run_dir) / name
+            if source.is_dir():
+                shutil.copytree(source, directory / name)
+            elif source.exists():
+                shutil.copy2(source, directory / name)
+    return directory
+
+
+def is_multiworker(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def check_same_everywhere(strategy: tf.distribute.Strategy, value: float, what: str) -> None:
+    """Refuse (on every worker alike) when the workers hold different `value`s: the all-reduced
+    count, sum and sum of squares say whether they all agree."""
+    if not is_multiworker(strategy):
+        return
+
+    def moments():
+        value_ = tf.constant(float(value), tf.float64)
+        return tf.distribute.get_replica_context().all_reduce(
+            "SUM", tf.stack([tf.constant(1.0, tf.float64), value_, value_ * value_])
+        )
+
+    count, total, squares = strategy.experimental_local_results(strategy.run(moments))[0].numpy()
+    if count * squares != total * total:
+        raise UserError(what)
+
+
 def describe(strategy: tf.distribute.Strategy) -> str:
     if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MirroredStrategy):
         return ", ".join(d.name for d in tf.config.list_logical_devices("GPU")) or "CPU"
     devices = ", ".join(d.split("/", 3)[-1] for d in strategy.extended.worker_devices)
+    if is_multiworker(strategy):
+        resolver = strategy.cluster_resolver
+        return (
+            f"{strategy.num_replicas_in_sync} replicas (MultiWorkerMirroredStrategy: this is "
+            f"{resolver.task_type} {resolver.task_id}, on {devices.split('/', 1)[-1]})"
+        )
     return f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}: {devices})"
 
 
@@ -76,11 +173,35 @@ def build_before_fit(model, data, strategy: tf.distribute.Strategy) -> None:
     """Under a strategy, Keras' fit and evaluate first build the model's metrics from the MEAN of
     the first batch's replica parts (a reduction of the data itself), which fails for unequal
     parts (a validation set smaller than a batch: 3 examples on 2 replicas). Build
-    them here from one plain batch, as Keras does without a strategy, and skip that step."""
-    if isinstance(strategy, tf.distribute.MirroredStrategy):
+    them here from one plain batch, as Keras does without a strategy, and skip that step.
+    Across workers, the steps' scalar logs go to Keras as one-element vectors (see above)."""
+    if isinstance(strategy, tf.distribute.MirroredStrategy) or is_multiworker(strategy):
         with strategy.scope():
             model._symbolic_build(data_batch=next(iter(data.take(1))))
         model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if is_multiworker(strategy):
+        for name in ("train_step", "test_step"):
+            setattr(model, name, _vector_logs(getattr(model, name)))
+
+
+def _vector_logs(step):
+    def step_with_vector_logs(data):
+        logs = step(data)
+        return {
+            k: tf.reshape(v, [1]) if tf.is_tensor(v) and v.shape.rank == 0 else v for k, v in logs.items()
+        }
+
+    return step_with_vector_logs
+
+
+def shard_by_data(data):
+    """Every worker reads the same pipeline and keeps its share of each global batch (the
+    datasets are built in memory, not from files: tf.data's auto-sharding by data, made explicit)."""
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options)
 
 
 def cudnn_warnings(cfg) -> list[str]:

@@ -58,15 +58,25 @@ def latest_run(task_name: str, root: Path | None = None, finished: bool = False)
     return max(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime) if runs else None
 
 
+def resumable_run(task_name: str, cfg) -> Path | None:
+    """The task's latest run, when it is unfinished and was started with these options."""
+    previous = latest_run(task_name)
+    if previous and not is_finished(previous) and _resumable_config(previous) == dataclasses.asdict(cfg):
+        return previous
+    return None
+
+
 def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = False) -> Path:
     """Pick the run directory: resume an interrupted run with the same config, else start anew."""
     wanted = dataclasses.asdict(cfg)
     if run_dir is None:
-        previous = None if fresh else latest_run(task_name)
-        if previous and not is_finished(previous) and _resumable_config(previous) == wanted:
+        previous = None if fresh else resumable_run(task_name, cfg)
+        if previous:
             print(f"Resuming the interrupted run in {previous} (pass --fresh to start a new one)")
-            return previous
-        run_dir = RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = previous or RUNS_ROOT / task_name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        announced = previous is not None
+    else:
+        announced = False
     run_dir = Path(run_dir)
     for path in (run_dir, *run_dir.parents):
         if path.exists() and not path.is_dir():
@@ -95,7 +105,7 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
             f"{run_dir} holds an unfinished run with other options ({', '.join(changed)}): "
             "repeat that run's exact command to resume it, or pass another --run-dir"
         )
-    if saved is not None:
+    if saved is not None and not announced:
         print(f"Resuming the interrupted run in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, run_dir / CONFIG_FILE)

@@ -142,9 +142,18 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     started = time.monotonic()
     backup = Backup.saved(run_dir / BACKUP_DIR)
     done = backup.get("epoch", 0)
+    distribute.check_same_everywhere(
+        strategy,
+        done,
+        "the workers found different backups to resume from: every worker needs the chief's "
+        "--run-dir at the same path (a shared filesystem), as Keras' BackupAndRestore does",
+    )
     trim_history(run_dir / HISTORY_FILE, done)
     distribute.build_before_fit(plan.model, plan.train_data, strategy)
     steps, data = plan.steps_per_epoch or cfg.steps_per_epoch, plan.train_data
+    validation_data = plan.validation_data
+    if distribute.is_multiworker(strategy):
+        data, validation_data = distribute.shard_by_data(data), distribute.shard_by_data(validation_data)
     if done and steps and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         data = data.skip(done * steps)  # a resumed run reads on where it stopped
     if backup.get("stopped") or done >= cfg.epochs:  # killed after training, while finishing
@@ -152,7 +161,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     else:
         plan.model.fit(
             data,
-            validation_data=plan.validation_data,
+            validation_data=validation_data,
             epochs=cfg.epochs,
             steps_per_epoch=steps,
             validation_steps=plan.validation_steps,

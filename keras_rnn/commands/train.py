@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
+from keras_rnn import UserError, report_errors, tasks
 from keras_rnn import config as config_lib
-from keras_rnn import report_errors, tasks
 from keras_rnn.commands.common import task_parser
 
 
@@ -27,13 +28,25 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        from keras_rnn import locks, runs, training
+        from keras_rnn import distribute, locks, runs, training
 
         task = tasks.get(args.task)
         cfg = config_lib.from_args(task.Config, args)
-        run_dir = runs.prepare_run_dir(task.name, cfg, args.run_dir, fresh=args.fresh)
+        chief = distribute.is_chief(cfg)  # only the chief of several workers writes the run
+        if chief:
+            run_dir = runs.prepare_run_dir(task.name, cfg, args.run_dir, fresh=args.fresh)
+        else:
+            chief_dir = args.run_dir or (None if args.fresh else runs.resumable_run(task.name, cfg))
+            run_dir = distribute.worker_run_dir(chief_dir)
         try:
             metrics = training.train(task, cfg, run_dir)
+        except distribute.LOST_WORKER_ERRORS as error:
+            if cfg.distribute != "multiworker":
+                raise
+            raise UserError(
+                f"the cluster lost a worker ({type(error).__name__}); run the same "
+                "command on every worker again to resume from the last finished epoch"
+            ) from None
         except KeyboardInterrupt:
             print(
                 f"\nInterrupted. Re-run the same command to resume {run_dir} from its last finished epoch.",
@@ -42,6 +55,11 @@ def main(argv=None) -> int:
             raise SystemExit(130) from None
         finally:
             locks.release(run_dir)
+            if not chief:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        if not chief:
+            print("\nFinished: this worker's part; the chief wrote the run directory.")
+            return
         summary = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
         )
