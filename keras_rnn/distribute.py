@@ -93,12 +93,13 @@ def is_chief(cfg) -> bool:
     return task["type"] == "worker" and int(task["index"]) == 0
 
 
-def worker_run_dir(chief_run_dir: Path | None) -> Path:
+def worker_run_dir(cfg, chief_run_dir: Path | None) -> Path:
     """A temporary run directory for a worker that is not the chief (the caller removes it; the
     next worker to start on this machine removes those of workers that were killed).
     Where this worker sees the chief's unfinished run (`--run-dir` at the same path: a shared
     filesystem, as Keras' BackupAndRestore needs), it starts from that run's vocabulary and
     backup, so every worker resumes from the same epoch (`check_same_everywhere` makes sure)."""
+    from keras_rnn import config as config_lib
     from keras_rnn import locks, runs
 
     for stale in Path(tempfile.gettempdir()).glob(f"{WORKER_DIR_PREFIX}*"):  # of killed workers
@@ -110,6 +111,7 @@ def worker_run_dir(chief_run_dir: Path | None) -> Path:
         locks.release(stale)
     directory = Path(tempfile.mkdtemp(prefix=WORKER_DIR_PREFIX))
     locks.hold(directory, "worker")  # unlocked only when its worker has ended
+    config_lib.save(cfg, directory / runs.CONFIG_FILE)  # as the chief's: the tasks read it back
     if chief_run_dir and runs.has_started(chief_run_dir) and not runs.is_finished(chief_run_dir):
         print(f"Resuming the interrupted run in {chief_run_dir} (the chief's; this worker reads its backup)")
         for name in (runs.VOCAB_FILE, runs.BACKUP_DIR):

@@ -151,7 +151,9 @@ def test_two_workers_train_like_one_device_resume_after_a_worker_is_killed_and_e
         -2000:
     ]
     assert json.loads(backup.read_text())["epoch"] < 3
-    outputs = wait_for(start_workers(args, cluster, temporary))
+    workers = start_workers(args, cluster, temporary)
+    outputs = wait_for(workers)
+    assert [worker.returncode for worker in workers] == [0, 0], [err[-2000:] for _, err in outputs]
     for out, err in outputs:
         assert f"Resuming the interrupted run in {tmp_path / 'run'}" in out, (out[-2000:], err[-2000:])
     assert "MultiWorkerMirroredStrategy: this is worker 0" in outputs[0][0]

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
             run_dir = runs.prepare_run_dir(task.name, cfg, args.run_dir, fresh=args.fresh)
         else:
             chief_dir = args.run_dir or (None if args.fresh else runs.resumable_run(task.name, cfg))
-            run_dir = distribute.worker_run_dir(chief_dir)
+            run_dir = distribute.worker_run_dir(cfg, chief_dir)
         try:
             metrics = training.train(task, cfg, run_dir)
         except distribute.LOST_WORKER_ERRORS as error:
