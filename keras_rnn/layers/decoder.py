@@ -59,6 +59,7 @@ class AttentionDecoder(keras.layers.Layer):
         attention_units: int = 64,
         dropout: float = 0.0,
         readout: str = "concat",
+        input_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +92,8 @@ class AttentionDecoder(keras.layers.Layer):
         )
         self.dropout = dropout
         self.feature_dropout = keras.layers.Dropout(dropout, name="feature_dropout")  # training only
+        self.input_dropout = input_dropout  # on the previous tokens' embeddings, in teacher forcing
+        self.embedding_dropout = keras.layers.Dropout(input_dropout, name="embedding_dropout")
         if readout == "residual":
             self.context_projection = keras.layers.Dense(units, use_bias=False, name="context_projection")
             self.readout_norm = keras.layers.LayerNormalization(name="readout_norm")
@@ -161,7 +164,7 @@ class AttentionDecoder(keras.layers.Layer):
         """Teacher forcing: target input ids [B, T] -> logits [B, T, V]."""
         constants, state = self.start(memory, memory_mask, summaries)
         if self.cross:
-            outputs = self.rnn(self.embedding(target_in), initial_state=state)
+            outputs = self.rnn(self.embedding_dropout(self.embedding(target_in)), initial_state=state)
             context, _ = self.attention(outputs, memory, memory_mask, constants["keys"])
             return self.logits(self.combine(outputs, context))
 
@@ -170,7 +173,8 @@ class AttentionDecoder(keras.layers.Layer):
         # the step's attention. The readout (combine, vocabulary projection) runs after the loop.
         kernel = ops.cast(self.cell.kernel, self.compute_dtype)
         embedding_kernel, context_kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim :]
-        projected = ops.matmul(self.embedding(target_in), embedding_kernel) + self._input_bias()
+        embedded = self.embedding_dropout(self.embedding(target_in))
+        projected = ops.matmul(embedded, embedding_kernel) + self._input_bias()
         if self.attention is None:
             projected = projected + ops.matmul(constants["summary"], context_kernel)[:, None]
 
@@ -255,4 +259,5 @@ class AttentionDecoder(keras.layers.Layer):
             "attention_units": self.attention_units,
             "dropout": self.dropout,
             "readout": self.readout_type,
+            "input_dropout": self.input_dropout,
         }

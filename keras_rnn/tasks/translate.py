@@ -110,7 +110,8 @@ class Config(TrainConfig):
         "the decoder RNN, the TF tutorial's form: fastest to train); none (classic encoder-decoder)",
         choices=["bahdanau", "luong", "cross", "none"],
     )
-    dropout: float = option(0.3, "dropout on the embeddings and on the decoder's output features")
+    dropout: float = option(0.3, "dropout on the source embeddings and on the decoder's output features")
+    target_dropout: float = option(0.0, "dropout on the decoder's input (previous target token) embeddings")
     readout: str = option(
         "residual",
         "the decoder's readout: residual (W LayerNorm(s + W_c c), the tutorial's: a 3x smaller vocabulary "
@@ -152,7 +153,7 @@ def check_config(cfg: Config) -> None:
     config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps", "bucket_width")
     if cfg.select_by == "bleu" and not cfg.eval_sentences:
         raise UserError("--eval-sentences must be at least 1 with --select-by bleu (or use --select-by loss)")
-    config_lib.require_fraction(cfg, "dropout", "label_smoothing")
+    config_lib.require_fraction(cfg, "dropout", "target_dropout", "label_smoothing")
 
 
 # ---------------------------------------------------------------- model
@@ -198,6 +199,7 @@ def build_model(cfg: Config, source_vocab_size: int, target_vocab_size: int) -> 
         attention_units=cfg.attention_units,
         dropout=cfg.dropout,
         readout=cfg.readout,
+        input_dropout=cfg.target_dropout,
         name="decoder",
     )
     logits = decoder(target_in, memory, ops.not_equal(source, PAD_ID), summaries)
