@@ -91,7 +91,16 @@ def test_attention_decoder_through_the_harness(attention, readout, tmp_path):
 
     check_layer(
         lambda: AttentionDecoder(
-            7, 4, 5, 6, cell="gru", attention=attention, attention_units=3, dropout=0.1, readout=readout
+            7,
+            4,
+            5,
+            6,
+            cell="gru",
+            attention=attention,
+            attention_units=3,
+            dropout=0.1,
+            readout=readout,
+            input_dropout=0.2,
         ),
         (2, 4, 6),
         (2, 3, 7),
