@@ -63,6 +63,9 @@ class TrainConfig:
     )
     cpu_devices: int = option(0, "--distribute mirrored without GPUs: split the CPU into N logical devices")
     scale_lr: bool = option(False, "multiply --learning-rate by the number of replicas")
+    cluster_timeout: float = option(
+        300.0, "--distribute multiworker: seconds to wait for every worker of TF_CONFIG to start"
+    )
     precision: str = option(
         "float32",
         "Keras dtype policy; mixed_bfloat16 about doubles CPU speed "
@@ -102,6 +105,7 @@ def check_shared(cfg: TrainConfig) -> None:
 
     require_at_least(cfg, 1, "epochs", "batch_size", "steps_per_epoch")
     require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
+    require_at_least(cfg, 1, "cluster_timeout")
     if cfg.cpu_devices and not 2 <= cfg.cpu_devices <= 64:
         raise UserError(f"--cpu-devices must be between 2 and 64, got {cfg.cpu_devices}")
     if not 0 <= cfg.anneal <= 1:

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,14 +47,14 @@ def split_cpu(devices: int) -> None:
             ) from None
 
 
-def make_strategy(cfg) -> tf.distribute.Strategy:
+def make_strategy(cfg, on_timeout=lambda: None) -> tf.distribute.Strategy:
     if cfg.cpu_devices and cfg.distribute != "mirrored":
         raise UserError("--cpu-devices goes with --distribute mirrored")
     if cfg.distribute == "none":
         return tf.distribute.get_strategy()
     if cfg.distribute == "multiworker":
         tf_config()  # checked before TensorFlow reads it
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multiworker_strategy(cfg.cluster_timeout, on_timeout)
     if cfg.cpu_devices:
         split_cpu(cfg.cpu_devices)
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cfg.cpu_devices)])
@@ -60,6 +63,34 @@ def make_strategy(cfg) -> tf.distribute.Strategy:
             "--distribute mirrored: no GPU here; give --cpu-devices N to mirror over N logical CPU devices"
         )
     return tf.distribute.MirroredStrategy()
+
+
+def multiworker_strategy(timeout: float, on_timeout) -> tf.distribute.Strategy:
+    """`MultiWorkerMirroredStrategy()` waits until every worker of the cluster has started,
+    inside TensorFlow, holding the interpreter (no Python thread or signal handler runs) and deaf
+    to Ctrl-C and SIGTERM. A watchdog process forked before it ends the wait after `timeout` s:
+    it kills this process, runs `on_timeout` (the caller's clean-up) and prints one `error:` line."""
+    ready, joined = os.pipe()
+    watchdog = os.fork()
+    if watchdog == 0:  # the watchdog: only the standard library from here on
+        os.close(joined)
+        if not select.select([ready], [], [], timeout)[0]:
+            os.kill(os.getppid(), signal.SIGKILL)
+            on_timeout()
+            workers = len(sum(tf_config()["cluster"].values(), []))
+            print(
+                f"error: the cluster's other workers did not all start within --cluster-timeout "
+                f"{timeout:g} s (TF_CONFIG lists {workers} tasks): start the same command on every "
+                "worker (this process was killed: TensorFlow's wait cannot be interrupted)",
+                file=sys.stderr,
+                flush=True,
+            )
+        os._exit(0)
+    os.close(ready)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    os.close(joined)  # the watchdog reads the end of the pipe and ends
+    os.waitpid(watchdog, 0)
+    return strategy
 
 
 def tf_config() -> dict:

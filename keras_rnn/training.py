@@ -104,12 +104,22 @@ def trim_history(csv_path: Path, epochs: int) -> None:
         write_atomically(csv_path, "".join(lines[: epochs + 1]))
 
 
+def abandon(run_dir: Path) -> None:
+    """Remove what a run wrote before its training began (nothing, once it has begun)."""
+    if not has_started(run_dir):
+        remove_setup_files(run_dir)
+        locks.release(run_dir)
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
 # ---------------------------------------------------------------- the loop
 def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     """Train `task` with `cfg` into `run_dir`; returns what is written to metrics.json."""
     try:
         check_options(task, cfg)
-        strategy = distribute.make_strategy(cfg)  # first: --cpu-devices must precede TF's runtime
+        # first: --cpu-devices must precede TF's runtime
+        strategy = distribute.make_strategy(cfg, on_timeout=lambda: abandon(run_dir))
         distribute.check(cfg, strategy)
         keras.utils.set_random_seed(cfg.seed)
         keras.mixed_precision.set_global_policy(cfg.precision)
@@ -120,11 +130,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         with strategy.scope():  # the model's (and optimizer's) variables are the strategy's
             plan = task.prepare(cfg, run_dir)
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
-        if not has_started(run_dir):
-            remove_setup_files(run_dir)
-            locks.release(run_dir)
-            if not any(run_dir.iterdir()):
-                run_dir.rmdir()
+        abandon(run_dir)
         raise
     with strategy.scope():
         plan.model.compile(

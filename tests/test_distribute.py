@@ -96,7 +96,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def start_workers(args: list, cluster: dict, temporary) -> list[subprocess.Popen]:
+def start_workers(args: list, cluster: dict, temporary, indices=None) -> list[subprocess.Popen]:
     return [
         subprocess.Popen(
             [sys.executable, *args],
@@ -111,7 +111,7 @@ def start_workers(args: list, cluster: dict, temporary) -> list[subprocess.Popen
                 "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
             },
         )  # fmt: skip
-        for index in range(len(cluster["worker"]))
+        for index in (indices or range(len(cluster["worker"])))
     ]
 
 
@@ -166,6 +166,20 @@ def test_two_workers_train_like_one_device_resume_after_a_worker_is_killed_and_e
     out = tmp_path / "exported"
     run_cli("export.py", "--task", "charlm", "--run-dir", tmp_path / "run", "--out", out, "--no-sample")
     assert (out / "charlm" / "1" / "saved_model.pb").exists()
+
+
+def test_a_worker_whose_cluster_never_starts_gives_up_in_one_line(corpus_file, tmp_path):
+    """TensorFlow waits for every worker, deaf to SIGTERM: --cluster-timeout ends the wait (by
+    SIGKILL, the only signal that ends it) with one `error:` line, and removes the run's files."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    args = ["train.py", "--task", "charlm", "--text-file", str(corpus_file), "--distribute", "multiworker",
+            "--cluster-timeout", "3", "--run-dir", str(tmp_path / "run")]  # fmt: skip
+    (lone,) = start_workers(args, cluster, tmp_path, indices=[0])  # worker 1 never starts
+    ((_, err),) = wait_for([lone], timeout=120)
+    assert lone.returncode == -9 and err.strip().splitlines()[-1].startswith(
+        "error: the cluster's other workers"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
