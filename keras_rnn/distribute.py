@@ -69,28 +69,38 @@ def multiworker_strategy(timeout: float, on_timeout) -> tf.distribute.Strategy:
     """`MultiWorkerMirroredStrategy()` waits until every worker of the cluster has started,
     inside TensorFlow, holding the interpreter (no Python thread or signal handler runs) and deaf
     to Ctrl-C and SIGTERM. A watchdog process forked before it ends the wait after `timeout` s:
-    it kills this process, runs `on_timeout` (the caller's clean-up) and prints one `error:` line."""
+    it prints one `error:` line, kills this process and, once it is gone, runs `on_timeout`
+    (the caller's clean-up)."""
     ready, joined = os.pipe()
+    parent = os.getpid()
     watchdog = os.fork()
-    if watchdog == 0:  # the watchdog: only the standard library from here on
-        os.close(joined)
-        if not select.select([ready], [], [], timeout)[0]:
-            os.kill(os.getppid(), signal.SIGKILL)
-            on_timeout()
-            workers = len(sum(tf_config()["cluster"].values(), []))
-            print(
-                f"error: the cluster's other workers did not all start within --cluster-timeout "
-                f"{timeout:g} s (TF_CONFIG lists {workers} tasks): start the same command on every "
-                "worker (this process was killed: TensorFlow's wait cannot be interrupted)",
-                file=sys.stderr,
-                flush=True,
-            )
-        os._exit(0)
+    if watchdog == 0:  # the watchdog: only the standard library from here on, and always _exit
+        status = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's (it cannot take it)
+            os.close(joined)
+            if not select.select([ready], [], [], timeout)[0]:
+                workers = len(sum(tf_config()["cluster"].values(), []))
+                print(
+                    f"error: the cluster's other workers did not all start within --cluster-timeout "
+                    f"{timeout:g} s (TF_CONFIG lists {workers} tasks): start the same command on "
+                    "every worker (this process is killed: TensorFlow's wait cannot be interrupted)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os.kill(parent, signal.SIGKILL)
+                if select.select([ready], [], [], 30)[0]:  # the pipe's end: the parent is gone
+                    on_timeout()
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
     os.close(ready)
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    os.close(joined)  # the watchdog reads the end of the pipe and ends
-    os.waitpid(watchdog, 0)
-    return strategy
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    finally:
+        os.close(joined)  # the watchdog reads the end of the pipe and ends
+        os.waitpid(watchdog, 0)
 
 
 def tf_config() -> dict:
@@ -135,8 +145,10 @@ def worker_run_dir(cfg, chief_run_dir: Path | None) -> Path:
 
     for stale in Path(tempfile.gettempdir()).glob(f"{WORKER_DIR_PREFIX}*"):  # of killed workers
         try:
+            if not (stale / locks.LOCK_FILE).exists():  # a starting worker's, not locked yet
+                continue
             locks.hold(stale, "worker")
-        except UserError:  # a live worker's
+        except (UserError, OSError):  # a live worker's, or not ours to remove
             continue
         shutil.rmtree(stale, ignore_errors=True)
         locks.release(stale)
@@ -194,6 +206,11 @@ def check(cfg, strategy: tf.distribute.Strategy) -> None:
         raise UserError(
             f"--batch-size {cfg.batch_size} is the global batch: it must split evenly across the "
             f"{replicas} replicas"
+        )
+    if is_multiworker(strategy) and cfg.max_minutes:
+        raise UserError(
+            "--max-minutes with --distribute multiworker: each worker's clock would stop it at "
+            "another step (and anneal its learning rate differently); give --epochs instead"
         )
     if replicas > 1 and getattr(cfg, "stateful", False):
         raise UserError(

@@ -148,12 +148,16 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     started = time.monotonic()
     backup = Backup.saved(run_dir / BACKUP_DIR)
     done = backup.get("epoch", 0)
-    distribute.check_same_everywhere(
-        strategy,
-        done,
-        "the workers found different backups to resume from: every worker needs the chief's "
-        "--run-dir at the same path (a shared filesystem), as Keras' BackupAndRestore does",
-    )
+    try:
+        distribute.check_same_everywhere(
+            strategy,
+            done,
+            "the workers found different backups to resume from: every worker needs the chief's "
+            "--run-dir at the same path (a shared filesystem), as Keras' BackupAndRestore does",
+        )
+    except UserError:
+        abandon(run_dir)
+        raise
     trim_history(run_dir / HISTORY_FILE, done)
     distribute.build_before_fit(plan.model, plan.train_data, strategy)
     steps, data = plan.steps_per_epoch or cfg.steps_per_epoch, plan.train_data

@@ -182,6 +182,16 @@ def test_a_worker_whose_cluster_never_starts_gives_up_in_one_line(corpus_file, t
     assert not (tmp_path / "run").exists()
 
 
+def test_a_wall_clock_budget_is_refused_across_workers(corpus_file, tmp_path):
+    """Each worker's clock would stop it at another step: a one-worker cluster refuses it."""
+    args = ["train.py", "--task", "charlm", "--text-file", str(corpus_file), "--distribute", "multiworker",
+            "--max-minutes", "1", "--run-dir", str(tmp_path / "run")]  # fmt: skip
+    (worker,) = start_workers(args, {"worker": [f"127.0.0.1:{free_ports(1)[0]}"]}, tmp_path)
+    ((_, err),) = wait_for([worker], timeout=120)
+    assert worker.returncode == 2 and err.strip().splitlines()[-1].startswith("error: --max-minutes with")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     "tf_config",
     [

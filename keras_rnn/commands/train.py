@@ -48,8 +48,9 @@ def main(argv=None) -> int:
                 "command on every worker again to resume from the last finished epoch"
             ) from None
         except KeyboardInterrupt:
+            resumed = run_dir if chief else "the chief's run"
             print(
-                f"\nInterrupted. Re-run the same command to resume {run_dir} from its last finished epoch.",
+                f"\nInterrupted. Re-run the same command to resume {resumed} from its last finished epoch.",
                 file=sys.stderr,
             )
             raise SystemExit(130) from None
