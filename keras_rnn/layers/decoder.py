@@ -171,10 +171,10 @@ class AttentionDecoder(keras.layers.Layer):
         # The input projection W [y; c] of the cell splits into W_y y, known for every step up front
         # (one matmul over the whole target; for `none` c is fixed too), and W_c c, which waits for
         # the step's attention. The readout (combine, vocabulary projection) runs after the loop.
-        kernel = ops.cast(self.cell.kernel, self.compute_dtype)
+        kernel, input_bias, recurrent_kernel, recurrent_bias = self._cell_weights()  # cast once
         embedding_kernel, context_kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim :]
         embedded = self.embedding_dropout(self.embedding(target_in))
-        projected = ops.matmul(embedded, embedding_kernel) + self._input_bias()
+        projected = ops.matmul(embedded, embedding_kernel) + input_bias
         if self.attention is None:
             projected = projected + ops.matmul(constants["summary"], context_kernel)[:, None]
 
@@ -185,7 +185,8 @@ class AttentionDecoder(keras.layers.Layer):
             else:
                 context, _ = self.attention(state[0], memory, constants["mask"], constants["keys"])
                 projected_t = projected_t + ops.matmul(context, context_kernel)
-            output, state = self._cell_after_input_projection(projected_t, state)
+            recurrent = ops.matmul(state[0], recurrent_kernel) + recurrent_bias
+            output, state = self._cell_after_projections(projected_t, recurrent, state)
             return output, context, state
 
         batch = ops.shape(target_in)[0]
@@ -198,17 +199,20 @@ class AttentionDecoder(keras.layers.Layer):
         features = self.combine(ops.transpose(outputs, (1, 0, 2)), ops.transpose(contexts, (1, 0, 2)))
         return self.logits(features)  # one readout for all steps
 
-    def _input_bias(self):
-        bias = ops.cast(self.cell.bias, self.compute_dtype)
-        return bias[0] if self.cell_type == "gru" else bias  # GRU (reset_after): [input; recurrent] rows
+    def _cell_weights(self):
+        """The cell's kernel, input bias, recurrent kernel and recurrent bias in the compute dtype."""
+        cast = lambda weight: ops.cast(weight, self.compute_dtype)  # noqa: E731
+        bias = cast(self.cell.bias)
+        if self.cell_type == "gru":  # reset_after: [input; recurrent] bias rows
+            return cast(self.cell.kernel), bias[0], cast(self.cell.recurrent_kernel), bias[1]
+        return cast(self.cell.kernel), bias, cast(self.cell.recurrent_kernel), 0.0
 
-    def _cell_after_input_projection(self, projected, state):
+    def _cell_after_projections(self, projected, recurrent, state):
         """Keras' GRUCell / LSTMCell equations (their defaults: GRU reset_after) from the input
-        projection `W x + b`, computed by the caller; `test_translate` holds them equal to the cell."""
+        projection `W x + b` and the recurrent one `U h + b_h`, both computed by the caller;
+        `test_translate` holds them equal to the cell."""
         cell = self.cell
-        recurrent = ops.matmul(state[0], ops.cast(cell.recurrent_kernel, self.compute_dtype))
         if self.cell_type == "gru":
-            recurrent = recurrent + ops.cast(cell.bias, self.compute_dtype)[1]
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
             r_z, r_r, r_h = ops.split(recurrent, 3, axis=-1)
             z = cell.recurrent_activation(x_z + r_z)
