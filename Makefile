@@ -23,9 +23,10 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-## test: the linter, then the test suite
+## test: the linter, then the test suite, one pytest worker per core (a file's tests stay together,
+## so its module fixtures are built once; most tests drive one core, so two workers halve the time)
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench-install: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,bench]"
