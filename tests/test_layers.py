@@ -71,10 +71,16 @@ def test_bahdanau_attention_through_the_harness(score, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "attention, readout",
-    [("bahdanau", "concat"), ("cross", "concat"), ("none", "concat"), ("cross", "residual")],
+    "attention, readout, query",
+    [
+        ("bahdanau", "concat", "previous"),
+        ("cross", "concat", "previous"),
+        ("none", "concat", "previous"),
+        ("cross", "residual", "previous"),
+        ("bahdanau", "residual", "conditional"),
+    ],
 )
-def test_attention_decoder_through_the_harness(attention, readout, tmp_path):
+def test_attention_decoder_through_the_harness(attention, readout, query, tmp_path):
     """The translation decoder layer: the harness's one input [B, P, F] serves as the
     encoder memory; target tokens and the encoder summary are derived from it."""
     from keras import ops
@@ -101,6 +107,7 @@ def test_attention_decoder_through_the_harness(attention, readout, tmp_path):
             dropout=0.1,
             readout=readout,
             input_dropout=0.2,
+            query=query,
         ),
         (2, 4, 6),
         (2, 3, 7),

@@ -485,23 +485,31 @@ def test_scores_are_bucketed_by_source_length():
 
 
 @pytest.mark.parametrize(
-    "attention, readout, cell",
+    "attention, readout, cell, query",
     [
-        ("none", "concat", "gru"),
-        ("none", "residual", "lstm"),
-        ("cross", "concat", "gru"),
-        ("cross", "residual", "gru"),
-        ("bahdanau", "residual", "gru"),
-        ("luong", "concat", "lstm"),
+        ("none", "concat", "gru", "previous"),
+        ("none", "residual", "lstm", "previous"),
+        ("cross", "concat", "gru", "previous"),
+        ("cross", "residual", "gru", "previous"),
+        ("bahdanau", "residual", "gru", "previous"),
+        ("luong", "concat", "lstm", "previous"),
+        ("bahdanau", "residual", "gru", "conditional"),
+        ("bahdanau", "concat", "lstm", "conditional"),
     ],
 )
-def test_other_decoders_keep_the_step_contract(attention, readout, cell):
-    """The classic encoder-decoder (no attention), `cross` attention after the decoder RNN, and the
-    residual readout, GRU and LSTM: training's teacher-forced logits (the cell's equations after an
-    input projection made up front) equal the step function's (the Keras cell), and LiteRT's step
-    functions reproduce greedy."""
+def test_other_decoders_keep_the_step_contract(attention, readout, cell, query):
+    """The classic encoder-decoder (no attention), `cross` attention after the decoder RNN, the
+    conditional decoder (two cells), and the residual readout, GRU and LSTM: training's
+    teacher-forced logits (the cells' equations after an input projection made up front) equal the
+    step function's (the Keras cells), and LiteRT's step functions reproduce greedy."""
     cfg = translate.Config(
-        units=8, embedding_dim=4, attention=attention, readout=readout, cell=cell, max_source_len=6
+        units=8,
+        embedding_dim=4,
+        attention=attention,
+        readout=readout,
+        cell=cell,
+        max_source_len=6,
+        attention_query=query,
     )
     vocab = translate.Vocabulary(
         "word", TokenVocabulary([tokens.END, "a", "b"]), TokenVocabulary([tokens.START, tokens.END, "x", "y"])
@@ -533,6 +541,12 @@ def test_other_decoders_keep_the_step_contract(attention, readout, cell):
         translator.id_to_token.numpy().tolist().index(t) for t in out["target_tokens"].numpy()[0] if t
     ]
     assert ids[: len(keras_ids)] == keras_ids
+
+
+def test_the_conditional_query_needs_input_feeding_attention():
+    with pytest.raises(UserError, match="needs --attention bahdanau or luong"):
+        translate.check_config(translate.Config(attention="cross", attention_query="conditional"))
+    translate.check_config(translate.Config(attention="luong", attention_query="conditional"))
 
 
 def test_predict_command_translates_and_draws_attention_maps(run, loaded, tmp_path):

@@ -8,7 +8,10 @@ Two forms of attention:
   multiplicative): `α = attention(s_{i-1}, h)`, `c_i = Σ α_j h_j`,
   `s_i = cell([y_{i-1}; c_i], s_{i-1})`, `logits = W [s_i; c_i]`. Training runs step by
   step over the target (`tf.scan`: each step needs the last context) only what waits for
-  that context; the cell's input projection of y, and the readout, run once over all steps;
+  that context; the cell's input projection of y, and the readout, run once over all steps.
+  `query="conditional"` (Nematus's conditional GRU, Sennrich et al. 2017): a first cell reads
+  y_{i-1}, `s'_i = cell(y_{i-1}, s_{i-1})`, attention asks with s'_i (it knows the word just
+  written), and a second cell reads the context, `s_i = context_cell(c_i, s'_i)`;
 - `cross` (Luong et al. 2015's global attention without input feeding; the TensorFlow
   tutorial's form): `s_i = cell(y_{i-1}, s_{i-1})`, then `c_i = Σ α_j h_j` with
   `α = attention(s_i, h)` (multiplicative score), `logits = W [s_i; c_i]`. Nothing in
@@ -38,6 +41,7 @@ CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 ATTENTION = ("bahdanau", "luong", "cross", "none")
 READOUTS = ("concat", "residual")
+QUERIES = ("previous", "conditional")
 
 
 def states_per_cell(cell: str) -> int:
@@ -60,6 +64,7 @@ class AttentionDecoder(keras.layers.Layer):
         dropout: float = 0.0,
         readout: str = "concat",
         input_dropout: float = 0.0,
+        query: str = "previous",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,7 +80,12 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-        self.readout_type = readout
+        if query not in QUERIES:
+            raise ValueError(f"query must be one of {QUERIES}, got {query!r}")
+        if query == "conditional" and attention not in ("bahdanau", "luong"):
+            raise ValueError("query='conditional' is a form of input-feeding attention (bahdanau, luong)")
+        self.readout_type, self.query = readout, query
+        self.conditional = query == "conditional"
         self.cross = attention == "cross"
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="target_embedding")
         if self.cross:  # the whole-sequence layer trains; its cell decodes step by step
@@ -83,6 +93,8 @@ class AttentionDecoder(keras.layers.Layer):
             self.cell = self.rnn.cell
         else:
             self.cell = CELLS[cell](units, name="cell")
+        if self.conditional:  # reads the context after `cell` has read the previous token
+            self.context_cell = CELLS[cell](units, name="context_cell")
         self.bridges = [
             keras.layers.Dense(units, activation="tanh", name=f"bridge_{j}") for j in range(self.n_states)
         ]
@@ -103,6 +115,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.embedding.build((None,))
         if self.cross:
             self.rnn.build((None, None, self.embedding_dim))
+        elif self.conditional:
+            self.cell.build((None, self.embedding_dim))
+            self.context_cell.build((None, self.memory_dim))
         else:
             self.cell.build((None, self.embedding_dim + self.memory_dim))
         for bridge in self.bridges:
@@ -151,6 +166,13 @@ class AttentionDecoder(keras.layers.Layer):
                 output, constants["memory"], constants["mask"], constants["keys"]
             )
             return self.combine(output, context), list(new_state), weights
+        if self.conditional:
+            output, state = self.cell(embedded, state)
+            context, weights = self.attention(
+                output, constants["memory"], constants["mask"], constants["keys"]
+            )
+            output, new_state = self.context_cell(context, state)
+            return self.combine(output, context), list(new_state), weights
         if self.attention is None:
             context, weights = constants["summary"], ops.zeros_like(constants["mask"])
         else:
@@ -171,22 +193,33 @@ class AttentionDecoder(keras.layers.Layer):
         # The input projection W [y; c] of the cell splits into W_y y, known for every step up front
         # (one matmul over the whole target; for `none` c is fixed too), and W_c c, which waits for
         # the step's attention. The readout (combine, vocabulary projection) runs after the loop.
-        kernel, input_bias, recurrent_kernel, recurrent_bias = self._cell_weights()  # cast once
+        kernel, input_bias, recurrent_kernel, recurrent_bias = self._cell_weights(self.cell)  # cast once
         embedding_kernel, context_kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim :]
         embedded = self.embedding_dropout(self.embedding(target_in))
         projected = ops.matmul(embedded, embedding_kernel) + input_bias
         if self.attention is None:
             projected = projected + ops.matmul(constants["summary"], context_kernel)[:, None]
+        if self.conditional:  # the second cell reads only the context
+            context_kernel, context_bias, context_recurrent, context_recurrent_bias = self._cell_weights(
+                self.context_cell
+            )
 
         def one_step(carry, projected_t):
             state = carry[2]
+            recurrent = ops.matmul(state[0], recurrent_kernel) + recurrent_bias
+            if self.conditional:
+                _, state = self._cell_after_projections(self.cell, projected_t, recurrent, state)
+                context, _ = self.attention(state[0], memory, constants["mask"], constants["keys"])
+                projected_t = ops.matmul(context, context_kernel) + context_bias
+                recurrent = ops.matmul(state[0], context_recurrent) + context_recurrent_bias
+                output, state = self._cell_after_projections(self.context_cell, projected_t, recurrent, state)
+                return output, context, state
             if self.attention is None:
                 context = constants["summary"]
             else:
                 context, _ = self.attention(state[0], memory, constants["mask"], constants["keys"])
                 projected_t = projected_t + ops.matmul(context, context_kernel)
-            recurrent = ops.matmul(state[0], recurrent_kernel) + recurrent_bias
-            output, state = self._cell_after_projections(projected_t, recurrent, state)
+            output, state = self._cell_after_projections(self.cell, projected_t, recurrent, state)
             return output, context, state
 
         batch = ops.shape(target_in)[0]
@@ -199,19 +232,18 @@ class AttentionDecoder(keras.layers.Layer):
         features = self.combine(ops.transpose(outputs, (1, 0, 2)), ops.transpose(contexts, (1, 0, 2)))
         return self.logits(features)  # one readout for all steps
 
-    def _cell_weights(self):
-        """The cell's kernel, input bias, recurrent kernel and recurrent bias in the compute dtype."""
+    def _cell_weights(self, cell):
+        """A cell's kernel, input bias, recurrent kernel and recurrent bias in the compute dtype."""
         cast = lambda weight: ops.cast(weight, self.compute_dtype)  # noqa: E731
-        bias = cast(self.cell.bias)
+        bias = cast(cell.bias)
         if self.cell_type == "gru":  # reset_after: [input; recurrent] bias rows
-            return cast(self.cell.kernel), bias[0], cast(self.cell.recurrent_kernel), bias[1]
-        return cast(self.cell.kernel), bias, cast(self.cell.recurrent_kernel), 0.0
+            return cast(cell.kernel), bias[0], cast(cell.recurrent_kernel), bias[1]
+        return cast(cell.kernel), bias, cast(cell.recurrent_kernel), 0.0
 
-    def _cell_after_projections(self, projected, recurrent, state):
+    def _cell_after_projections(self, cell, projected, recurrent, state):
         """Keras' GRUCell / LSTMCell equations (their defaults: GRU reset_after) from the input
         projection `W x + b` and the recurrent one `U h + b_h`, both computed by the caller;
         `test_translate` holds them equal to the cell."""
-        cell = self.cell
         if self.cell_type == "gru":
             x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
             r_z, r_r, r_h = ops.split(recurrent, 3, axis=-1)
@@ -264,4 +296,5 @@ class AttentionDecoder(keras.layers.Layer):
             "dropout": self.dropout,
             "readout": self.readout_type,
             "input_dropout": self.input_dropout,
+            "query": self.query,
         }

@@ -6,8 +6,9 @@ Reading order: config -> data and vocabularies -> model -> serving -> evaluation
   outputs h_j are the memory the decoder attends to; its final forward and
   backward states start the decoder.
 - Decoder: `keras_rnn.layers.AttentionDecoder` (Bahdanau or Luong attention with input
-  feeding, `cross` attention after the decoder RNN, or none: `--attention none` is the
-  classic encoder-decoder of the same size, the baseline).
+  feeding, its query the previous state or, `--attention-query conditional`, Nematus's
+  conditional GRU; `cross` attention after the decoder RNN; or none: `--attention none` is
+  the classic encoder-decoder of the same size, the baseline).
 - Tokens (`keras_rnn.data.translation`): cased subword pieces learned from the training
   split (the default for sentence pairs), words or characters, in TF ops inside the
   model, so the exported model takes raw strings and writes real text. The dates task
@@ -15,8 +16,8 @@ Reading order: config -> data and vocabularies -> model -> serving -> evaluation
 - Evaluation as the field does it: the validation split only picks the checkpoint; test
   scores (sacrebleu BLEU and chrF, with their signatures) compare the detokenized output
   with the test targets as the file has them, and exist only where there is a test split.
-- Over-long sources are truncated to --max-source-len tokens (documented, same
-  in the SavedModel and LiteRT); an empty source translates to "".
+- Over-long sources are truncated to --max-source-len tokens (documented, same in the
+  SavedModel and LiteRT); an empty source translates to "".
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class Config(TrainConfig):
     label_smoothing: float = option(0.1, "label smoothing of the training loss (0 = plain cross-entropy)")
     anneal: float = config_lib.with_default("anneal", 0.3)
     attention_units: int = option(64, "size of the additive attention's hidden layer")
+    attention_query: str = option(
+        "previous",
+        "bahdanau/luong: the query is the previous state (Bahdanau et al.) or, conditional, the state "
+        "after a first cell read the previous token (Nematus's cGRU; a second cell reads the context)",
+        choices=["previous", "conditional"],
+    )
     eval_sentences: int = option(
         2000, "validation sentences translated after each epoch for exact match, BLEU, chrF"
     )
@@ -146,14 +153,16 @@ def resolved_level(cfg: Config) -> str:
 
 def check_config(cfg: Config) -> None:
     """Refuse sizes that cannot work before reading any data."""
-    sizes = (
-        "units layers embedding_dim attention_units source_vocab target_vocab max_source_len max_target_len"
+    sizes = "units layers embedding_dim attention_units source_vocab target_vocab max_source_len"
+    config_lib.require_at_least(
+        cfg, 1, *sizes.split(), "max_target_len", "dates_train", "dates_eval", "max_pairs"
     )
-    config_lib.require_at_least(cfg, 1, *sizes.split(), "dates_train", "dates_eval", "max_pairs")
     config_lib.require_at_least(cfg, 0, "eval_sentences", "heatmaps", "bucket_width")
     if cfg.select_by == "bleu" and not cfg.eval_sentences:
         raise UserError("--eval-sentences must be at least 1 with --select-by bleu (or use --select-by loss)")
     config_lib.require_fraction(cfg, "dropout", "target_dropout", "label_smoothing")
+    if cfg.attention_query == "conditional" and cfg.attention not in ("bahdanau", "luong"):
+        raise UserError("--attention-query conditional needs --attention bahdanau or luong")
 
 
 # ---------------------------------------------------------------- model
@@ -200,6 +209,7 @@ def build_model(cfg: Config, source_vocab_size: int, target_vocab_size: int) -> 
         dropout=cfg.dropout,
         readout=cfg.readout,
         input_dropout=cfg.target_dropout,
+        query=cfg.attention_query,
         name="decoder",
     )
     logits = decoder(target_in, memory, ops.not_equal(source, PAD_ID), summaries)
@@ -289,12 +299,6 @@ def translate_sources(
     return hypotheses
 
 
-def evaluate(serving: TranslateServing, pairs, batch_size=256, greedy=None) -> dict:
-    """Greedy-translate `pairs` and score against their targets (exact match, BLEU, chrF)."""
-    hypotheses = translate_sources(serving, [s for s, _ in pairs], batch_size, greedy)
-    return metrics.text_scores(hypotheses, [t for _, t in pairs])
-
-
 def report_test_scores(serving: TranslateServing, splits: Splits) -> dict:
     """Test scores as the field reports them: sacrebleu BLEU and chrF (with their signatures, and
     case-insensitive) of the detokenized greedy output against the untouched test references,
@@ -354,7 +358,8 @@ class TranslationReport(EvaluationCallback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.pairs:
             return
-        scores = evaluate(self.serving(), self.pairs, greedy=self.greedy)
+        translations = translate_sources(self.serving(), [s for s, _ in self.pairs], greedy=self.greedy)
+        scores = metrics.text_scores(translations, [t for _, t in self.pairs])  # exact match, BLEU, chrF
         print(
             f"\nvalidation sample ({len(self.pairs)}): "
             + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
