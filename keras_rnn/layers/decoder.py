@@ -200,7 +200,7 @@ class AttentionDecoder(keras.layers.Layer):
         if self.attention is None:
             projected = projected + ops.matmul(constants["summary"], context_kernel)[:, None]
         if self.conditional:  # the second cell reads only the context
-            context_kernel, context_bias, context_recurrent, context_recurrent_bias = self._cell_weights(
+            second_kernel, second_bias, second_recurrent, second_recurrent_bias = self._cell_weights(
                 self.context_cell
             )
 
@@ -210,8 +210,8 @@ class AttentionDecoder(keras.layers.Layer):
             if self.conditional:
                 _, state = self._cell_after_projections(self.cell, projected_t, recurrent, state)
                 context, _ = self.attention(state[0], memory, constants["mask"], constants["keys"])
-                projected_t = ops.matmul(context, context_kernel) + context_bias
-                recurrent = ops.matmul(state[0], context_recurrent) + context_recurrent_bias
+                projected_t = ops.matmul(context, second_kernel) + second_bias
+                recurrent = ops.matmul(state[0], second_recurrent) + second_recurrent_bias
                 output, state = self._cell_after_projections(self.context_cell, projected_t, recurrent, state)
                 return output, context, state
             if self.attention is None:
