@@ -34,7 +34,7 @@ class Run:
 
     directory: Path
     config: Any
-    model: Any  # the trained keras.Model (best validation loss)
+    model: Any  # the trained keras.Model (best checkpoint), float32 and off cuDNN (export.portable)
     vocab: Any = None  # the task's vocabulary, where it has one
 
 
@@ -128,12 +128,17 @@ def load_or_build_vocabulary(run_dir: Path, vocab_cls, build: Callable[[], Any])
 
 
 def load_run(run_dir: Path, config_cls, vocab_cls=None) -> Run:
-    """Config, vocabulary (for tasks with one) and trained Keras model of a run."""
+    """Config, vocabulary (for tasks with one) and trained Keras model of a run. The model is the
+    portable copy (`keras_rnn.export.portable`): float32 and without cuDNN kernels, whatever
+    precision it trained in and whatever devices this machine has, so what is exported, predicted
+    and scored is the same everywhere."""
     import keras
+
+    from keras_rnn.export.portable import portable_copy
 
     run_dir = Path(run_dir)
     cfg = config_lib.load(config_cls, run_dir / CONFIG_FILE)
-    model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False)
+    model = portable_copy(keras.saving.load_model(run_dir / MODEL_FILE, compile=False))
     vocab = vocab_cls.load(run_dir / VOCAB_FILE) if vocab_cls is not None else None
     return Run(run_dir, cfg, model, vocab)
 

@@ -82,3 +82,128 @@ def run_without_tensorflow(code: str) -> str:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.strip()
+
+
+# ---------------------------------------------------------------- exports made where Keras sees a GPU
+def export_as_on_a_gpu(task, run_dir, out) -> dict:
+    """`writer.export` of a finished run while Keras believes a GPU is present, as it does on a GPU
+    machine: its LSTM/GRU then pick cuDNN kernels when a function is traced. The module object is
+    taken from sys.modules (`keras.src.backend.tensorflow.rnn` the name resolves to a function)."""
+    from keras_rnn.export import writer
+
+    rnn = sys.modules["keras.src.backend.tensorflow.rnn"]
+    real = rnn._is_gpu_available
+    rnn._is_gpu_available = lambda: True
+    try:
+        return writer.export(task.serving(task.load(run_dir)), out)
+    finally:
+        rnn._is_gpu_available = real
+
+
+def savedmodel_ops(savedmodel) -> set[str]:
+    """Every op of every function of a SavedModel (library functions included)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((Path(savedmodel) / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    return {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+
+
+def assert_portable(written: dict) -> None:
+    """A CPU TF Serving and LiteRT's builtins run the export, in float32: no cuDNN op anywhere, no
+    half-precision signature input or output, builtin ops only in every .tflite (every subgraph)."""
+    from tensorflow.core.framework import types_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    ops = savedmodel_ops(written["savedmodel"])
+    assert ops and not [op for op in ops if op.startswith("Cudnn")], sorted(ops)
+    saved = saved_model_pb2.SavedModel.FromString((written["savedmodel"] / "saved_model.pb").read_bytes())
+    for signature in saved.meta_graphs[0].signature_def.values():
+        for tensor in [*signature.inputs.values(), *signature.outputs.values()]:
+            assert tensor.dtype not in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16), tensor
+    assert written["litert"]
+    for tflite in written["litert"]:
+        model = schema.Model.GetRootAsModel(Path(tflite).read_bytes(), 0)
+        codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+        assert all(
+            schema.BuiltinOperator.CUSTOM not in (c.BuiltinCode(), c.DeprecatedBuiltinCode()) for c in codes
+        )
+        runner = Interpreter(model_path=str(tflite)).get_signature_runner()
+        dtypes = [
+            d["dtype"] for d in [*runner.get_input_details().values(), *runner.get_output_details().values()]
+        ]
+        assert all(d.__name__ not in ("float16", "bfloat16") for d in dtypes), (tflite, dtypes)
+
+
+def export_answers(savedmodel, litert_dir) -> dict:
+    """What an export answers: warmup requests to the SavedModel, seeded inputs to every .tflite."""
+    from keras_rnn.export import answers
+
+    return {**answers.savedmodel_answers(savedmodel), **answers.litert_answers(litert_dir)}
+
+
+def assert_exported_on_a_gpu_answers_alike(task, run_dir, savedmodel, litert_dir, tmp_path) -> None:
+    """The device test every family goes through: the run exported where Keras sees a GPU is
+    portable and answers as its export made on this CPU machine (`savedmodel`, `litert_dir`) does."""
+    from keras_rnn.export import answers
+
+    on_gpu = export_as_on_a_gpu(task, run_dir, tmp_path / "exported_on_gpu")
+    assert_portable(on_gpu)
+    on_gpu_answers = export_answers(on_gpu["savedmodel"], on_gpu["litert"][0].parent)
+    assert answers.differences(on_gpu_answers, export_answers(savedmodel, litert_dir), tolerance=1e-5) == []
+
+
+def keras_inputs(model, seed: int = 0) -> list:
+    """Inputs for a functional model: token ids 1-3 for integer inputs (free lengths: 5), random
+    pixels for images."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in model.inputs:
+        shape = [2 if i == 0 else (5 if d is None else d) for i, d in enumerate(spec.shape)]
+        if "int" in str(spec.dtype):
+            out.append(rng.integers(1, 4, shape).astype(str(spec.dtype)))
+        else:
+            out.append(rng.integers(0, 256, shape).astype(str(spec.dtype)))
+    return out
+
+
+def assert_mixed_precision_run_exports(task, run_dir, tmp_path, tolerance: float) -> None:
+    """The precision test every family with mixed precision goes through: a run trained in
+    mixed precision, exported where Keras sees a GPU, is portable; its SavedModel answers as the
+    same weights in a float32 Keras model do (to 1e-4), and that model's outputs are the mixed
+    model's to `tolerance` (bfloat16 keeps 8 bits of mantissa)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_rnn import config, runs
+    from keras_rnn.export import answers, warmup
+
+    written = export_as_on_a_gpu(task, run_dir, tmp_path / "exported")
+    assert_portable(written)
+    spec = task.serving(task.load(run_dir))  # float32 Keras, here on the CPU
+    in_keras = {}
+    for signature, inputs in warmup.read(written["savedmodel"] / "assets.extra" / warmup.WARMUP_FILE):
+        function = tf.function(spec.endpoints[signature][0], input_signature=spec.endpoints[signature][1])
+        outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+        in_keras.update({f"{signature}/{k}": v.numpy() for k, v in outputs.items()})
+    served = answers.savedmodel_answers(written["savedmodel"])
+    assert answers.differences(served, in_keras, tolerance=1e-4) == []
+
+    precision = config.load(task.Config, Path(run_dir) / runs.CONFIG_FILE).precision
+    assert precision.startswith("mixed_")
+    float32_model = task.load(run_dir).model
+    keras.mixed_precision.set_global_policy(precision)  # the model as it trained
+    try:
+        mixed_model = keras.saving.load_model(Path(run_dir) / runs.MODEL_FILE, compile=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inputs = keras_inputs(float32_model)
+    mixed = np.asarray(mixed_model(inputs), dtype=np.float32)
+    exact = np.asarray(float32_model(inputs))
+    assert exact.dtype == np.float32 and np.abs(mixed - exact).max() <= tolerance * max(
+        1.0, np.abs(exact).max()
+    )

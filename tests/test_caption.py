@@ -18,7 +18,13 @@ from keras_rnn.data import scenes
 from keras_rnn.hosts.caption import CaptionLiteRT
 from keras_rnn.tasks import caption
 from tests.conftest import run_cli
-from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
+from tests.export_harness import (
+    assert_builtin_ops_only,
+    assert_exported_on_a_gpu_answers_alike,
+    assert_mixed_precision_run_exports,
+    run_without_tensorflow,
+    serve,
+)
 
 TRAIN_ARGS = [
     "--scenes-train",
@@ -360,3 +366,17 @@ def test_mobilenet_encoder_trains_exports_and_matches_in_litert(tmp_path):
         caption.load_splits(caption.Config(encoder="mobilenet_v3_small", image_size=48))
     with pytest.raises(UserError, match="--pretrained needs --encoder mobilenet_v3_small"):
         caption.load_splits(caption.Config(pretrained=True))
+
+
+# ---------------------------------------------------------------- trained on a GPU, served anywhere
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(exported, tmp_path):
+    assert_exported_on_a_gpu_answers_alike(caption.TASK, *exported, tmp_path)
+
+
+def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model(tmp_path):
+    """Its LiteRT encoder (bfloat16 convolutions) did not convert before."""
+    args = [*TRAIN_ARGS, "--scenes-train", "64", "--scenes-eval", "8", "--epochs", "1"]
+    run_cli(
+        "train.py", "--task", "caption", "--run-dir", tmp_path / "run", *args, "--precision", "mixed_bfloat16"
+    )
+    assert_mixed_precision_run_exports(caption.TASK, tmp_path / "run", tmp_path, tolerance=0.05)

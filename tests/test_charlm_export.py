@@ -20,7 +20,13 @@ from keras_rnn import decoding
 from keras_rnn.hosts.charlm import CharLMLiteRT
 from keras_rnn.tasks import charlm
 from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
-from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
+from tests.export_harness import (
+    assert_builtin_ops_only,
+    assert_exported_on_a_gpu_answers_alike,
+    assert_mixed_precision_run_exports,
+    run_without_tensorflow,
+    serve,
+)
 
 
 def served_text(savedmodel, prompt: str, num_chars: int, temperature: float, top_k: int, seed: int) -> str:
@@ -411,3 +417,28 @@ def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
         )
     negative_seed = run_cli("-m", *host, "--num-chars", "5", "--seed", "-1")  # accepted, as by the SavedModel
     assert len(negative_seed.stdout) >= 5
+
+
+# ---------------------------------------------------------------- trained on a GPU, served anywhere
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(
+    trained_run, exported, tmp_path
+):
+    savedmodel, litert = exported / "charlm" / "1", exported / "litert" / "charlm" / "1"
+    assert_exported_on_a_gpu_answers_alike(charlm.TASK, trained_run, savedmodel, litert, tmp_path)
+
+
+def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model(corpus_file, tmp_path):
+    args = [*TRAIN_ARGS, "--epochs", "1", "--steps-per-epoch", "4", "--sample-length", "5"]
+    run_cli(
+        "train.py",
+        "--task",
+        "charlm",
+        "--text-file",
+        corpus_file,
+        "--run-dir",
+        tmp_path / "run",
+        *args,
+        "--precision",
+        "mixed_bfloat16",
+    )
+    assert_mixed_precision_run_exports(charlm.TASK, tmp_path / "run", tmp_path, tolerance=0.05)

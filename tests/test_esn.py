@@ -14,7 +14,7 @@ from keras_rnn.export import writer
 from keras_rnn.layers import ReservoirCell, RidgeReadout, check_size, echo_state_property
 from keras_rnn.tasks import esn
 from tests.conftest import run_cli
-from tests.export_harness import assert_builtin_ops_only, serve
+from tests.export_harness import assert_builtin_ops_only, assert_exported_on_a_gpu_answers_alike, serve
 
 SMALL = dict(
     units=100,
@@ -265,3 +265,10 @@ def test_litert_step_matches_keras_one_step_predictions(run_and_export):
     assert worst <= 1e-4
     for path in written["litert"]:
         assert_builtin_ops_only(path)
+
+
+# ---------------------------------------------------------------- trained on a GPU, served anywhere
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(esn_exported, tmp_path):
+    root = esn_exported.parents[2]  # <root>/saved_models/esn/1, the run in <root>/run
+    litert = root / "saved_models" / "litert" / "esn" / "1"
+    assert_exported_on_a_gpu_answers_alike(esn.TASK, root / "run", esn_exported, litert, tmp_path)

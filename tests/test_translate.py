@@ -15,7 +15,13 @@ from keras_rnn.hosts.translate import TranslateLiteRT
 from keras_rnn.layers import BahdanauAttention
 from keras_rnn.tasks import translate
 from tests.conftest import run_cli
-from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
+from tests.export_harness import (
+    assert_builtin_ops_only,
+    assert_exported_on_a_gpu_answers_alike,
+    assert_mixed_precision_run_exports,
+    run_without_tensorflow,
+    serve,
+)
 
 NOUNS = {
     "cat": "chat",
@@ -590,3 +596,29 @@ def test_word_output_is_detokenized_the_same_in_graph_and_host():
         in_host = re.sub(pattern, rewrite, in_host)
     assert in_graph == in_host == "qui est là? «bonjour», dit-il (oui)."
     assert tokens.detokenize(tf.constant(["a b ."]), "char")[0].numpy().decode() == "a b ."
+
+
+# ---------------------------------------------------------------- trained on a GPU, served anywhere
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(
+    translate_run, translate_exported, tmp_path
+):
+    assert_exported_on_a_gpu_answers_alike(translate.TASK, translate_run, *translate_exported, tmp_path)
+
+
+def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model(tmp_path):
+    """Every --attention in benchmarks/gpu_check.py; here the classic decoder (`none`), whose
+    export failed with an untracked lookup table before."""
+    pairs = tiny_pairs_file(tmp_path / "pairs.tsv")
+    args = ["--attention", "none", "--epochs", "1", "--steps-per-epoch", "4", "--precision", "mixed_bfloat16"]
+    run_cli(
+        "train.py",
+        "--task",
+        "translate",
+        "--pairs-file",
+        pairs,
+        "--run-dir",
+        tmp_path / "run",
+        *TRAIN_ARGS,
+        *args,
+    )
+    assert_mixed_precision_run_exports(translate.TASK, tmp_path / "run", tmp_path, tolerance=0.05)

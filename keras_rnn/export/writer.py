@@ -27,8 +27,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import locks, write_atomically
-from keras_rnn.export import ServingSpec, warmup
+from keras_rnn import UserError, locks, write_atomically
+from keras_rnn.export import ServingSpec, portable, warmup
 
 LITERT_DIR = "litert"
 CONFIG_FILE = "models.config"
@@ -94,6 +94,55 @@ def convert_to_litert(name: str, fn, signature: list, workdir: Path) -> dict[str
     return out
 
 
+def check_savedmodel_is_portable(path: Path) -> None:
+    """Refuse (UserError) a written SavedModel that a CPU TF Serving could not load or that would
+    answer in half precision: a GPU-only op in any function (library functions included), or a
+    float16 / bfloat16 signature input or output."""
+    from tensorflow.core.framework import types_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    problems = []
+    for graph in saved.meta_graphs:
+        nodes = [*graph.graph_def.node, *(n for f in graph.graph_def.library.function for n in f.node_def)]
+        problems += [f"GPU-only op {op}" for op in portable.forbidden_ops(n.op for n in nodes)]
+        for signature_name, signature in graph.signature_def.items():
+            for kind, tensors in (("input", signature.inputs), ("output", signature.outputs)):
+                problems += [
+                    f"{signature_name} {kind} '{name}' is {types_pb2.DataType.Name(t.dtype)[3:].lower()}"
+                    for name, t in tensors.items()
+                    if t.dtype in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)
+                ]
+    if problems:
+        raise UserError(f"not publishing the SavedModel: {'; '.join(sorted(set(problems)))}")
+
+
+def check_litert_is_portable(name: str, content: bytes) -> None:
+    """Refuse (UserError) a .tflite holding a custom op (Flex, cuDNN: any op outside LiteRT's
+    builtins, in any subgraph) or a half-precision signature input or output."""
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    custom = schema.BuiltinOperator.CUSTOM
+    problems = [
+        f"custom op {code.CustomCode().decode()}"
+        for code in codes
+        if custom in (code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    ]
+    runner = Interpreter(model_content=content).get_signature_runner()
+    details = {**runner.get_input_details(), **runner.get_output_details()}
+    problems += [
+        f"'{tensor}' is {d['dtype'].__name__}"
+        for tensor, d in details.items()
+        if d["dtype"].__name__ in portable.HALF_PRECISION
+    ]
+    if problems:
+        raise UserError(f"not publishing LiteRT '{name}': {'; '.join(sorted(set(problems)))}")
+
+
 def write_models_config(out_root: Path) -> Path:
     """TF Serving's model config: every model directory that holds a numeric version."""
     names = sorted(
@@ -133,6 +182,7 @@ def _export(spec: ServingSpec, out_root: Path) -> dict:
     try:
         print(f"[1/{steps + 1}] SavedModel with signatures {', '.join(spec.endpoints)} ...")
         write_savedmodel(spec.module, spec.endpoints, tmp_model)
+        check_savedmodel_is_portable(tmp_model)
         (tmp_model / "assets.extra").mkdir()
         (tmp_model / "assets.extra" / "metadata.json").write_text(metadata, encoding="utf-8")
         warmup.write(spec, tmp_model)  # TF Serving replays these before serving the version
@@ -141,6 +191,7 @@ def _export(spec: ServingSpec, out_root: Path) -> dict:
         for i, (name, (fn, signature)) in enumerate(spec.litert.items()):
             print(f"[{i + 2}/{steps + 1}] LiteRT '{name}' (float32 and dynamic-range quantized) ...")
             for suffix, content in convert_to_litert(name, fn, signature, tmp_litert).items():
+                check_litert_is_portable(f"{name}{suffix}", content)
                 file = tmp_litert / f"{spec.name}_{name}{suffix}.tflite"
                 file.write_bytes(content)
                 litert_files.append(litert_root / str(version) / file.name)

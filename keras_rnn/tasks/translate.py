@@ -45,6 +45,7 @@ from keras_rnn.data.translation import (
 )
 from keras_rnn.export import ServingSpec, after_checks
 from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback, check_search_options
+from keras_rnn.export.portable import without_cudnn
 from keras_rnn.layers.decoder import AttentionDecoder, states_per_cell
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
 from keras_rnn.runs import Run, load_or_build_vocabulary
@@ -260,7 +261,7 @@ class TranslateServing(EncoderDecoderServing):
     def litert_encoder_fn(self):
         """source ids [1, S] (0-padded, ending in <end>) -> memory, mask, decoder state."""
         length = self.cfg.max_source_len + 1
-        fixed = build_encoder(self.cfg, self.source_vocab_size, length)
+        fixed = without_cudnn(build_encoder(self.cfg, self.source_vocab_size, length))
         fixed.set_weights(self.encoder.get_weights())
         self.fixed_encoder = fixed  # tracked
 
