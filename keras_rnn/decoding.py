@@ -137,15 +137,17 @@ def greedy_search(step_fn, state, constants, start_ids, end_id, max_length):
     }
 
 
-def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_width, length_penalty=0.0):
+def beam_search(
+    step_fn, state, constants, start_ids, end_id, max_length, beam_width, length_penalty=0.0, early_stop=True
+):
     """Keeps the `beam_width` most probable prefixes per input; beam_width 1 is greedy.
 
     Beams are ranked by summed log-probability while searching; a finished beam
-    stays a candidate with its score frozen. The search stops at max_length or when
-    every input's most probable beam has finished (no live beam can then overtake
-    it: scores only fall). The answer is the finished beam with the best
-    `score / ((5 + length) / 6) ** length_penalty` (GNMT's length normalisation;
-    0 = none, > 0 favours longer outputs).
+    stays a candidate with its score frozen. The answer is the finished beam with
+    the best `score / ((5 + length) / 6) ** length_penalty` (GNMT's length
+    normalisation; 0 = none, > 0 favours longer outputs, < 0 shorter ones). The
+    search runs to max_length, or stops as soon as that cannot change the answer
+    (`_settled`); `early_stop=False` (for tests) always runs to max_length.
     """
     batch, k = tf.shape(start_ids)[0], beam_width
 
@@ -156,7 +158,7 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
     # Only beam 0 is alive at the start, so the first step does not pick K copies of one token.
     scores = tf.tile(tf.concat([[0.0], tf.fill([k - 1], _NEG)], 0)[None], [batch, 1])
 
-    def body(t, tokens, state, finished, scores, out_tokens, out_parents, out_attention):
+    def body(t, tokens, state, finished, scores, lengths, out_tokens, out_parents, out_attention):
         logits, state, attention = step_fn(tokens, state, constants)
         logp = _no_padding(tf.nn.log_softmax(tf.cast(logits, tf.float32)))
         vocab = tf.shape(logp)[-1]
@@ -169,21 +171,30 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
         parents, next_tokens = top.indices // vocab, top.indices % vocab
         flat_parents = tf.reshape(parents + tf.range(batch)[:, None] * k, [-1])
         state = tf.nest.map_structure(lambda s: tf.gather(s, flat_parents), state)
-        finished = tf.gather(finished, parents, batch_dims=1) | (next_tokens == end_id)
+        parent_finished, ends = tf.gather(finished, parents, batch_dims=1), next_tokens == end_id
+        # Tokens before the end token: frozen once finished, else the steps run (t + 1, or t when ending now).
+        grown = tf.cast(t + 1, tf.float32) - tf.cast(ends, tf.float32)
+        lengths = tf.where(parent_finished, tf.gather(lengths, parents, batch_dims=1), grown)
         attention = tf.reshape(tf.gather(attention, flat_parents), [batch, k, -1])
         return (
             t + 1,
             tf.reshape(next_tokens, [-1]),
             state,
-            finished,
+            parent_finished | ends,
             top.values,
+            lengths,
             out_tokens.write(t, next_tokens),
             out_parents.write(t, parents),
             out_attention.write(t, attention),
         )
 
-    _, _, _, finished, scores, out_tokens, out_parents, out_attention = tf.while_loop(
-        lambda t, _, __, finished, *rest: (t < max_length) & ~tf.reduce_all(finished[:, 0]),
+    def running(t, _, __, finished, scores, lengths, *rest):
+        if not early_stop:
+            return t < max_length
+        return (t < max_length) & ~_settled(t, finished, scores, lengths, max_length, length_penalty)
+
+    _, _, _, finished, scores, lengths, out_tokens, out_parents, out_attention = tf.while_loop(
+        running,
         body,
         (
             tf.constant(0),
@@ -191,6 +202,7 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
             state,
             tf.zeros([batch, k], tf.bool),
             scores,
+            tf.zeros([batch, k]),
             tf.TensorArray(tf.int32, size=0, dynamic_size=True),
             tf.TensorArray(tf.int32, size=0, dynamic_size=True),
             tf.TensorArray(tf.float32, size=0, dynamic_size=True),
@@ -201,13 +213,7 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
         out_parents.stack(),
         out_attention.stack(),
     )  # [L, B, K, ...]
-    # The length of every final beam (steps to its end token), for the length penalty.
-    sequences = tf.reshape(tf.transpose(_backtrack_all(tokens, parents), [1, 2, 0]), [batch * k, -1])
-    beam_lengths = tf.cast(tf.reshape(_lengths(sequences, end_id), [batch, k]), tf.float32)
-    normalized = scores / ((5.0 + beam_lengths) / 6.0) ** length_penalty
-    # A finished beam beats every unfinished one (those only remain when max_length cut them).
-    normalized = tf.where(finished | ~tf.reduce_any(finished, axis=1, keepdims=True), normalized, 2 * _NEG)
-    best = tf.argmax(normalized, axis=-1, output_type=tf.int32)
+    best = _best_finished(finished, scores, lengths, length_penalty)
     best_tokens, best_attention = _backtrack(tokens, parents, attention, best)
     return {
         "tokens": best_tokens,
@@ -215,6 +221,46 @@ def beam_search(step_fn, state, constants, start_ids, end_id, max_length, beam_w
         "lengths": _lengths(best_tokens, end_id),
         "attention": best_attention,
     }
+
+
+def _length_penalty(lengths, alpha):
+    """GNMT's ((5 + length) / 6) ** alpha: normalised score = summed log-probability / this."""
+    return ((5.0 + lengths) / 6.0) ** alpha
+
+
+def _best_finished(finished, scores, lengths, alpha):
+    """[B] the beam with the best normalised score; a finished beam beats every unfinished one
+    (those only compete in a row where max_length cut every beam)."""
+    normalized = scores / _length_penalty(lengths, alpha)
+    normalized = tf.where(finished | ~tf.reduce_any(finished, axis=1, keepdims=True), normalized, 2 * _NEG)
+    return tf.argmax(normalized, axis=-1, output_type=tf.int32)
+
+
+def _settled(t, finished, scores, lengths, max_length, alpha):
+    """True when no further step can change any row's answer, so the search may stop.
+
+    Every row has a finished beam, and its best one F (the answer now, score s_F, normalised
+    s_F / P(n_F), P(n) = ((5 + n) / 6) ** alpha) stays the answer to max_length:
+    1. no live beam can beat F: a live beam's continuations score at most its score s now
+       (log-probabilities are <= 0) and, if they finish, have a length n in [t, max_length - 1]
+       (t tokens so far; the end token is output max_length at the latest). As s <= 0 their
+       best normalised score is s / max P(n) over those n; P is monotone in n, so the maximum
+       is at an end: P(max_length - 1) when alpha > 0, P(t) when alpha < 0, 1 when alpha = 0
+       (then this is the rule "the top beam has finished"). An unfinished beam never beats F;
+    2. F stays in the beam: no live beam scores above s_F, so no continuation can push F out.
+       With alpha >= 0, 1 implies 2 (P(n_F) <= P(max_length - 1)); with alpha < 0, F can win
+       normalised while longer live beams still score more, and stopping then would answer F
+       where running on can push F out of the beam and answer something else.
+    """
+    best = _best_finished(finished, scores, lengths, alpha)
+    best_score = tf.gather(scores, best, batch_dims=1)
+    best_normalized = best_score / tf.gather(_length_penalty(lengths, alpha), best, batch_dims=1)
+    reachable = tf.cast(tf.stack([t, max_length - 1]), tf.float32)
+    bound = scores / tf.reduce_max(_length_penalty(reachable, alpha))
+    live_bound = tf.reduce_max(tf.where(finished, -float("inf"), bound), axis=1)
+    live_score = tf.reduce_max(tf.where(finished, -float("inf"), scores), axis=1)
+    settled = tf.reduce_any(finished, axis=1) & (best_normalized >= live_bound) & (best_score >= live_score)
+    return tf.reduce_all(settled)
 
 
 def _backtrack(tokens, parents, attention, last_beam):
@@ -236,18 +282,6 @@ def _backtrack(tokens, parents, attention, last_beam):
         initializer=(last_beam, tf.zeros_like(last_beam), tf.zeros_like(attention[0, :, 0])),
     )
     return tf.transpose(out_tokens), tf.transpose(out_attention, [1, 0, 2])
-
-
-def _backtrack_all(tokens, parents):
-    """The token sequences [L, B, K] of all K final beams."""
-    k = tf.shape(tokens)[2]
-    beams = tf.tile(tf.range(k)[None], [tf.shape(tokens)[1], 1])
-
-    def back(carry, step):
-        step_tokens, step_parents = step
-        return tf.gather(step_parents, carry[0], batch_dims=1), tf.gather(step_tokens, carry[0], batch_dims=1)
-
-    return tf.scan(back, (tokens, parents), reverse=True, initializer=(beams, beams))[1]
 
 
 def _lengths(tokens, end_id):
