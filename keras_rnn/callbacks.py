@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_rnn import plots, write_atomically
 
@@ -69,36 +70,82 @@ class Anneal(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(self.assigned)
 
 
+class ResetStates(keras.callbacks.Callback):
+    """Truncated BPTT bookkeeping for models with `stateful` recurrent layers: zero the carried
+    state at the start of each pass over the text; validation runs its own streams from a zero
+    state, and training then continues from the state it had (an epoch of --steps-per-epoch may
+    end mid-pass)."""
+
+    def __init__(self, chunks_per_pass: int):
+        super().__init__()
+        self.chunks_per_pass, self.seen, self.saved = chunks_per_pass, 0, None
+
+    def _states(self):
+        return carried_states(self.model)
+
+    def _reset(self):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.seen % self.chunks_per_pass == 0:
+            self._reset()
+        self.seen += 1
+
+    def on_test_begin(self, logs=None):
+        self.saved = [v.numpy() for v in self._states()]
+        self._reset()
+
+    def on_test_end(self, logs=None):
+        for variable, value in zip(self._states(), self.saved or []):
+            variable.assign(value)
+
+
+def carried_states(model) -> list:
+    """The state variables of the model's `stateful` recurrent layers (not in its weights file)."""
+    return [v for layer in model.layers if getattr(layer, "stateful", False) for v in (layer.states or [])]
+
+
 class Backup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore (re-run the same command and training resumes) made exact and atomic.
 
-    Each epoch's weights (with the optimizer's state) go to a new file; then one JSON, written
-    under a temporary name and renamed, records the epoch, that file, the dropout RNGs' state and
-    the selection state of the other callbacks (the best value so far and the epochs since it: the
-    checkpoint, early stopping, learning-rate cuts, the anneal's base). A kill at any moment
-    leaves the previous backup or the new one, never a mix. Kept after training (the training
-    loop deletes it once metrics.json is written), so a run killed while finishing does not
-    train again. Put it last: its on_train_begin restores what the others' reset."""
+    Each epoch's weights (with the optimizer's state, --ema's average included) go to a new file,
+    the carried state of `stateful` layers (--stateful) to another; then one JSON, written under a
+    temporary name and renamed, records the epoch, those files, the dropout RNGs' state and the
+    state of the other callbacks (the best value so far and the epochs since it: the checkpoint,
+    early stopping, learning-rate cuts, the anneal's base; the chunks ResetStates has counted).
+    A kill at any moment leaves the previous backup or the new one, never a mix. Kept after
+    training (the training loop deletes it once metrics.json is written), so a run killed while
+    finishing does not train again. Put it last: its on_train_begin restores what the others'
+    reset, and its on_epoch_end swaps SwapEMAWeights' average back out of the model (after the
+    checkpoint saved it) before backing up, so the backup holds the raw training weights. The
+    callbacks are read from `callbacks` when training begins: ones added to that list later count.
+    """
 
     STATE = {
         keras.callbacks.ModelCheckpoint: ("best",),
         keras.callbacks.EarlyStopping: ("best", "best_epoch", "wait"),
         keras.callbacks.ReduceLROnPlateau: ("best", "wait", "cooldown_counter"),
         Anneal: ("base", "assigned"),
+        ResetStates: ("seen",),
     }
     METADATA = "training_metadata.json"
 
     def __init__(self, backup_dir: Path, callbacks: list):
         super().__init__(str(backup_dir), delete_checkpoint=False)
         self.directory = Path(backup_dir)
-        self.stateful = [
-            (c, keys) for c in callbacks for kind, keys in self.STATE.items() if isinstance(c, kind)
-        ]
+        self.others = callbacks
+
+    def _stateful(self) -> list:
+        """(callback, the attributes backed up) for each callback with state, in list order."""
+        return [(c, keys) for c in self.others for kind, keys in self.STATE.items() if isinstance(c, kind)]
 
     @classmethod
     def saved(cls, backup_dir: Path) -> dict:
         """What the backup in `backup_dir` records ({} where there is none): "epoch" (epochs done),
-        "weights" (their file), "callbacks" (their state)."""
+        "weights" (their file), "states" (the carried states' file, or none), "callbacks" (their
+        state), "seeds" (the dropout RNGs')."""
         path = Path(backup_dir) / cls.METADATA
         return json.loads(path.read_text()) if path.exists() else {}
 
@@ -118,26 +165,48 @@ class Backup(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = saved["epoch"]
             for variable, value in zip(_seed_states(self.model), saved["seeds"]):
                 variable.assign(value)
-            for (callback, keys), values in zip(self.stateful, saved["callbacks"]):
+            if saved.get("states"):
+                with np.load(self.directory / saved["states"]) as states:
+                    for i, variable in enumerate(carried_states(self.model)):
+                        variable.assign(states[str(i)])
+            for (callback, keys), values in zip(self._stateful(), saved["callbacks"]):
                 for key in keys:
                     setattr(callback, key, values[key])
 
     def _save_model(self):
+        self._swap_ema_out()
         self.directory.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{self._current_epoch}.weights.h5"
         self.model.save_weights(self.directory / weights, overwrite=True)
-        state = [{key: _plain(getattr(c, key)) for key in keys} for c, keys in self.stateful]
+        carried = carried_states(self.model)  # not in the weights file
+        states = f"epoch-{self._current_epoch}.states.npz" if carried else None
+        if carried:
+            with open(self.directory / states, "wb") as f:
+                np.savez(f, **{str(i): v.numpy() for i, v in enumerate(carried)})
+        state = [{key: _plain(getattr(c, key)) for key in keys} for c, keys in self._stateful()]
         metadata = {
             "epoch": self._current_epoch,
             "stopped": bool(self.model.stop_training),  # early stopping or the time budget ended training
             "weights": weights,
+            "states": states,
             "callbacks": state,
             "seeds": [v.numpy().tolist() for v in _seed_states(self.model)],  # not in the weights file
         }
         write_atomically(self.directory / self.METADATA, json.dumps(metadata))
-        for old in self.directory.glob("epoch-*.weights.h5"):
-            if old.name != weights:
+        for old in self.directory.glob("epoch-*"):
+            if old.name not in (weights, states):
                 old.unlink()
+
+    def _swap_ema_out(self):
+        """--ema: SwapEMAWeights(swap_on_epoch=True) swapped the moving average into the model at
+        this epoch's end (for validation and the checkpoint) and would swap the raw weights back
+        at the next epoch's start. Swap them back now, with its own swap, so the backup holds the
+        raw weights and the average exactly as training continues with them; a resumed process
+        starts with the raw weights in the model, as SwapEMAWeights then expects."""
+        for callback in self.others:
+            if isinstance(callback, keras.callbacks.SwapEMAWeights) and callback._ema_weights_in_model:
+                callback._swap_variables()
+                callback._ema_weights_in_model = False
 
 
 def _seed_states(model) -> list:
@@ -148,35 +217,3 @@ def _seed_states(model) -> list:
 def _plain(value):
     """A callback's state as JSON can hold it (numpy scalars -> float; inf stays inf)."""
     return value if value is None or isinstance(value, int) else float(value)
-
-
-class ResetStates(keras.callbacks.Callback):
-    """Truncated BPTT bookkeeping for models with `stateful` recurrent layers: zero the carried
-    state at the start of each pass over the text; validation runs its own streams from a zero
-    state, and training then continues from the state it had (an epoch of --steps-per-epoch may
-    end mid-pass)."""
-
-    def __init__(self, chunks_per_pass: int):
-        super().__init__()
-        self.chunks_per_pass, self.seen, self.saved = chunks_per_pass, 0, None
-
-    def _states(self):
-        return [v for layer in self.model.layers if getattr(layer, "stateful", False) for v in layer.states]
-
-    def _reset(self):
-        for layer in self.model.layers:
-            if getattr(layer, "stateful", False):
-                layer.reset_state()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.seen % self.chunks_per_pass == 0:
-            self._reset()
-        self.seen += 1
-
-    def on_test_begin(self, logs=None):
-        self.saved = [v.numpy() for v in self._states()]
-        self._reset()
-
-    def on_test_end(self, logs=None):
-        for variable, value in zip(self._states(), self.saved or []):
-            variable.assign(value)

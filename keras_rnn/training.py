@@ -168,6 +168,8 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         data = data.skip(done * steps)  # a resumed run reads on where it stopped
     if backup.get("stopped") or done >= cfg.epochs:  # killed after training, while finishing
         Backup.restore_weights(plan.model, run_dir / BACKUP_DIR)
+        # as `fit` ends: --ema's average replaces the (backed-up) raw weights
+        plan.model.optimizer.finalize_variable_values(plan.model.trainable_weights)
     else:
         plan.model.fit(
             data,

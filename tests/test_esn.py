@@ -236,7 +236,9 @@ def test_savedmodel_answers_a_rest_body_without_keras(run_and_export):
 
 
 def test_gradient_trained_dense_readout_learns_and_round_trips(tmp_path):
-    """--readout gradient: the same model with a Dense readout trained by the optimizer."""
+    """--readout gradient: the same model with a Dense readout trained by the optimizer. Its
+    metrics.json scores the best checkpoint (model.keras, what export serves), not the weights of
+    the last epoch (here a later, worse one)."""
     cfg = esn.Config(**{**SMALL, "readout": "gradient", "epochs": 25, "learning_rate": 0.01, "patience": 25})
     run_dir = runs.prepare_run_dir("esn", cfg, str(tmp_path / "run"))
     metrics = training.train(esn.TASK, cfg, run_dir)
@@ -245,6 +247,12 @@ def test_gradient_trained_dense_readout_learns_and_round_trips(tmp_path):
     assert min(history) < 0.1 * history[0] and metrics["nrmse_one_step"] < 0.8, (history, metrics)
     model = esn.TASK.load(run_dir).model
     assert model.readout_type == "gradient" and model.readout.trainable_weights
+    assert metrics["best_epoch"] < metrics["epochs_run"]  # the checkpoint is not the last epoch
+    problem = esn.make_problem(cfg)
+    rescored = esn.evaluate(cfg, model, problem, esn.split(cfg, problem))
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    for key, value in rescored.items():
+        assert saved[key] == pytest.approx(value, rel=1e-6), key
     series = np.tanh(series_data.mackey_glass(80, seed=3) - 1)[None, :, None].astype(np.float32)
     assert model.generate(series, 5).shape == (1, 5, 1)
 

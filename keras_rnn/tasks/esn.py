@@ -339,10 +339,12 @@ class ESNTask(Task):
         model = build_model(cfg, problem.inputs.shape[1], problem.targets.shape[1])
 
         def summary(metrics):
+            """Scores and plot of the best checkpoint (what export serves), not the last epoch's weights."""
+            best = self.load(run_dir).model
             return {
                 "training_steps": n_train,
                 "validation_steps": cfg.validation_length,
-                **evaluate(cfg, model, problem, n_train, run_dir / PLOT_FILE),
+                **evaluate(cfg, best, problem, n_train, run_dir / PLOT_FILE),
             }
 
         return TrainingPlan(
