@@ -61,8 +61,10 @@ def latest_run(task_name: str, root: Path | None = None, finished: bool = False)
 def resumable_run(task_name: str, cfg) -> Path | None:
     """The task's latest run, when it is unfinished and was started with these options."""
     previous = latest_run(task_name)
-    if previous and not is_finished(previous) and _resumable_config(previous) == dataclasses.asdict(cfg):
-        return previous
+    if previous and not is_finished(previous):
+        saved = _resumable_config(previous)
+        if saved is not None and config_lib.normalized(saved, type(cfg)) == dataclasses.asdict(cfg):
+            return previous
     return None
 
 
@@ -99,6 +101,8 @@ def prepare_run_dir(task_name: str, cfg, run_dir: str | None, fresh: bool = Fals
     if saved is not None and not has_started(run_dir):
         remove_setup_files(run_dir)  # set up but never trained (e.g. refused data): nothing to keep
         saved = None
+    if saved is not None:  # an older run's config.json reads as options now would (config.normalized)
+        saved = config_lib.normalized(saved, type(cfg))
     if saved is not None and saved != wanted:
         changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
         raise UserError(

@@ -132,12 +132,13 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
     except BaseException:  # refused (or interrupted) before any training: leave no half-made run behind
         abandon(run_dir)
         raise
+    # --jit-compile auto|on|off (the ESN's ridge readout is never compiled: EchoStateNetwork.compile)
     with strategy.scope():
         plan.model.compile(
             optimizer=make_optimizer(cfg, strategy.num_replicas_in_sync),
             loss=plan.loss,
             metrics=plan.metrics,
-            jit_compile=cfg.jit_compile or "auto",
+            jit_compile=config_lib.JIT_COMPILE[cfg.jit_compile],
         )
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision

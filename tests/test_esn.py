@@ -1,6 +1,7 @@
 """Echo state network: reservoir properties, the closed-form readout, data checks,
 training through the shared loop, and the exports (SavedModel, LiteRT step)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, runs, training
+from keras_rnn import config as config_lib
 from keras_rnn.data import series as series_data
 from keras_rnn.export import writer
 from keras_rnn.layers import ReservoirCell, RidgeReadout, check_size, echo_state_property
@@ -119,6 +121,25 @@ def test_mackey_glass_is_deterministic_and_one_step_prediction_is_accurate():
     model.fit(x, y, sample_weight=w, batch_size=4, verbose=0)
     results = esn.evaluate(cfg, model, problem, n_train)
     assert results["nrmse_one_step"] < 5e-3, results
+
+
+def test_the_ridge_fit_is_never_xla_compiled(monkeypatch):
+    """Keras' "auto" compiles with XLA on a GPU (simulated here): never the closed-form ridge fit,
+    whatever --jit-compile says (`on` is refused); the gradient readout follows the option."""
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu])
+    cfg = esn.Config(**{**SMALL, "units": 20})
+    for jit_compile in ("auto", "on", "off"):
+        ridge = esn.build_model(cfg, 1, 1)
+        ridge.compile(loss="mse", jit_compile=config_lib.JIT_COMPILE[jit_compile])
+        assert ridge.jit_compile is False, jit_compile
+        gradient = esn.build_model(dataclasses.replace(cfg, readout="gradient"), 1, 1)
+        gradient.compile(optimizer="adam", loss="mse", jit_compile=config_lib.JIT_COMPILE[jit_compile])
+        assert gradient.jit_compile is (jit_compile != "off"), jit_compile
+    with pytest.raises(UserError, match="--jit-compile on: the ridge readout is solved in closed form"):
+        esn.check_config(dataclasses.replace(cfg, jit_compile="on"))
+    esn.check_config(dataclasses.replace(cfg, jit_compile="on", readout="gradient"))
+    esn.check_config(dataclasses.replace(cfg, jit_compile="auto"))
 
 
 def test_bad_inputs_fail_clearly(tmp_path):

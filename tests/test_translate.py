@@ -220,6 +220,26 @@ def test_cross_attention_with_its_default_readout_aligns_too(tmp_path):
     assert np.mean(aligned_words(translator, train_pairs)) >= 0.8
 
 
+def test_predict_max_length_cuts_and_defaults_to_the_runs_max_target_len(run, loaded, capsys):
+    """predict.py --task translate: greedy by default, up to the run's --max-target-len tokens and
+    <end> (what the test scores use); --max-length N stops after N steps; 0 is refused."""
+    from keras_rnn.commands import predict
+
+    cfg, translator, train_pairs = loaded
+    source, target = train_pairs[0]
+
+    def translation(*options):
+        assert predict.main(["--task", "translate", "--run-dir", str(run), *options, source]) == 0
+        return capsys.readouterr().out.strip().splitlines()[-1].split("\t")
+
+    assert translator.max_steps == cfg.max_target_len + 1
+    assert translation() == [source, target]
+    expected = greedy(translator, [source], 1)["translation"].numpy()[0].decode()
+    assert translation("--max-length", "1") == [source, expected] and len(expected) < len(target)
+    assert predict.main(["--task", "translate", "--run-dir", str(run), "--max-length", "0", source]) == 2
+    assert "1 <= --max-length <= 512" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- export
 def test_savedmodel_answers_a_rest_body_without_keras(exported, loaded):
     _, translator, train_pairs = loaded
@@ -314,7 +334,7 @@ def test_test_scores_use_untouched_references_and_equal_the_savedmodels(tmp_path
     served = fn(
         source=tf.constant(sources),
         beam_width=tf.constant(1),
-        max_length=tf.constant(48),
+        max_length=tf.constant(49),  # the default --max-target-len 48, then <end>: what the test scores use
         length_penalty=tf.constant(0.0),
     )["translation"].numpy()
     references = [line.split("\t")[1] for line in test]
@@ -337,7 +357,7 @@ def test_lowercase_is_stored_with_the_run_and_applied_in_graph_and_host():
     assert "Big" in word.source.words and "big" in word.source.words
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", ["off", "on"])
 def test_length_buckets_batch_similar_lengths_and_keep_every_pair(jit_compile):
     """--bucket-width: each training batch holds pairs whose longer side differs by less than the
     width (with --jit-compile padded to the bucket's bound: a handful of shapes); an epoch is every
@@ -366,7 +386,7 @@ def test_length_buckets_batch_similar_lengths_and_keep_every_pair(jit_compile):
         shapes.add(source.shape[1:] + target_in.shape[1:])
     expected = translate.Vectorizer(vocab, 20).source(tf.constant([s for s, _ in pairs]))[0].numpy()
     assert sorted(seen) == sorted(tuple(row[row != 0]) for row in expected)
-    if jit_compile:
+    if jit_compile == "on":
         assert all(a == b and a % 3 == 0 for a, b in shapes) and len(shapes) <= 5
 
 
@@ -379,6 +399,7 @@ def test_tflite_uses_builtin_ops_only(exported, name):
 def test_litert_host_greedy_matches_keras_token_for_token(exported, loaded):
     _, translator, train_pairs = loaded
     host = TranslateLiteRT(exported[1])
+    assert host.default_max_length() == translator.max_steps  # the run's --max-target-len + 1
     sources = [s for s, _ in train_pairs] + ["dog coffee old", "zebra", "Big  CAT"]
     expected = greedy(translator, sources, 12)
     for i, source in enumerate(sources):
@@ -457,9 +478,11 @@ def test_validation_and_test_files_are_kept_apart(tmp_path):
     assert splits.test == [("x", "Va !")] and splits.test_references == ["Va\u202f!"]
     splits = translate.load_pairs(translate.Config(pairs_file=str(train), test_file=str(test)))
     assert len(splits.train) == 2 and len(splits.validation) == 1 and splits.test == [("Va !", "x")]
-    with pytest.raises(UserError, match="--validation-file and --test-file go with --pairs-file"):
+    with pytest.raises(
+        UserError, match=r"--validation-file and --test-file go with --train-file \(--pairs-file"
+    ):
         translate.load_pairs(translate.Config(validation_file=str(held_out)))
-    with pytest.raises(UserError, match="either --pairs-file or --dataset"):
+    with pytest.raises(UserError, match=r"either --train-file \(--pairs-file\) or --dataset"):
         translate.load_pairs(translate.Config(pairs_file=str(train), dataset="ted_hrlr_translate/pt_to_en"))
 
 

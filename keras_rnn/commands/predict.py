@@ -1,9 +1,9 @@
 """`python predict.py --task NAME ...` (console script `keras-rnn-predict`): use a finished run.
 
 - charlm: `--prompt "def " --num-chars 300 --temperature 0.8 --top-k 0 --seed 0` samples text;
-- translate: `"saturday 9 march 1985" "9/3/85" [--beam-width 1] [--maps DIR]` translates
-  (and draws attention maps);
-- caption: `photo.jpg scene.png [--beam-width 3] [--max-length 30] [--maps DIR]` captions images.
+- translate: `"saturday 9 march 1985" "9/3/85" [--beam-width 1] [--max-length N] [--maps DIR]`
+  translates (and draws attention maps);
+- caption: `photo.jpg scene.png [--beam-width 1] [--max-length N] [--maps DIR]` captions images.
 
 The run is `--run-dir`, or the latest finished run of the task. `--task NAME --help` lists
 the task's options.

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
+from keras_rnn import config as config_lib
 from keras_rnn.data import parallel, passes_or_one
 from keras_rnn.data.subword import SubwordTokenizer, SubwordVocabulary
 from keras_rnn.data.tokens import (
@@ -44,17 +45,20 @@ class Splits:
 def load_pairs(cfg) -> Splits:
     """The training, validation and test pairs the options name (a translate `Config`)."""
     if cfg.pairs_file and cfg.dataset:
-        raise UserError("give either --pairs-file or --dataset, not both")
+        raise UserError("give either --train-file (--pairs-file) or --dataset, not both")
     if (cfg.validation_file or cfg.test_file) and not cfg.pairs_file:
-        raise UserError("--validation-file and --test-file go with --pairs-file (the training pairs)")
+        raise UserError(
+            "--validation-file and --test-file go with --train-file (--pairs-file, the training pairs)"
+        )
     if cfg.dataset:
         train, val, test = parallel.tfds_pairs(cfg.dataset, data_dir=cfg.tfds_data_dir, reverse=cfg.reverse)
         return Splits(train[: cfg.max_pairs or None], val, test, [t for _, t in test])
     if cfg.reverse and not cfg.pairs_file:
-        raise UserError("--reverse applies to --pairs-file or --dataset only")
+        raise UserError("--reverse applies to --train-file (--pairs-file) or --dataset only")
+    seed = config_lib.data_seed(cfg)
     if not cfg.pairs_file:
         train, val, test = (
-            parallel.dates(n, cfg.seed + offset)
+            parallel.dates(n, seed + offset)
             for n, offset in ((cfg.dates_train, 0), (cfg.dates_eval, 10_000), (cfg.dates_eval, 20_000))
         )
         return Splits(train, val, test, [t for _, t in test])
@@ -62,7 +66,7 @@ def load_pairs(cfg) -> Splits:
     if cfg.validation_file:
         train, val, test = pairs, read_pairs_file(cfg.validation_file, cfg.reverse), []
     else:  # a seeded 80/10/10 split, or 90/10 when the test pairs come from --test-file
-        train, val, test = parallel.split(pairs, cfg.seed, test_fraction=0 if cfg.test_file else 0.1)
+        train, val, test = parallel.split(pairs, seed, test_fraction=0 if cfg.test_file else 0.1)
     if cfg.test_file:
         test = read_pairs_file(cfg.test_file, cfg.reverse)
     return Splits([p for p, _ in train], [p for p, _ in val], [p for p, _ in test], [r for _, r in test])
@@ -148,7 +152,8 @@ class Vectorizer(tf.Module):
 
 def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
     """((source ids, target input ids), target output ids) batches and their number; `cfg` gives
-    max_source_len, max_target_len, batch_size, seed. Over-long targets are skipped and counted.
+    max_source_len, max_target_len, batch_size, seed. Targets of over max_target_len tokens (<start> and
+    <end> not counted) are skipped and counted.
     Each batch is padded to its own longest sentence (not the split's), so short sentences cost
     little: the recurrence and the vocabulary projection run over real lengths. Training batches
     (`shuffle`) hold pairs of similar length (`cfg.bucket_width`; 0 = random batches)."""
@@ -162,7 +167,7 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
         )
     sources = wrap_ids(source_ids[:, : cfg.max_source_len], end_id=SOURCE_END_ID)
     targets = vectorizer.target(tf.constant([t for _, t in pairs]))
-    keep = (targets.row_lengths() <= cfg.max_target_len + 1).numpy()
+    keep = (targets.row_lengths() <= cfg.max_target_len + 2).numpy()  # + <start> and <end>
     if not keep.all():
         print(
             f"{split}: skipped {int((~keep).sum())} of {len(keep)} pairs with targets over "
@@ -180,6 +185,7 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
         boundaries = list(range(width + 1, int(lengths.max()) + width + 1, width))
         per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
         batches = int(sum(-(-n // cfg.batch_size) for n in per_bucket))
+        pad = config_lib.uses_xla(cfg)  # XLA compiles every new shape: one shape per bucket
 
     def batch_pass(ds):
         ds = ds.map(lambda source, target: (source, target[:-1], target[1:]))
@@ -190,7 +196,7 @@ def make_dataset(pairs, vectorizer: Vectorizer, cfg, split: str, shuffle: bool):
                 lambda source, target_in, target_out: tf.maximum(tf.size(source), tf.size(target_in)),
                 boundaries,
                 [cfg.batch_size] * (len(boundaries) + 1),
-                pad_to_bucket_boundary=cfg.jit_compile,  # XLA: one shape per bucket
+                pad_to_bucket_boundary=pad,
             )
         return ds.map(lambda source, target_in, target_out: ((source, target_in), target_out))
 

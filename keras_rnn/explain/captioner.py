@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
+from keras_rnn.config import data_seed
 from keras_rnn.data import scenes
 from keras_rnn.data.captions import declared_pixels, read_image_file, split_captions_file
 from keras_rnn.limits import MAX_IMAGE_PIXELS
@@ -68,7 +69,7 @@ class Captioner:
     def greedy(self, images: np.ndarray) -> list[dict]:
         """uint8 images -> per image: the caption's words (and <end> if it ended), their ids with
         <start> first, and each word's attention over the grid [words, g, g] (None without attention)."""
-        found = self.serving.search(tf.constant(images), 1, tf.constant(self.cfg.max_caption_len + 1))
+        found = self.serving.search(tf.constant(images), 1, tf.constant(self.serving.max_steps))
         results = []
         for i in range(len(images)):
             length = int(found["lengths"][i])
@@ -125,8 +126,8 @@ def validation_split(cfg, count: int):
     from keras_rnn.tasks import caption
 
     if cfg.captions_file:
-        return split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)[1]
-    return scenes.generate(count, cfg.seed + caption.SPLIT_SEEDS[1], cfg.image_size)
+        return split_captions_file(cfg.captions_file, cfg.image_size, data_seed(cfg))[1]
+    return scenes.generate(count, data_seed(cfg) + caption.SPLIT_SEEDS[1], cfg.image_size)
 
 
 def object_of(split, image: int, word: str, y: float, x: float, margin: int = 0) -> bool:

@@ -56,8 +56,14 @@ class TranslateLiteRT(EncoderDecoderLiteRT):
         out[0, : len(ids)] = ids
         return out
 
-    def greedy_ids(self, text: str, max_length: int = 48):
+    def default_max_length(self) -> int:
+        """The SavedModel's decoding length: the run's --max-target-len + 1 (exports made before
+        translate.json held max_target_len: 48, the length they decoded to)."""
+        return self.meta["max_target_len"] + 1 if isinstance(self.meta.get("max_target_len"), int) else 48
+
+    def greedy_ids(self, text: str, max_length: int | None = None):
         """Output ids (without <end>) and the attention rows [steps, source_length]."""
+        max_length = max_length or self.default_max_length()
         encoded = self.encoder(source=self.encode(text))
         return greedy_loop(
             self.step,
@@ -69,7 +75,7 @@ class TranslateLiteRT(EncoderDecoderLiteRT):
             mask=encoded["mask"],
         )
 
-    def translate(self, text: str, max_length: int = 48) -> str:
+    def translate(self, text: str, max_length: int | None = None) -> str:
         if not self.source_token_ids(text):
             return ""
         ids, _ = self.greedy_ids(text, max_length)
@@ -84,7 +90,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("litert_dir", help="directory holding translate.json and the .tflite files")
     parser.add_argument("items", nargs="+", metavar="sentence")
-    parser.add_argument("--max-length", type=int, default=48)
+    parser.add_argument(
+        "--max-length", type=int, default=None, help="default: the model's --max-target-len + 1"
+    )
     parser.add_argument("--quantized", action="store_true", help="use the dynamic-range quantized models")
     args = parser.parse_args(argv)
     return run_host(

@@ -194,6 +194,13 @@ class EchoStateNetwork(keras.Model):
         )
         return tf.transpose(out.stack(), [1, 0, 2])
 
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """Keras' compile, except that the closed-form ridge fit is never XLA-compiled, whatever
+        `jit_compile` says (its boolean masks have data-dependent shapes; Keras' "auto" would
+        compile it on a GPU). The gradient readout takes `jit_compile` as given."""
+        ridge = self.readout_type == "ridge"
+        super().compile(*args, jit_compile=False if ridge else jit_compile, **kwargs)
+
     def train_step(self, data):
         """No gradients: add the batch to the normal equations, solve, report loss and metrics."""
         if self.readout_type == "gradient":

@@ -44,24 +44,24 @@ from keras_rnn.data.tokens import (
     tokenize,
 )
 from keras_rnn.export import ServingSpec, after_checks
-from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback, check_search_options
+from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback
 from keras_rnn.layers.decoder import AttentionDecoder
 from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from keras_rnn.runs import Run, load_or_build_vocabulary
-from keras_rnn.tasks.base import Task, TrainingPlan
+from keras_rnn.tasks.base import Task, TrainingPlan, add_search_arguments, search_options
 
 NAME = "caption"
 START_ID, END_ID = 2, 3
 ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
-SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --seed + these
+SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --data-seed + these
 
 
 @dataclasses.dataclass
 class Config(TrainConfig):
     epochs: int = option(10, "passes over the training images")
-    captions_file: str | None = option(
-        None,
-        "tab-separated image path (relative to the file) and caption per line; default: generated scenes",
+    captions_file: str | None = config_lib.train_file(
+        "tab-separated image path (relative to the file) and caption per line, split 80/10/10 by "
+        "image (--data-seed); default: generated scenes"
     )
     scenes_train: int = option(
         6000, "generated scenes for training (validation and test: --scenes-eval each)"
@@ -90,7 +90,7 @@ class Config(TrainConfig):
     )
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     max_caption_len: int = option(
-        24, "longest caption in tokens, words and punctuation (longer ones are skipped in training)"
+        24, "caption tokens (words, punctuation) kept, <start>/<end> not counted (longer ones are skipped)"
     )
     vocab_size: int = option(5000, "most frequent caption words kept (the rest -> [UNK])")
 
@@ -120,13 +120,14 @@ def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
             "--pretrained needs --encoder mobilenet_v3_small (the cnn encoder starts from scratch)"
         )
     if cfg.captions_file:
-        return split_captions_file(cfg.captions_file, cfg.image_size, cfg.seed)
+        return split_captions_file(cfg.captions_file, cfg.image_size, config_lib.data_seed(cfg))
     if cfg.scenes_train < 1 or cfg.scenes_eval < 1:
         raise UserError(
             f"need --scenes-train and --scenes-eval >= 1; got {cfg.scenes_train}, {cfg.scenes_eval}"
         )
     sizes = (cfg.scenes_train, cfg.scenes_eval, cfg.scenes_eval)
-    made = [scenes.generate(n, cfg.seed + offset, cfg.image_size) for n, offset in zip(sizes, SPLIT_SEEDS)]
+    seed = config_lib.data_seed(cfg)
+    made = [scenes.generate(n, seed + offset, cfg.image_size) for n, offset in zip(sizes, SPLIT_SEEDS)]
     return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
 
 
@@ -239,6 +240,7 @@ class CaptionServing(EncoderDecoderServing):
     def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
         super().__init__(model, vocab.tokens, name="captioner")
         self.cfg = cfg
+        self.max_steps = cfg.max_caption_len + 1  # decoding steps: the longest caption trained on, then <end>
 
     def encode(self, pixels):
         memory, summary = self.encoder(pixels)
@@ -304,7 +306,7 @@ def caption_signature():
 # ---------------------------------------------------------------- evaluation
 def caption_split(serving: CaptionServing, split: Split, batch_size=256, greedy=None):
     greedy = greedy or tf.function(serving.greedy)
-    max_length = tf.constant(serving.cfg.max_caption_len + 1)
+    max_length = tf.constant(serving.max_steps)
     outs = [
         greedy(tf.constant(split.images[i : i + batch_size]), max_length)
         for i in range(0, len(split.captions), batch_size)
@@ -319,7 +321,7 @@ def write_attention_maps(
     """Per image (uint8 [N, S, S, 3]): a PNG of the image, then each generated word (greedy) with
     its attention over the grid; files `attention_<name>.png` (names default to 0, 1, ...)."""
     greedy = greedy or tf.function(serving.greedy)
-    out = greedy(tf.constant(images), tf.constant(serving.cfg.max_caption_len + 1))
+    out = greedy(tf.constant(images), tf.constant(serving.max_steps))
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = grid_side(serving.cfg)
     paths = []
@@ -463,21 +465,18 @@ class CaptionTask(Task):
 
     def add_predict_arguments(self, parser) -> None:
         parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, GIF, BMP)")
-        parser.add_argument("--beam-width", type=int, default=3, help="1 = greedy")
-        parser.add_argument(
-            "--max-length", type=int, default=30, help="tokens (words and punctuation) at most"
-        )
+        add_search_arguments(parser, "--max-caption-len")
         parser.add_argument("--maps", help="also write attention maps (PNG) to this directory")
 
     def predict(self, run: Run, args) -> None:
         """One `image<TAB>caption` line per image, decoded as the exported `caption` signature does
         (same image decoding and resizing); with --maps, each image's (greedy) attention map."""
-        check_search_options(args.beam_width, args.max_length, MAX_CAPTION_TOKENS)
-        maps = output_directory(args.maps, "--maps") if args.maps else None
         module = CaptionServing(run.model, run.vocab, run.config)
+        beam_width, max_length = search_options(args, module)
+        maps = output_directory(args.maps, "--maps") if args.maps else None
         files = [Path(p) for p in args.images]
         encoded = [read_image_file(path)[0] for path in files]
-        out = module.caption(tf.constant(encoded), tf.constant(args.beam_width), tf.constant(args.max_length))
+        out = module.caption(tf.constant(encoded), tf.constant(beam_width), tf.constant(max_length))
         for path, text in zip(files, out["caption"].numpy()):
             print(f"{path}\t{text.decode('utf-8')}")
         if maps and run.config.attention == "none":

@@ -54,7 +54,7 @@ class Config(TrainConfig):
     seq_len: int = option(100, "characters per training sequence (the truncated-BPTT length)")
     stateful: bool = option(False, "truncated BPTT: carry the hidden state across consecutive chunks")
     gru_reset_after: bool = option(True, "Keras/cuDNN GRU (True) or the lecture slides' GRU (False)")
-    text_file: str | None = option(None, "train on this UTF-8 text file")
+    text_file: str | None = config_lib.train_file("train on this UTF-8 text file (its last 10%: validation)")
     dataset: str | None = option(None, "train on a tensorflow-datasets text set, e.g. tiny_shakespeare")
     tfds_manual_dir: str | None = option(None, "build --dataset offline from the files in this directory")
     max_chars: int | None = option(None, "use only the first N characters of the corpus")
@@ -72,7 +72,7 @@ def check_config(cfg: Config) -> None:
         raise UserError(f"need --embedding-dim >= 0 (0 = one-hot), got {cfg.embedding_dim}")
     config_lib.require_fraction(cfg, "dropout")
     if cfg.text_file and cfg.dataset:
-        raise UserError("give either --text-file or --dataset, not both")
+        raise UserError("give either --train-file (--text-file) or --dataset, not both")
     if cfg.cell in SAME_SIZE_INPUT and cfg.embedding_dim != cfg.units:
         raise UserError(
             f"--cell {cfg.cell} adds its input to the hidden state: needs --embedding-dim = --units"

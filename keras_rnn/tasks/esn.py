@@ -40,8 +40,9 @@ class Config(TrainConfig):
     epochs: int = option(1, "closed-form fits (one pass each); 1 is all the readout needs")
     batch_size: int = option(32, "training windows per batch (all of a 30,000-step series in one pass)")
     series: str = option("mackey-glass", "generated series", choices=["mackey-glass", "frequency"])
-    series_file: str | None = option(
-        None, "train on this CSV/NPY series instead ([time] or [time, features])"
+    series_file: str | None = config_lib.train_file(
+        "train on this CSV/NPY series instead ([time] or [time, features]; its last "
+        "--validation-length steps are held out)"
     )
     length: int = option(6000, "time steps generated (training + validation)")
     validation_length: int = option(1000, "last time steps held out for validation and free-running")
@@ -106,13 +107,13 @@ def make_problem(cfg: Config) -> Problem:
         series_data.check_series(values, cfg.washout, source=cfg.series_file)
         return Problem(values[:-1], values[1:], lambda v: v, f"{Path(cfg.series_file).name}, one step ahead")
     if cfg.series == "frequency":
-        freq, sine = series_data.frequency_generator(cfg.length, seed=cfg.seed)
+        freq, sine = series_data.frequency_generator(cfg.length, seed=config_lib.data_seed(cfg))
         scaled = (freq - 0.03) / 0.02  # the generator's 0.01-0.05 cycles/step -> [-1, 1]
         inputs = np.stack([scaled[1:], sine[:-1]], axis=-1)
         return Problem(
             inputs, sine[1:, None], lambda v: v, "frequency generator: input frequency, target sine"
         )
-    y = series_data.mackey_glass(cfg.length, seed=cfg.seed)
+    y = series_data.mackey_glass(cfg.length, seed=config_lib.data_seed(cfg))
     values = np.tanh(y - 1) if cfg.squash else y
     original = (
         (lambda v: np.arctanh(np.clip(np.asarray(v, np.float64), -1 + 1e-12, 1 - 1e-12)) + 1)
@@ -311,8 +312,11 @@ def check_config(cfg: Config) -> None:
     own parameters are checked by the Reservoir layer, with the same kind of message)."""
     config_lib.require_at_least(cfg, 1, "units", "window", "length", "validation_length", "plot_steps")
     config_lib.require_at_least(cfg, 0, "washout", "alpha")
-    if cfg.jit_compile and cfg.readout == "ridge":
-        raise UserError("--jit-compile: the ridge readout is solved in closed form, not trained step by step")
+    if cfg.jit_compile == "on" and cfg.readout == "ridge":
+        raise UserError(
+            "--jit-compile on: the ridge readout is solved in closed form, never XLA-compiled "
+            "(drop --jit-compile, or use --readout gradient)"
+        )
     try:
         keras.activations.get(cfg.activation)
     except ValueError:

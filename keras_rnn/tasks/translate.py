@@ -44,12 +44,12 @@ from keras_rnn.data.translation import (
     make_dataset,
 )
 from keras_rnn.export import ServingSpec, after_checks
-from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback, check_search_options
+from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback
 from keras_rnn.export.portable import without_cudnn
 from keras_rnn.layers.decoder import AttentionDecoder, states_per_cell
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
 from keras_rnn.runs import Run, load_or_build_vocabulary
-from keras_rnn.tasks.base import Task, TrainingPlan
+from keras_rnn.tasks.base import Task, TrainingPlan, add_search_arguments, search_options
 
 NAME = "translate"
 LENGTH_BUCKETS = (10, 20, 30, 40)  # test scores are also reported per source-length bucket (tokens)
@@ -60,15 +60,14 @@ class Config(TrainConfig):
     epochs: int = option(
         30, "passes over the training data (or of --steps-per-epoch batches); --max-minutes may end it sooner"
     )
-    pairs_file: str | None = option(
-        None,
-        "tab-separated sentence pairs (Anki/Tatoeba: source<TAB>target"
-        "[<TAB>attribution]); default: the generated dates task",
+    pairs_file: str | None = config_lib.train_file(
+        "tab-separated sentence pairs (Anki/Tatoeba: source<TAB>target[<TAB>attribution]), split "
+        "80/10/10 by --data-seed unless --validation-file; default: the generated dates task"
     )
     validation_file: str | None = option(
         None,
         "held-out pairs (same format) that pick the checkpoint and are reported as validation; "
-        "--pairs-file is then all training data",
+        "--train-file is then all training data",
     )
     test_file: str | None = option(
         None,
@@ -84,9 +83,9 @@ class Config(TrainConfig):
         None, "where tensorflow-datasets keeps --dataset (default ~/tensorflow_datasets)"
     )
     reverse: bool = option(
-        False, "swap the direction of --pairs-file or --dataset (translate target -> source)"
+        False, "swap the direction of --train-file or --dataset (translate target -> source)"
     )
-    max_pairs: int | None = option(None, "use only the first N pairs of --pairs-file")
+    max_pairs: int | None = option(None, "use only the first N pairs of --train-file")
     dates_train: int = option(10000, "dates task: training pairs (validation and test: --dates-eval each)")
     dates_eval: int = option(1000, "dates task: validation and test pairs (separate seeds)")
     level: str = option(
@@ -98,7 +97,9 @@ class Config(TrainConfig):
     source_vocab: int = option(8000, "source vocabulary size (subword pieces, or the most frequent words)")
     target_vocab: int = option(8000, "target vocabulary size")
     max_source_len: int = option(48, "source tokens kept (longer sources are truncated; LiteRT input length)")
-    max_target_len: int = option(48, "training pairs with longer targets are skipped (and counted)")
+    max_target_len: int = option(
+        48, "target tokens kept, <start>/<end> not counted (longer training pairs are skipped and counted)"
+    )
     bucket_width: int = option(
         4, "batch training pairs of similar length (buckets this many tokens wide): less padding; 0 = off"
     )
@@ -228,6 +229,7 @@ class TranslateServing(EncoderDecoderServing):
     def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
         super().__init__(model, vocab.target.tokens, name="translator")
         self.cfg, self.level = cfg, vocab.level
+        self.max_steps = cfg.max_target_len + 1  # decoding steps: the longest target trained on, then <end>
         self.vectorizer = Vectorizer(vocab, cfg.max_source_len)
         self.source_vocab_size = len(vocab.source)
 
@@ -295,7 +297,7 @@ def translate_sources(
     greedy = greedy or tf.function(serving.greedy)
     hypotheses = []
     for i in range(0, len(sources), batch_size):
-        out = greedy(tf.constant(sources[i : i + batch_size]), tf.constant(serving.cfg.max_target_len))
+        out = greedy(tf.constant(sources[i : i + batch_size]), tf.constant(serving.max_steps))
         hypotheses += [t.decode("utf-8") for t in out["translation"].numpy()]
     return hypotheses
 
@@ -329,7 +331,7 @@ def report_test_scores(serving: TranslateServing, splits: Splits) -> dict:
 def write_heatmaps(serving: TranslateServing, sources: list[str], out_dir: Path, greedy=None) -> list[Path]:
     """One attention heat-map PNG per source sentence (greedy translation)."""
     greedy = greedy or tf.function(serving.greedy)
-    out = greedy(tf.constant(sources), tf.constant(serving.cfg.max_target_len))
+    out = greedy(tf.constant(sources), tf.constant(serving.max_steps))
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, _ in enumerate(sources):
@@ -441,6 +443,7 @@ class TranslateTask(Task):
                 "attention": cfg.attention,
                 "units": cfg.units,
                 "max_source_len": cfg.max_source_len,
+                "max_target_len": cfg.max_target_len,
                 "source_length": length,
                 "state_size": module.decoder.packed_state_size(),
                 "memory_dim": module.decoder.memory_dim,
@@ -477,20 +480,15 @@ class TranslateTask(Task):
 
     def add_predict_arguments(self, parser) -> None:
         parser.add_argument("sentences", nargs="+", help="source sentences")
-        parser.add_argument("--beam-width", type=int, default=1, help="1 = greedy")
+        add_search_arguments(parser, "--max-target-len")
         parser.add_argument("--maps", help="also write each sentence's attention map (PNG) to this directory")
 
     def predict(self, run: Run, args) -> None:
         """Print `source<TAB>translation` lines; with --maps, draw the (greedy) attention maps."""
         module = TranslateServing(run.model, run.vocab, run.config)
-        check_search_options(args.beam_width, run.config.max_target_len, MAX_OUTPUT_TOKENS)
+        options = [tf.constant(v) for v in (*search_options(args, module), 0.0)]  # no length penalty
         maps = output_directory(args.maps, "--maps") if args.maps else None
-        out = module.translate(
-            tf.constant(args.sentences),
-            tf.constant(args.beam_width),
-            tf.constant(run.config.max_target_len),
-            tf.constant(0.0),
-        )
+        out = module.translate(tf.constant(args.sentences), *options)
         for sentence, text in zip(args.sentences, out["translation"].numpy()):
             print(f"{sentence}\t{text.decode('utf-8')}")
         if maps:
