@@ -33,6 +33,7 @@ bench-install: $(VENV)/.installed
 
 ## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
 bench: bench-install
+	$(PY) benchmarks/gpu_check.py
 	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 7
 	$(PY) benchmarks/step_probe.py --repeats 5
 	$(PY) benchmarks/charlm_quality.py --minutes 60

@@ -172,26 +172,21 @@ def keras_inputs(model, seed: int = 0) -> list:
 
 def assert_mixed_precision_run_exports(task, run_dir, tmp_path, tolerance: float) -> None:
     """The precision test every family with mixed precision goes through: a run trained in
-    mixed precision, exported where Keras sees a GPU, is portable; its SavedModel answers as the
-    same weights in a float32 Keras model do (to 1e-4), and that model's outputs are the mixed
-    model's to `tolerance` (bfloat16 keeps 8 bits of mantissa)."""
+    mixed precision, exported where Keras sees a GPU, is portable; its SavedModel and float32
+    .tflite answer as the same weights in a float32 Keras model do (to 1e-4), and that model's
+    outputs are the mixed model's to `tolerance` (bfloat16 keeps 8 bits of mantissa)."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from keras_rnn import config, runs
-    from keras_rnn.export import answers, warmup
+    from keras_rnn.export import answers
 
     written = export_as_on_a_gpu(task, run_dir, tmp_path / "exported")
     assert_portable(written)
-    spec = task.serving(task.load(run_dir))  # float32 Keras, here on the CPU
-    in_keras = {}
-    for signature, inputs in warmup.read(written["savedmodel"] / "assets.extra" / warmup.WARMUP_FILE):
-        function = tf.function(spec.endpoints[signature][0], input_signature=spec.endpoints[signature][1])
-        outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
-        in_keras.update({f"{signature}/{k}": v.numpy() for k, v in outputs.items()})
-    served = answers.savedmodel_answers(written["savedmodel"])
-    assert answers.differences(served, in_keras, tolerance=1e-4) == []
+    in_keras = answers.keras_answers(task.serving(task.load(run_dir)))  # float32 Keras, on this CPU
+    exported = export_answers(written["savedmodel"], written["litert"][0].parent)
+    assert sorted(exported) == sorted(in_keras)
+    assert answers.differences(exported, in_keras, tolerance=1e-4) == []
 
     precision = config.load(task.Config, Path(run_dir) / runs.CONFIG_FILE).precision
     assert precision.startswith("mixed_")

@@ -4,8 +4,10 @@ mixed-precision run, they must answer alike.
 
 - `savedmodel_answers`: every signature's TF Serving warmup request (`export.warmup`: the
   task's example request, or the smallest valid input), run as TF Serving would;
-- `litert_answers`: every `.tflite` on seeded inputs of its signature (token ids 1, masks 1,
-  other floats small random numbers, images random pixels), run with `ai_edge_litert`;
+- `litert_answers`: every float32 `.tflite` on seeded inputs of its signature (token ids 1,
+  masks 1, other floats small random numbers, images random pixels), run with `ai_edge_litert`;
+- `keras_answers`: the same requests and inputs answered by the task's serving functions in
+  Keras, in this process (on a GPU machine: on the GPU), before anything is exported;
 - `differences`: what differs between two such answer sets, beyond a tolerance.
 """
 
@@ -30,32 +32,59 @@ def savedmodel_answers(savedmodel_dir) -> dict[str, np.ndarray]:
     return out
 
 
-def litert_inputs(detail: dict, rng: np.random.Generator) -> np.ndarray:
-    """A valid input for one .tflite input tensor (`get_input_details` entry)."""
-    shape, dtype = detail["shape"], detail["dtype"]
+def litert_input(name: str, shape, dtype, rng: np.random.Generator) -> np.ndarray:
+    """A valid input for one fixed-shape input of a LiteRT function."""
+    dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer) and dtype != np.uint8:
         return np.ones(shape, dtype)  # a token id every vocabulary has (1: <unk> or the first token)
     if dtype == np.uint8:
         return rng.integers(0, 256, shape).astype(dtype)
-    if "mask" in detail["name"]:
+    if "mask" in name:
         return np.ones(shape, dtype)
     return (0.5 * rng.standard_normal(shape)).astype(dtype)
 
 
+def litert_inputs(shapes: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """{name: value} for {name: (shape, dtype)}, the same in every process for the same seed."""
+    rng = np.random.default_rng(seed)
+    return {name: litert_input(name, *shapes[name], rng) for name in sorted(shapes)}
+
+
 def litert_answers(litert_dir, seed: int = 0) -> dict[str, np.ndarray]:
-    """{"file/output": answer} for every .tflite under `litert_dir`, on seeded inputs."""
+    """{"file/output": answer} for every float32 .tflite under `litert_dir` (not the quantized
+    `_drq` twins), on seeded inputs."""
     from ai_edge_litert.interpreter import Interpreter
 
     out = {}
     for path in sorted(Path(litert_dir).glob("*.tflite")):
-        interpreter = Interpreter(model_path=str(path))
-        runner = interpreter.get_signature_runner()
-        details = runner.get_input_details()
-        rng = np.random.default_rng(seed)
-        answer = runner(
-            **{name: litert_inputs({**d, "name": name}, rng) for name, d in sorted(details.items())}
-        )
+        if path.stem.endswith("_drq"):
+            continue
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        shapes = {k: (d["shape"], d["dtype"]) for k, d in runner.get_input_details().items()}
+        answer = runner(**litert_inputs(shapes, seed))
         out.update({f"{path.stem}/{k}": np.asarray(v) for k, v in answer.items()})
+    return out
+
+
+def keras_answers(spec, seed: int = 0) -> dict[str, np.ndarray]:
+    """What `savedmodel_answers` and `litert_answers` give for `spec`'s export, computed by its
+    serving functions in Keras here (traced with their signatures, as the export traces them)."""
+    import tensorflow as tf
+
+    from keras_rnn.export import warmup
+
+    out = {}
+    for signature, inputs in warmup.requests(spec):
+        fn, specs = spec.endpoints[signature]
+        dtypes = {s.name: s.dtype for s in specs}
+        answer = tf.function(fn, input_signature=specs)(
+            **{k: tf.constant(v, dtypes[k]) for k, v in inputs.items()}
+        )
+        out.update({f"{signature}/{k}": v.numpy() for k, v in answer.items()})
+    for name, (fn, specs) in spec.litert.items():
+        shapes = {s.name: (s.shape.as_list(), s.dtype.as_numpy_dtype) for s in specs}
+        answer = tf.function(fn, input_signature=specs)(**litert_inputs(shapes, seed))
+        out.update({f"{spec.name}_{name}/{k}": v.numpy() for k, v in answer.items()})
     return out
 
 
