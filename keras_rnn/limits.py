@@ -11,3 +11,10 @@ MAX_BEAM_WIDTH = 16  # translate, caption: `beam_width`
 MAX_IMAGE_PIXELS = 40_000_000  # caption: pixels an image may declare (width x height), read before decoding
 MAX_REQUEST_PIXELS = 80_000_000  # caption: declared pixels of all the images of one request
 MAX_TRAINING_BYTES = 8 * 2**30  # char-LM: weights + optimizer state a --units / --layers choice may need
+# Labelled sequences (--task classify; keras_rnn/data/labelled.py): every series or text of a training,
+# validation or test file, and what the classifier's served model accepts. Japanese Vowels has 7-29 steps
+# of 12 features; of the UEA archive's 30 multivariate sets only EigenWorms (17,984 steps) and
+# DuckDuckGeese (1,345 features) are over these. 10,000 characters hold a long review or news article.
+MAX_SERIES_STEPS = 10_000  # time steps of one labelled series
+MAX_SERIES_FEATURES = 1_000  # features (dimensions, channels) per time step
+MAX_TEXT_CHARS = 10_000  # characters of one labelled text
