@@ -18,3 +18,4 @@ MAX_TRAINING_BYTES = 8 * 2**30  # char-LM: weights + optimizer state a --units /
 MAX_SERIES_STEPS = 10_000  # time steps of one labelled series
 MAX_SERIES_FEATURES = 1_000  # features (dimensions, channels) per time step
 MAX_TEXT_CHARS = 10_000  # characters of one labelled text
+MAX_CLASSIFY_BATCH = 1_024  # classify: series or texts in one request

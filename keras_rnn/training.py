@@ -167,7 +167,8 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         data, validation_data = distribute.shard_by_data(data), distribute.shard_by_data(validation_data)
     if done and steps and data.cardinality() == tf.data.INFINITE_CARDINALITY:
         data = data.skip(done * steps)  # a resumed run reads on where it stopped
-    if backup.get("stopped") or done >= cfg.epochs:  # killed after training, while finishing
+    epochs = plan.epochs or cfg.epochs
+    if backup.get("stopped") or done >= epochs:  # killed after training, while finishing
         Backup.restore_weights(plan.model, run_dir / BACKUP_DIR)
         # as `fit` ends: --ema's average replaces the (backed-up) raw weights
         plan.model.optimizer.finalize_variable_values(plan.model.trainable_weights)
@@ -175,7 +176,7 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         plan.model.fit(
             data,
             validation_data=validation_data,
-            epochs=cfg.epochs,
+            epochs=epochs,
             steps_per_epoch=steps,
             validation_steps=plan.validation_steps,
             callbacks=callbacks,

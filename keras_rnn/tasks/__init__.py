@@ -9,6 +9,7 @@ import importlib
 _MODULES = {
     "caption": "keras_rnn.tasks.caption",
     "charlm": "keras_rnn.tasks.charlm",
+    "classify": "keras_rnn.tasks.classify",
     "esn": "keras_rnn.tasks.esn",
     "translate": "keras_rnn.tasks.translate",
 }

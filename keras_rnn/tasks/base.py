@@ -36,6 +36,7 @@ class TrainingPlan:
     metrics: list = dataclasses.field(default_factory=list)
     callbacks: list = dataclasses.field(default_factory=list)
     steps_per_epoch: int | None = None
+    epochs: int | None = None  # what the task needs, e.g. one closed-form fit (default: --epochs)
     validation_steps: int | None = None
     summary: Callable[[dict], dict] | None = None  # metrics.json so far -> extra entries
     loss_label: str = "loss"  # the y axis of loss.png, e.g. "cross-entropy (nats per character)"

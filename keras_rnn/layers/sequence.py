@@ -1,0 +1,172 @@
+"""Layers that turn a whole sequence into one vector (one label per sequence: `--task classify`).
+
+- `StepMask`: (sequences [B, T, ...], lengths [B]) -> the steps that are real [B, T] (bool): the
+  mask recurrent layers and the pooling take, from the lengths a request sends (zero-padded
+  series may hold real all-zero frames, so the mask does not come from the values);
+- `SequencePooling`: states [B, T, D] (and that mask) -> [B, D'] by the lectures' ways to read
+  a many-to-one network: the last state, the mean over the steps, attention pooling (a learned
+  score per step, softmax over the real steps), or the states at `points` evenly spaced steps
+  (concatenated: [B, points * D]; order kept at a fixed size, the reservoir classifier's read-out).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+POOLINGS = ("last", "mean", "attention", "points")
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class StepMask(keras.layers.Layer):
+    """(sequences [B, T, ...], lengths [B] int) -> mask [B, T]: step t is real when t < length."""
+
+    def call(self, inputs):
+        sequences, lengths = inputs
+        steps = ops.arange(ops.shape(sequences)[1], dtype="int32")
+        return steps[None, :] < ops.cast(lengths, "int32")[:, None]
+
+    def compute_output_spec(self, inputs):
+        sequences, _ = inputs
+        return keras.KerasTensor(sequences.shape[:2], "bool")
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class SequencePooling(keras.layers.Layer):
+    """States [B, T, D] -> one vector per sequence; only the steps where `mask` is true count
+    (all steps without a mask). A sequence of length 0 pools to zeros."""
+
+    def __init__(self, mode: str = "mean", points: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLINGS:
+            raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
+        if points < 1:
+            raise ValueError(f"points must be at least 1, got {points}")
+        self.mode, self.points = mode, points
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if self.mode == "attention":
+            self.score = keras.layers.Dense(1, name="score")
+            self.score.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, mask=None):
+        batch, steps = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        if mask is None:
+            mask = ops.ones((batch, steps), dtype="bool")
+        real = ops.cast(mask, inputs.dtype)
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        if self.mode == "mean":
+            total = ops.sum(inputs * real[..., None], axis=1)
+            return total / ops.maximum(ops.sum(real, axis=1), 1.0)[:, None]
+        if self.mode == "attention":
+            scores = ops.squeeze(self.score(inputs), -1)
+            scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
+            weights = ops.softmax(scores, axis=-1) * real  # a length-0 sequence: all weights 0
+            return ops.sum(inputs * weights[..., None], axis=1)
+        if self.mode == "last":
+            return self._at(inputs, ops.maximum(lengths - 1, 0)[:, None], lengths)[:, 0]
+        # points: steps round(p (L - 1) / (P - 1)), p = 0 .. P-1 (one point: the last step)
+        fractions = ops.linspace(0.0, 1.0, self.points) if self.points > 1 else ops.ones((1,))
+        last = ops.cast(ops.maximum(lengths - 1, 0), "float32")
+        index = ops.cast(ops.round(last[:, None] * fractions[None, :]), "int32")
+        picked = self._at(inputs, index, lengths)
+        return ops.reshape(picked, (batch, self.points * inputs.shape[-1]))
+
+    @staticmethod
+    def _at(inputs, index, lengths):
+        """inputs[b, index[b, k]] -> [B, K, D]; zeros for sequences of length 0."""
+        picked = ops.take_along_axis(inputs, index[..., None], axis=1)
+        return picked * ops.cast(lengths > 0, inputs.dtype)[:, None, None]
+
+    def compute_output_shape(self, input_shape):
+        width = input_shape[-1] * (self.points if self.mode == "points" else 1)
+        return (input_shape[0], width)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "points": self.points}
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class ESNClassifier(keras.Model):
+    """The echo state network as a classifier: (series [B, T, F], lengths [B]) -> class scores
+    [B, C]. Standardise each feature (statistics of the training split, kept in the model), run a
+    fixed random leaky reservoir over the series, pool its states over the real steps (their mean
+    and the states at `points` evenly spaced steps), and read the class out linearly. Only the
+    readout is learned, in closed form: `train_step` adds each batch to the ridge regression's
+    normal equations towards one-hot targets and solves (`RidgeReadout`), inside `model.fit`.
+
+    The reservoir runs over the padding too (it is causal: the states of the real steps do not
+    see it), with `ReservoirCell.run`'s fast loop; only the pooling looks at the mask."""
+
+    def __init__(
+        self,
+        features: int,
+        classes: int,
+        reservoir: dict,
+        alpha: float = 1e-6,
+        points: int = 5,
+        mean=None,
+        variance=None,
+        **kwargs,
+    ):
+        from keras_rnn.layers.readout import RidgeReadout
+        from keras_rnn.layers.reservoir import Reservoir
+
+        series = keras.Input(shape=(None, features), name="series")
+        lengths = keras.Input(shape=(), dtype="int32", name="lengths")
+        standardize = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="standardize")
+        reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir")
+        mask = StepMask(name="step_mask")([series, lengths])
+        states = reservoir_layer(standardize(series))
+        pooled = keras.layers.Concatenate(name="pooled")(
+            [
+                SequencePooling("mean", name="mean_state")(states, mask=mask),
+                SequencePooling("points", points, name="state_points")(states, mask=mask),
+            ]
+        )
+        readout = RidgeReadout(classes, alpha, name="readout")
+        super().__init__([series, lengths], readout(pooled), **kwargs)
+        self.features = keras.Model([series, lengths], pooled, name="pooled_states")
+        self.readout, self.classes = readout, classes
+        self.init_args = {
+            "features": features,
+            "classes": classes,
+            "reservoir": dict(reservoir),
+            "alpha": alpha,
+            "points": points,
+            "mean": mean,
+            "variance": variance,
+        }
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """Keras' compile; the closed-form fit is never XLA-compiled (as `EchoStateNetwork`'s)."""
+        super().compile(*args, jit_compile=False, **kwargs)
+
+    def train_step(self, data):
+        """No gradients: the batch's pooled states join the normal equations; solve; report."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        pooled = self.features(x)
+        targets = ops.one_hot(ops.cast(ops.reshape(y, (-1,)), "int32"), self.classes)
+        self.readout.accumulate(pooled, targets, sample_weight)
+        self.readout.solve()
+        y_pred = self.readout(pooled)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        import tensorflow as tf
+
+        loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {"name": self.name, **self.init_args}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,519 @@
+"""One label per sequence (many-to-one): a time series or a text in, a class label out.
+
+Reading order: config -> data -> model -> serving -> evaluation -> task.
+
+- Data (`keras_rnn.data.labelled`): a UEA/sktime `.ts` or `.csv` series file, or a
+  `text<TAB>label` `.tsv`; without `--validation-file` a seeded, stratified share of the training
+  file picks the checkpoint; `--test-file` is scored once, with the best checkpoint. Without a
+  file: generated waveforms (offline, deterministic by `--data-seed`).
+- `--model rnn`: per-feature standardisation (training statistics, inside the model, so raw
+  series sent to a server get the same answers) or a token embedding for text -> stacked GRU /
+  LSTM / Elman / lecture cells, bidirectional by default, masked by the lengths -> pooling (last
+  state, mean, attention, states at evenly spaced steps) -> softmax.
+- `--model esn`: the echo state network as a classifier (`keras_rnn.layers.ESNClassifier`): a
+  fixed random leaky reservoir, its states pooled, a ridge readout fitted in closed form inside
+  `model.fit` — only the output weights are learned. Series only.
+- Served: the `classify` signature (series + lengths, or text) -> label, probabilities, labels;
+  LiteRT: the same model at a fixed length (the longest training sequence), builtin ops only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_rnn import UserError
+from keras_rnn import config as config_lib
+from keras_rnn.config import TrainConfig, option
+from keras_rnn.data import labelled
+from keras_rnn.data.series import waveforms
+from keras_rnn.data.tokens import TokenVocabulary, tokenize
+from keras_rnn.export import ServingSpec, after_checks, finite_check
+from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
+from keras_rnn.layers.sequence import POOLINGS, ESNClassifier, SequencePooling, StepMask
+from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
+from keras_rnn.runs import Run, load_or_build_vocabulary
+from keras_rnn.tasks.base import Task, TrainingPlan
+
+NAME = "classify"
+ESN_BATCH = 1024  # sequences per batch of the closed-form fit (all in one epoch)
+RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
+
+
+@dataclasses.dataclass
+class Config(TrainConfig):
+    epochs: int = option(150, "passes over the training data (--model esn: one closed-form fit)")
+    batch_size: int = config_lib.with_default("batch_size", 32)
+    learning_rate: float = config_lib.with_default("learning_rate", 3e-3)
+    patience: int = config_lib.with_default("patience", 40)
+    train_file: str | None = config_lib.train_file(
+        "labelled sequences: a .ts (UEA/sktime) or .csv series file, or a text<TAB>label .tsv "
+        "(default: generated waveforms)"
+    )
+    validation_file: str | None = option(
+        None, "held-out sequences that pick the checkpoint (default: a stratified 10% of --train-file)"
+    )
+    test_file: str | None = option(None, "held-out sequences scored once with the best checkpoint")
+    model: str = option(
+        "rnn",
+        "rnn (a trained recurrent stack) or esn (a fixed reservoir with a closed-form ridge readout)",
+        choices=["rnn", "esn"],
+    )
+    cell: str = option(
+        "gru",
+        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell",
+        choices=[*RNN_LAYERS, *LECTURE_CELLS],
+    )
+    units: int = option(64, "units per recurrent layer (and direction)")
+    layers: int = option(1, "stacked recurrent layers")
+    bidirectional: bool = option(True, "read each sequence both ways")
+    pooling: str = option("mean", "how the states become one vector", choices=list(POOLINGS))
+    points: int = option(
+        5, "--pooling points (and the ESN's read-out): states at this many evenly spaced steps"
+    )
+    dropout: float = option(0.3, "dropout before the classifier layer")
+    noise: float = option(0.2, "Gaussian noise added to the standardised series in training (0 = off)")
+    embedding_dim: int = option(64, "text: token embedding size")
+    level: str = option("char", "text: tokens are characters or words", choices=["char", "word"])
+    vocab_size: int = option(2000, "text: the most frequent tokens kept (others are <unk>)")
+    lowercase: bool = option(False, "text: lowercase before tokenizing")
+    reservoir_units: int = option(500, "--model esn: reservoir units")
+    spectral_radius: float = option(0.9, "--model esn: spectral radius of the reservoir")
+    leak_rate: float = option(0.5, "--model esn: leak rate of the reservoir units")
+    input_scaling: float = option(0.5, "--model esn: scale of the input weights")
+    alpha: float = option(10.0, "--model esn: ridge regularisation of the readout")
+    generated: int = option(600, "the generated waveforms' training sequences (validation and test: a third)")
+
+
+def check_config(cfg: Config) -> None:
+    config_lib.require_at_least(cfg, 1, "units", "layers", "points", "embedding_dim", "vocab_size")
+    config_lib.require_at_least(cfg, 1, "reservoir_units", "generated")
+    config_lib.require_fraction(cfg, "dropout")
+    if cfg.noise < 0 or cfg.alpha < 0:
+        raise UserError("--noise and --alpha must be >= 0")
+    if cfg.model == "esn" and cfg.train_file and is_text(cfg.train_file):
+        raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
+
+
+# ---------------------------------------------------------------- data
+def is_text(path: str) -> bool:
+    return Path(path).suffix.lower() in (".tsv", ".txt")
+
+
+def read(path: str):
+    return labelled.read_text_tsv(path) if is_text(path) else labelled.read_labelled_series(path)
+
+
+@dataclasses.dataclass
+class Splits:
+    train: labelled.LabelledSeries | labelled.LabelledText
+    validation: labelled.LabelledSeries | labelled.LabelledText
+    test: labelled.LabelledSeries | labelled.LabelledText | None
+
+
+def load_splits(cfg: Config) -> Splits:
+    """Training, validation and test sequences; every label of validation and test seen in training."""
+    seed = config_lib.data_seed(cfg)
+    if not cfg.train_file:
+        if cfg.validation_file or cfg.test_file:
+            raise UserError("--validation-file and --test-file need --train-file")
+        held = max(3, cfg.generated // 3)
+        return Splits(waveforms(cfg.generated, seed), waveforms(held, seed + 1), waveforms(held, seed + 2))
+    train = read(cfg.train_file)
+    if cfg.validation_file:
+        validation = read(cfg.validation_file)
+    else:
+        train, validation = labelled.split(train, seed=seed)
+    test = read(cfg.test_file) if cfg.test_file else None
+    for held in (validation, test):
+        if held is None:
+            continue
+        if type(held) is not type(train):
+            raise UserError(f"{held.source} holds {kind(held)}, but {train.source} holds {kind(train)}")
+        labelled.check_labels(held, train)
+        if kind(train) == "series":
+            labelled.check_features(held, train)
+    return Splits(train, validation, test)
+
+
+def kind(data) -> str:
+    return "text" if isinstance(data, labelled.LabelledText) else "series"
+
+
+@dataclasses.dataclass
+class Vocabulary:
+    """What a classify run keeps in vocab.json: its labels (id -> label), what it reads, for text
+    its tokens, for series the standardisation; `length`, the LiteRT models' fixed input length,
+    is twice the longest training sequence (at most the served limit): the host refuses longer ones."""
+
+    labels: list[str]
+    kind: str
+    length: int
+    features: int = 0
+    mean: list[float] | None = None  # series: per-feature standardisation of the training split
+    std: list[float] | None = None
+    words: list[str] | None = None
+    level: str = "char"
+    lowercase: bool = False
+
+    @classmethod
+    def build(cls, train, cfg: Config) -> Vocabulary:
+        labels = labelled.classes(train)
+        if kind(train) == "series":
+            length = min(2 * int(train.lengths.max()), MAX_SERIES_STEPS)
+        mean, std = labelled.standardisation(train)
+        return cls(labels, "series", length, train.features, mean.tolist(), std.tolist())
+        tokens = TokenVocabulary.build(train.texts, cfg.level, cfg.vocab_size, lowercase=cfg.lowercase)
+        ids = tokenize(tf.constant(train.texts), cfg.level, cfg.lowercase).row_lengths().numpy()
+        length = int(min(2 * max(ids.max(), 1), MAX_TEXT_CHARS))
+        return cls(labels, "text", length, words=tokens.words, level=cfg.level, lowercase=cfg.lowercase)
+
+    def save(self, path) -> None:
+        Path(path).write_text(
+            json.dumps(dataclasses.asdict(self), ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, path) -> Vocabulary:
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @property
+    def tokens(self) -> TokenVocabulary:
+        return TokenVocabulary(self.words or [])
+
+
+class TextIds(tf.Module):
+    """Texts [B] -> token ids [B, T] (0-padded) and lengths [B], in TF ops (inside the SavedModel)."""
+
+    def __init__(self, vocab: Vocabulary):
+        super().__init__()
+        self.vocab, self.lookup = vocab, vocab.tokens.lookup()
+
+    def __call__(self, texts):
+        tokens = tokenize(texts, self.vocab.level, self.vocab.lowercase)
+        ids = tf.cast(tf.ragged.map_flat_values(self.lookup, tokens), tf.int32)
+        return ids.to_tensor(0), tf.cast(ids.row_lengths(), tf.int32)
+
+
+def label_ids(data, vocab: Vocabulary) -> np.ndarray:
+    index = {label: i for i, label in enumerate(vocab.labels)}
+    return np.array([index[label] for label in data.labels], np.int32)
+
+
+def make_dataset(data, vocab: Vocabulary, batch_size: int, shuffle_seed=None) -> tf.data.Dataset:
+    """((sequences, lengths), label ids), padded per batch; shuffled each pass when `shuffle_seed`."""
+    if vocab.kind == "series":
+        values = tf.RaggedTensor.from_row_lengths(np.concatenate(data.series), data.lengths)
+        inputs = tf.data.Dataset.from_tensor_slices(values).map(lambda s: (s, tf.shape(s)[0]))
+    else:
+        inputs = tf.data.Dataset.from_tensor_slices(tf.constant(data.texts))
+    ds = tf.data.Dataset.zip((inputs, tf.data.Dataset.from_tensor_slices(label_ids(data, vocab))))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(data), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if vocab.kind == "series":
+        return ds.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    to_ids = TextIds(vocab)
+    return ds.batch(batch_size).map(lambda t, y: (to_ids(t), y)).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- model
+def reservoir_args(cfg: Config) -> dict:
+    return dict(
+        units=cfg.reservoir_units,
+        spectral_radius=cfg.spectral_radius,
+        leak_rate=cfg.leak_rate,
+        input_scaling=cfg.input_scaling,
+        bias_scaling=0.2,
+        connectivity=0.1,
+        seed=cfg.seed,
+    )
+
+
+def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
+    """(sequences [B, T, F] float or token ids [B, T], lengths [B]) -> class logits [B, C] (the
+    ESN: readout scores). `length` fixes T (the LiteRT form; same layer names and weights)."""
+    classes = len(vocab.labels)
+    if cfg.model == "esn":
+        variance = (np.asarray(vocab.std, np.float64) ** 2).tolist()
+        return ESNClassifier(
+            vocab.features,
+            classes,
+            reservoir_args(cfg),
+            cfg.alpha,
+            cfg.points,
+            vocab.mean,
+            variance,
+            name="esn",
+        )
+    lengths = keras.Input(shape=(), dtype="int32", name="lengths")
+    if vocab.kind == "series":
+        sequences = keras.Input(shape=(length, vocab.features), name="series")
+        variance = (np.asarray(vocab.std, np.float64) ** 2).tolist()
+        x = keras.layers.Normalization(axis=-1, mean=vocab.mean, variance=variance, name="standardize")(
+            sequences
+        )
+        if cfg.noise:
+            x = keras.layers.GaussianNoise(cfg.noise, name="noise")(x)
+    else:
+        sequences = keras.Input(shape=(length,), dtype="int32", name="tokens")
+        x = keras.layers.Embedding(len(vocab.tokens), cfg.embedding_dim, name="embedding")(sequences)
+    mask = StepMask(name="step_mask")([sequences, lengths])
+    for i in range(cfg.layers):
+        if cfg.cell in LECTURE_CELLS:
+            rnn = keras.layers.RNN(lecture_cell(cfg.cell, cfg.units), return_sequences=True, name=f"rnn_{i}")
+        else:
+            rnn = RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, name=f"rnn_{i}")
+        if cfg.bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
+        x = rnn(x, mask=mask)
+    x = SequencePooling(cfg.pooling, cfg.points, name="pooling")(x, mask=mask)
+    x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
+    logits = keras.layers.Dense(classes, dtype="float32", name="logits")(x)
+    return keras.Model([sequences, lengths], logits, name=f"classify_{cfg.cell}")
+
+
+def probabilities(cfg: Config, scores):
+    """Logits -> softmax; the ESN's ridge scores (fitted to one-hot targets) -> their positive
+    parts, normalised (a vote share; uniform when none is positive)."""
+    if cfg.model != "esn":
+        return tf.nn.softmax(scores, axis=-1)
+    positive = tf.nn.relu(scores)
+    total = tf.reduce_sum(positive, axis=-1, keepdims=True)
+    uniform = tf.ones_like(scores) / tf.cast(tf.shape(scores)[-1], scores.dtype)
+    return tf.where(total > 0, positive / tf.maximum(total, 1e-12), uniform)
+
+
+# ---------------------------------------------------------------- serving
+class ClassifyServing(tf.Module):
+    """The `classify` signature: series (zero-padded) and lengths, or texts -> label, probabilities,
+    labels. Requests are checked (lengths within the padding, finite values, batch and length
+    limits) and refused with an InvalidArgument naming what is wrong."""
+
+    def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
+        super().__init__(name="classifier")
+        self.model, self.vocab, self.cfg = model, vocab, cfg
+        self.labels = tf.constant(vocab.labels)
+        self.text_ids = TextIds(vocab) if vocab.kind == "text" else None
+
+    def answer(self, scores) -> dict:
+        probs = probabilities(self.cfg, scores)
+        return {
+            "label": tf.gather(self.labels, tf.argmax(probs, axis=-1, output_type=tf.int32)),
+            "probabilities": probs,
+            "labels": self.labels,
+        }
+
+    def classify(self, series, lengths):
+        steps, batch = tf.shape(series)[1], tf.shape(series)[0]
+        checks = [
+            tf.debugging.assert_positive(batch, message="the request must hold at least one series"),
+            tf.debugging.assert_less_equal(
+                batch, MAX_CLASSIFY_BATCH, message=f"at most {MAX_CLASSIFY_BATCH} series per request"
+            ),
+            tf.debugging.assert_less_equal(
+                steps, MAX_SERIES_STEPS, message=f"series longer than {MAX_SERIES_STEPS} steps are refused"
+            ),
+            tf.debugging.assert_positive(lengths, message="every length must be at least 1"),
+            tf.debugging.assert_less_equal(
+                lengths, steps, message="a length is longer than the series sent (its padding)"
+            ),
+            finite_check("series", series),
+        ]
+        series, lengths = after_checks(checks, series, lengths)
+        return self.answer(self.model([series, lengths], training=False))
+
+    def classify_text(self, text):
+        checks = [
+            tf.debugging.assert_positive(tf.size(text), message="the request must hold at least one text"),
+            tf.debugging.assert_less_equal(
+                tf.size(text), MAX_CLASSIFY_BATCH, message=f"at most {MAX_CLASSIFY_BATCH} texts per request"
+            ),
+            tf.debugging.assert_less_equal(
+                tf.reduce_max(tf.strings.length(text, unit="UTF8_CHAR")),
+                MAX_TEXT_CHARS,
+                message=f"texts longer than {MAX_TEXT_CHARS} characters are refused",
+            ),
+        ]
+        (text,) = after_checks(checks, text)
+        ids, lengths = self.text_ids(text)
+        ids = tf.concat(
+            [ids, tf.zeros([tf.shape(ids)[0], 1], tf.int32)], axis=1
+        )  # an empty text: one pad step
+        return self.answer(self.model([ids, lengths], training=False))
+
+    def litert_fn(self):
+        """The model at the fixed length `vocab.length` (its loop becomes a builtin WHILE):
+        (series [1, L, F] or tokens [1, L], lengths [1]) -> probabilities [1, C]."""
+        length = self.vocab.length
+        fixed = build_model(self.cfg, self.vocab, length=length)
+        fixed.set_weights(self.model.get_weights())
+        self.fixed = fixed  # tracked
+
+        def classify(sequences, lengths):
+            return {"probabilities": probabilities(self.cfg, fixed([sequences, lengths], training=False))}
+
+        if self.vocab.kind == "series":
+            first = tf.TensorSpec([1, length, self.vocab.features], tf.float32, name="series")
+        else:
+            first = tf.TensorSpec([1, length], tf.int32, name="tokens")
+        return classify, [first, tf.TensorSpec([1], tf.int32, name="lengths")]
+
+
+def signature(vocab: Vocabulary) -> list:
+    if vocab.kind == "text":
+        return [tf.TensorSpec([None], tf.string, name="text")]
+    return [
+        tf.TensorSpec([None, None, vocab.features], tf.float32, name="series"),
+        tf.TensorSpec([None], tf.int32, name="lengths"),
+    ]
+
+
+# ---------------------------------------------------------------- evaluation
+def padded(data) -> tuple[np.ndarray, np.ndarray]:
+    """Series as one zero-padded array [N, T, F] and their lengths."""
+    lengths = data.lengths
+    out = np.zeros((len(data), int(lengths.max()), data.features), np.float32)
+    for i, s in enumerate(data.series):
+        out[i, : len(s)] = s
+    return out, lengths.astype(np.int32)
+
+
+def predicted_labels(serving: ClassifyServing, data, batch_size: int = 256) -> list[str]:
+    """What the `classify` signature answers for `data` (in batches)."""
+    fn = tf.function(serving.classify_text if serving.vocab.kind == "text" else serving.classify)
+    out = []
+    for i in range(0, len(data), batch_size):
+        part = labelled._take(data, list(range(i, min(i + batch_size, len(data)))))
+        args = (
+            [tf.constant(part.texts)]
+            if serving.vocab.kind == "text"
+            else list(map(tf.constant, padded(part)))
+        )
+        out += [label.decode("utf-8") for label in fn(*args)["label"].numpy()]
+    return out
+
+
+def scores(predicted: list[str], truth: list[str], labels: list[str]) -> dict:
+    """Accuracy, errors, per-class recall and the confusion table (rows: true label, columns: predicted)."""
+    index = {label: i for i, label in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)), int)
+    for p, t in zip(predicted, truth):
+        confusion[index[t], index[p]] += 1
+    errors = int(sum(p != t for p, t in zip(predicted, truth)))
+    recall = {
+        label: float(confusion[i, i] / row) for i, label in enumerate(labels) if (row := confusion[i].sum())
+    }
+    return {
+        "accuracy": 1 - errors / max(1, len(truth)),
+        "errors": errors,
+        "recall": recall,
+        "confusion": {"labels": labels, "matrix": confusion.tolist()},
+    }
+
+
+# ---------------------------------------------------------------- the task interface
+class ClassifyTask(Task):
+    name = NAME
+    Config = Config
+    Vocabulary = Vocabulary
+    check = staticmethod(check_config)
+
+    def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
+        splits = load_splits(cfg)
+        vocab = load_or_build_vocabulary(run_dir, Vocabulary, lambda: Vocabulary.build(splits.train, cfg))
+        counts = f"{len(splits.train):,} training / {len(splits.validation):,} validation"
+        test_count = len(splits.test) if splits.test else 0
+        print(f"{counts} / {test_count:,} test {vocab.kind}; {len(vocab.labels)} classes")
+        model = build_model(cfg, vocab)
+        batch = min(len(splits.train), ESN_BATCH) if cfg.model == "esn" else cfg.batch_size  # ESN: one pass
+        train = make_dataset(splits.train, vocab, batch, cfg.seed)
+        validation = make_dataset(splits.validation, vocab, 256)
+
+        def test(best: keras.Model) -> dict:
+            if splits.test is None:
+                return {"test_sequences": 0, "test_note": "no --test-file: no test scores"}
+            found = scores(
+                predicted_labels(ClassifyServing(best, vocab, cfg), splits.test),
+                splits.test.labels,
+                vocab.labels,
+            )
+            print(f"test: accuracy {found['accuracy']:.4f}, {found['errors']} errors of {len(splits.test)}")
+            return {"test_sequences": len(splits.test), **{f"test_{k}": v for k, v in found.items()}}
+
+        return TrainingPlan(
+            model=model,
+            train_data=train.repeat(),
+            validation_data=validation,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            steps_per_epoch=cfg.steps_per_epoch or -(-len(splits.train) // batch),
+            epochs=1 if cfg.model == "esn" else None,
+            summary=lambda _: {
+                "kind": vocab.kind,
+                "classes": len(vocab.labels),
+                **test(self.load(run_dir).model),
+            },
+            loss_label="cross-entropy (nats per sequence)",
+        )
+
+    def serving(self, run: Run, xla: bool = False) -> ServingSpec:
+        cfg, vocab = run.config, run.vocab
+        module = ClassifyServing(run.model, vocab, cfg)
+        litert_fn, litert_signature = module.litert_fn()
+        endpoint = module.classify_text if vocab.kind == "text" else module.classify
+        if vocab.kind == "text":
+            example = {"text": ["an example"]}
+        else:
+            example = {"series": [[[0.0] * vocab.features] * 2], "lengths": [2]}
+        return ServingSpec(
+            name=NAME,
+            module=module,
+            endpoints={"classify": (endpoint, signature(vocab))},
+            litert={"classify": (litert_fn, litert_signature)},
+            metadata={
+                "task": NAME,
+                "kind": vocab.kind,
+                "model": cfg.model,
+                "labels": vocab.labels,
+                "length": vocab.length,
+                "features": vocab.features,
+                **(
+                    {"tokens": vocab.tokens.tokens, "level": vocab.level, "lowercase": vocab.lowercase}
+                    if vocab.kind == "text"
+                    else {}
+                ),
+                "classify": {
+                    "inputs": ["series" if vocab.kind == "series" else "tokens", "lengths"],
+                    "outputs": ["probabilities"],
+                },
+            },
+            example={"signature_name": "classify", "inputs": example},
+        )
+
+    def add_predict_arguments(self, parser) -> None:
+        parser.add_argument("inputs", nargs="+", help="a .ts / .csv series file, or texts to label")
+
+    def predict(self, run: Run, args) -> None:
+        """Print `input<TAB>label` lines: one per series of a file, or per text given."""
+        module = ClassifyServing(run.model, run.vocab, run.config)
+        if run.vocab.kind == "series":
+            for path in args.inputs:
+                data = labelled.read_labelled_series(path)
+                if data.features != run.vocab.features:
+                    raise UserError(
+                        f"{path}: {data.features} features per step; the run reads {run.vocab.features}"
+                    )
+                for line, label in zip(data.lines, predicted_labels(module, data)):
+                    print(f"{path}:{line}\t{label}")
+        else:
+            data = labelled.LabelledText(list(args.inputs), [run.vocab.labels[0]] * len(args.inputs))
+            for text, label in zip(args.inputs, predicted_labels(module, data)):
+                print(f"{text}\t{label}")
+
+
+TASK = ClassifyTask()

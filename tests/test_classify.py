@@ -1,0 +1,163 @@
+"""One label per sequence (`--task classify`): pooling, the ESN classifier's closed-form readout,
+the scores, and a tiny run trained, exported and served as a user would."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_rnn.data import series as series_data
+from keras_rnn.layers.sequence import ESNClassifier, SequencePooling, StepMask
+from keras_rnn.tasks import classify
+from tests.conftest import run_cli
+from tests.export_harness import assert_builtin_ops_only, serve
+from tests.layer_harness import check_layer
+
+TRAIN_ARGS = [
+    "--generated",
+    "150",
+    "--units",
+    "16",
+    "--epochs",
+    "8",
+    "--batch-size",
+    "16",
+    "--learning-rate",
+    "0.01",
+    "--seed",
+    "2",
+]
+
+
+# ---------------------------------------------------------------- layers
+@pytest.mark.parametrize(
+    "mode, expected", [("mean", (2, 3)), ("last", (2, 3)), ("attention", (2, 3)), ("points", (2, 12))]
+)
+def test_sequence_pooling_through_the_harness(mode, expected, tmp_path):
+    check_layer(lambda: SequencePooling(mode, points=4), (2, 7, 3), expected, tmp_path)
+
+
+def test_pooling_reads_only_the_real_steps():
+    x = np.arange(2 * 5 * 2, dtype=np.float32).reshape(2, 5, 2)
+    mask = StepMask()([x, np.array([3, 1])]).numpy()
+    assert mask.tolist() == [[True, True, True, False, False], [True, False, False, False, False]]
+    pooled = {m: SequencePooling(m, points=3)(x, mask=mask).numpy() for m in ("mean", "last", "points")}
+    np.testing.assert_allclose(pooled["mean"], [x[0, :3].mean(0), x[1, 0]])
+    np.testing.assert_allclose(pooled["last"], [x[0, 2], x[1, 0]])
+    np.testing.assert_allclose(pooled["points"], [x[0, [0, 1, 2]].ravel(), x[1, [0, 0, 0]].ravel()])
+    attention = SequencePooling("attention")
+    padded_away = attention(x, mask=mask).numpy()
+    x_changed = x.copy()
+    x_changed[0, 3:] = 1e3  # what lies past a length never counts
+    np.testing.assert_allclose(attention(x_changed, mask=mask).numpy(), padded_away, rtol=1e-6)
+
+
+def test_esn_classifier_readout_is_the_ridge_solution_and_round_trips(tmp_path):
+    data = series_data.waveforms(60, seed=4)
+    series, lengths = classify.padded(data)
+    labels = np.array([["sine", "square", "sawtooth"].index(y) for y in data.labels])
+    mean, std = series.reshape(-1, 2).mean(0), series.reshape(-1, 2).std(0)
+    reservoir = dict(units=20, spectral_radius=0.9, leak_rate=0.5, input_scaling=0.5, seed=1)
+    model = ESNClassifier(
+        2, 3, reservoir, alpha=0.5, points=3, mean=mean.tolist(), variance=(std**2).tolist()
+    )
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit((series, lengths), labels, batch_size=25, epochs=1, verbose=0)  # 3 batches, one solve
+    features = model.features((series, lengths)).numpy().astype(np.float64)
+    assert features.shape == (60, 20 * 4)
+    x = np.hstack([np.ones((60, 1)), features])
+    w = np.linalg.solve(x.T @ x + 0.5 * np.eye(x.shape[1]), x.T @ np.eye(3)[labels])
+    np.testing.assert_allclose(model.readout.bias.numpy(), w[0], atol=1e-5)
+    np.testing.assert_allclose(model.readout.kernel.numpy(), w[1:], atol=1e-5)
+    model.save(tmp_path / "esn.keras")
+    again = keras.saving.load_model(tmp_path / "esn.keras", compile=False)
+    np.testing.assert_allclose(again((series, lengths)).numpy(), model((series, lengths)).numpy(), atol=1e-6)
+
+
+def test_scores_count_errors_recall_and_confusion():
+    found = classify.scores(["a", "b", "b", "c"], ["a", "b", "c", "c"], ["a", "b", "c"])
+    assert found["errors"] == 1 and found["accuracy"] == 0.75
+    assert found["recall"] == {"a": 1.0, "b": 1.0, "c": 0.5}
+    assert found["confusion"]["matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+# ---------------------------------------------------------------- a run, trained and served
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("classify")
+    run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *TRAIN_ARGS)
+    run_cli(
+        "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
+    )
+    return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"
+
+
+def test_the_served_labels_are_the_ones_metrics_json_counts(trained):
+    run_dir, savedmodel, litert = trained
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_sequences"] == 50 and 0.8 <= metrics["test_accuracy"] <= 1
+    assert sum(map(sum, metrics["test_confusion"]["matrix"])) == 50
+    test = series_data.waveforms(50, seed=2 + 2)  # the run's test split: --data-seed (= --seed) + 2
+    series, lengths = classify.padded(test)
+    answer = serve(
+        savedmodel,
+        {"signature_name": "classify", "inputs": {"series": series.tolist(), "lengths": lengths.tolist()}},
+    )
+    errors = sum(p != t for p, t in zip(answer["label"], test.labels))
+    assert errors == metrics["test_errors"]
+    assert answer["labels"] == ["sine", "square", "sawtooth"]
+    np.testing.assert_allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=1e-5)
+    assert_builtin_ops_only(litert / "classify_classify.tflite")
+
+
+def test_the_litert_model_gives_the_savedmodels_probabilities(trained):
+    _, savedmodel, litert = trained
+    from ai_edge_litert.interpreter import Interpreter
+
+    test = series_data.waveforms(6, seed=9)
+    series, lengths = classify.padded(test)
+    served = tf.saved_model.load(str(savedmodel)).signatures["classify"]
+    expected = served(series=tf.constant(series), lengths=tf.constant(lengths))["probabilities"].numpy()
+    runner = Interpreter(model_path=str(litert / "classify_classify.tflite")).get_signature_runner()
+    length = runner.get_input_details()["series"]["shape"][1]
+    for i in range(len(test)):
+        fixed = np.zeros((1, length, 2), np.float32)
+        fixed[0, : lengths[i]] = series[i, : lengths[i]]
+        got = runner(series=fixed, lengths=lengths[i : i + 1])["probabilities"]
+        np.testing.assert_allclose(got[0], expected[i], atol=1e-4)
+
+
+def test_a_request_outside_the_limits_is_refused(trained):
+    served = tf.saved_model.load(str(trained[1])).signatures["classify"]
+    series = np.zeros((1, 4, 2), np.float32)
+    for bad_series, bad_lengths, message in [
+        (series, [5], "longer than the series"),
+        (series, [0], "at least 1"),
+        (np.full((1, 4, 2), np.nan, np.float32), [4], "finite"),
+    ]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            served(series=tf.constant(bad_series), lengths=tf.constant(bad_lengths, tf.int32))
+
+
+def test_bad_files_get_one_error_line(tmp_path):
+    good = tmp_path / "train.ts"
+    good.write_text("@dimensions 1\n@classLabel true a b\n@data\n1,2,3:a\n2,3,4:b\n1,1,2:a\n3,3,3:b\n")
+    unseen = tmp_path / "test.ts"
+    unseen.write_text("@dimensions 1\n@classLabel true a b c\n@data\n1,2,3:a\n1,2:c\n")
+    ragged = tmp_path / "ragged.ts"
+    ragged.write_text("@dimensions 2\n@classLabel true a\n@data\n1,2,3:1,2:a\n")
+    text = tmp_path / "train.tsv"
+    text.write_text("good film\tpos\n")
+    for args, message in [
+        (["--train-file", good, "--test-file", unseen], "test.ts, line 5"),
+        (["--train-file", ragged], "ragged.ts, line 4"),
+        (["--train-file", text, "--model", "esn"], "--model esn reads series"),
+    ]:
+        proc = run_cli("train.py", "--task", "classify", "--run-dir", tmp_path / "r", *args, check=False)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and lines[-1].startswith("error:") and message in lines[-1], proc.stderr
+        assert not (tmp_path / "r").exists()
