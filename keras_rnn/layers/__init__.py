@@ -19,6 +19,7 @@ from keras_rnn.layers.reservoir import (
     echo_state_property,
     estimated_bytes,
 )
+from keras_rnn.layers.sequence import ESNClassifier, SequencePooling, StepMask
 
 __all__ = [
     "AttentionDecoder",
@@ -29,12 +30,15 @@ __all__ = [
     "SlidesGRUCell",
     "SlidesLSTMCell",
     "BahdanauAttention",
+    "ESNClassifier",
     "ESNInitializer",
     "EchoStateNetwork",
     "FreshNormalEquations",
     "Reservoir",
     "ReservoirCell",
     "RidgeReadout",
+    "SequencePooling",
+    "StepMask",
     "check_size",
     "echo_state_property",
     "estimated_bytes",

@@ -99,6 +99,22 @@ class RidgeReadout(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "alpha": self.alpha}
 
 
+def closed_form_step(model, x, y, sample_weight, features, targets, readout_inputs=None) -> dict:
+    """A `train_step` without gradients, for a model whose last layer is a `RidgeReadout`
+    (`model.readout`): add the batch's `features` and `targets` to the normal equations, solve,
+    and report the compiled loss and metrics of the solved readout on `readout_inputs`
+    (default: the features), as `fit` expects."""
+    model.readout.accumulate(features, targets, sample_weight)
+    model.readout.solve()
+    y_pred = model.readout(features if readout_inputs is None else readout_inputs)
+    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss)
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
 @keras.saving.register_keras_serializable(package="keras_rnn")
 class EchoStateNetwork(keras.Model):
     """Functional model: series [batch, time, features] -> Reservoir -> RidgeReadout on
@@ -214,15 +230,9 @@ class EchoStateNetwork(keras.Model):
             x, keras.ops.zeros((keras.ops.shape(x)[0], self.reservoir.cell.units))
         )
         features = keras.ops.concatenate([x, states], axis=-1)
-        self.readout.accumulate(features, y, sample_weight)
-        self.readout.solve()
-        y_pred = self.readout(keras.ops.cast(features, self.precision))
-        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return closed_form_step(
+            self, x, y, sample_weight, features, y, keras.ops.cast(features, self.precision)
+        )
 
     def get_config(self):
         return {

@@ -14,6 +14,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_rnn.layers.readout import RidgeReadout, closed_form_step
+from keras_rnn.layers.reservoir import Reservoir
+
 POOLINGS = ("last", "mean", "attention", "points")
 
 
@@ -114,8 +117,6 @@ class ESNClassifier(keras.Model):
         variance=None,
         **kwargs,
     ):
-        from keras_rnn.layers.readout import RidgeReadout
-        from keras_rnn.layers.reservoir import Reservoir
 
         series = keras.Input(shape=(None, features), name="series")
         lengths = keras.Input(shape=(), dtype="int32", name="lengths")
@@ -152,17 +153,7 @@ class ESNClassifier(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         pooled = self.features(x)
         targets = ops.one_hot(ops.cast(ops.reshape(y, (-1,)), "int32"), self.classes)
-        self.readout.accumulate(pooled, targets, sample_weight)
-        self.readout.solve()
-        y_pred = self.readout(pooled)
-        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        import tensorflow as tf
-
-        loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return closed_form_step(self, x, y, sample_weight, pooled, targets)
 
     def get_config(self):
         return {"name": self.name, **self.init_args}
