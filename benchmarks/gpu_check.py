@@ -221,7 +221,7 @@ def table(records: list[dict], gpu: bool) -> str:
             )
         )
         rows.append(
-            f"| {r['name']} | {r['device']} | {r['steps_per_second']} | {cudnn} | {mark[r.get('loads_on_cpu')]} "
+            f"| {r['name']} | {r['device']} | {r['steps_per_second'] or '-'} | {cudnn} | {mark[r.get('loads_on_cpu')]} "
             f"| {mark[r.get('litert_builtins')]} | {mark[r.get('answers_match')]} |"
         )
     return "\n".join(rows)
