@@ -1,6 +1,7 @@
-"""Sampling from logits and searching for outputs, in pure TensorFlow so it runs inside
-exported graphs; and the TensorFlow tutorial's Python-loop sampler (`KerasStepSampler`),
-the reference the in-graph loops are tested and timed against."""
+"""Sampling from logits (and a language model's sampling loop, `sample_after_prompts`) and
+searching for outputs, in pure TensorFlow so it runs inside exported graphs; and the
+TensorFlow tutorial's Python-loop sampler (`KerasStepSampler`), the reference the in-graph
+loops are tested and timed against."""
 
 from __future__ import annotations
 
@@ -42,6 +43,38 @@ def sample(logits, temperature, top_k, seed, step, banned_bias=None):
     """
     filtered = filter_logits(logits, temperature, top_k, banned_bias)
     return tf.random.stateless_categorical(filtered, 1, seed=tf.stack([seed, step]), dtype=tf.int32)[:, 0]
+
+
+def sample_after_prompts(
+    step_fn, state, padded, lengths, num_steps, vocab_size, temperature, top_k, seed, banned_bias=None
+):
+    """A language model's sampling loop: feed the prompts (ids [B, T], 0-padded; `lengths` [B])
+    through `step_fn(tokens [B], state [B, S]) -> (logits [B, V], new state)`, each row stopping at
+    its own length, then draw `num_steps` ids per row (`sample`, step i seeded by (seed, i)), each
+    fed back: ids [B, num_steps]. Numbers only, so XLA can compile it."""
+    batch = tf.shape(padded)[0]
+
+    def prime(t, state, last_logits):  # feed the prompt; rows stop at their own length
+        logits, new_state = step_fn(padded[:, t], state)
+        state = tf.where((t < lengths)[:, None], new_state, state)
+        last_logits = tf.where((t == lengths - 1)[:, None], logits, last_logits)
+        return t + 1, state, last_logits
+
+    _, state, logits = tf.while_loop(
+        lambda t, *_: t < tf.shape(padded)[1], prime, (tf.constant(0), state, tf.zeros([batch, vocab_size]))
+    )
+
+    def draw(i, state, logits, out):
+        token = sample(logits, temperature, top_k, seed, i, banned_bias=banned_bias)
+        logits, state = step_fn(token, state)
+        return i + 1, state, logits, out.write(i, token)
+
+    _, _, _, out = tf.while_loop(
+        lambda i, *_: i < num_steps,
+        draw,
+        (tf.constant(0), state, logits, tf.TensorArray(tf.int32, size=num_steps)),
+    )
+    return tf.transpose(out.stack())
 
 
 # ---------------------------------------------------------------- search for encoder-decoders

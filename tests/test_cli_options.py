@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from keras_rnn import UserError, runs, tasks
 from keras_rnn import config as config_lib
+from keras_rnn.export.encoder_decoder import search_options
 from keras_rnn.tasks import caption, esn, translate
-from keras_rnn.tasks.base import search_options
 
 OLD_FLAGS = {
     "charlm": "--text-file",

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_rnn import UserError, decoding, metrics
 from keras_rnn.data import parallel, tokens
 from keras_rnn.data.tokens import TokenVocabulary
+from keras_rnn.data.translation import SOURCE_END_ID
 from keras_rnn.hosts.translate import TranslateLiteRT
 from keras_rnn.layers import BahdanauAttention
 from keras_rnn.tasks import translate
@@ -289,7 +290,7 @@ def test_subwords_spell_unseen_words_and_only_unseen_characters_are_unknown(load
     _, translator, _ = loaded
     ids, lengths = translator.vectorizer.source(tf.constant(["zebra big", "", "bigcat"]))
     ids, lengths = ids.numpy(), lengths.numpy()
-    assert tokens.UNKNOWN_ID in ids[0] and ids[0, lengths[0]] == translate.SOURCE_END_ID  # "z": never seen
+    assert tokens.UNKNOWN_ID in ids[0] and ids[0, lengths[0]] == SOURCE_END_ID  # "z": never seen
     assert lengths[1] == 0 and tokens.UNKNOWN_ID not in ids[2]  # an unseen word of seen characters
 
 

@@ -1,5 +1,10 @@
-"""Captioned images: a file of `image path<TAB>caption` lines, read into splits of
-decoded, resized images and their captions (generated scenes: `keras_rnn.data.scenes`)."""
+"""Captioned images as model inputs: the splits the options name (a file of `image path<TAB>caption`
+lines, read into decoded, resized images and their captions, or generated scenes:
+`keras_rnn.data.scenes`), the caption words' vocabulary and the tf.data pipeline.
+
+Words come from `keras_rnn.data.tokens` (word level, lowercased); ids 0 padding, 1 unknown,
+2 <start>, 3 <end>, then the most frequent words.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,21 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError
+from keras_rnn import config as config_lib
+from keras_rnn.data import passes_or_one, scenes
+from keras_rnn.data.tokens import (
+    END,
+    START,
+    TokenVocabulary,
+    load_json,
+    normalized,
+    save_json,
+    token_ids,
+    tokenize,
+)
+
+START_ID, END_ID = 2, 3
+SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --data-seed + these
 
 
 @dataclasses.dataclass
@@ -99,6 +119,63 @@ def split_captions_file(path, size: int, seed: int) -> tuple[Split, Split, Split
         first_captions(held_out["validation"]),
         first_captions(held_out["test"]),
     )
+
+
+def load_splits(cfg) -> tuple[Split, Split, Split]:
+    """The training, validation and test images the options name (a caption `Config`): the
+    --captions-file split by image, or generated scenes (separate seeds)."""
+    seed = config_lib.data_seed(cfg)
+    if cfg.captions_file:
+        return split_captions_file(cfg.captions_file, cfg.image_size, seed)
+    if cfg.scenes_train < 1 or cfg.scenes_eval < 1:
+        raise UserError(
+            f"need --scenes-train and --scenes-eval >= 1; got {cfg.scenes_train}, {cfg.scenes_eval}"
+        )
+    sizes = (cfg.scenes_train, cfg.scenes_eval, cfg.scenes_eval)
+    made = [scenes.generate(n, seed + offset, cfg.image_size) for n, offset in zip(sizes, SPLIT_SEEDS)]
+    return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
+
+
+class Vocabulary(TokenVocabulary):
+    """Caption words: <start>, <end>, then the most frequent words (what vocab.json holds)."""
+
+    @classmethod
+    def from_captions(cls, captions, size: int) -> Vocabulary:
+        return cls(TokenVocabulary.build(captions, "word", size, specials=[START, END]).words)
+
+    def save(self, path):
+        save_json(path, {"words": self.words})
+
+    @classmethod
+    def load(cls, path):
+        return cls(load_json(path)["words"])
+
+
+def caption_ids(captions, lookup) -> tf.RaggedTensor:
+    """Strings [N] -> ragged ids <start> ... <end>."""
+    return token_ids(tokenize(tf.constant(captions), "word", lowercase=True), lookup, START_ID, END_ID)
+
+
+def references(split: Split) -> list[str]:
+    """The captions as scores compare them: the words the model reads and writes, lowercased."""
+    return normalized(split.captions, "word", lowercase=True)
+
+
+def make_dataset(split: Split, lookup, cfg, name: str, shuffle: bool):
+    """((image, caption input ids), caption output ids) batches, and the number of batches; `cfg`
+    gives max_caption_len, batch_size, seed. Captions of over max_caption_len words are skipped."""
+    ids = caption_ids(split.captions, lookup)
+    keep = (ids.row_lengths() <= cfg.max_caption_len + 2).numpy()
+    if not keep.any():
+        raise UserError(
+            f"the {name} split has no caption of at most --max-caption-len {cfg.max_caption_len} words"
+        )
+    if not keep.all():
+        print(f"{name}: skipped {int((~keep).sum())} of {len(keep)} captions over --max-caption-len words")
+    ids = tf.ragged.boolean_mask(ids, keep).to_tensor()
+    examples, count = ((split.images[keep], ids[:, :-1]), ids[:, 1:]), int(keep.sum())
+    ds = passes_or_one(examples, count, cfg.seed, shuffle, lambda ds: ds.batch(cfg.batch_size))
+    return ds, -(-count // cfg.batch_size)
 
 
 def declared_pixels(data):

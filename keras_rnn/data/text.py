@@ -1,4 +1,5 @@
-"""Character corpora: read and validate text, split it, map characters to ids.
+"""Character corpora: read and validate text, split it, map characters to ids, and the
+char-LM's datasets (`load_corpus`, `make_datasets`).
 
 Three sources, one rule for splitting (first 90% of characters for training,
 last 10% for validation, as nanoGPT and most char-LM write-ups do):
@@ -106,6 +107,21 @@ def split_train_validation(text: str, fraction: float = VALIDATION_FRACTION) -> 
     return text[:cut], text[cut:]
 
 
+def load_corpus(cfg) -> tuple[str, str]:
+    """The text a charlm `Config` names (--train-file, --dataset, or the standard library's
+    source; the first --max-chars), split first 90% / last 10%."""
+    if cfg.text_file:
+        text = read_text_file(cfg.text_file)
+    elif cfg.dataset:
+        text = tfds_text(cfg.dataset, manual_dir=cfg.tfds_manual_dir)
+    else:
+        print("Reading the Python standard library's source (the default, offline corpus) ...")
+        text = stdlib_source(cfg.max_chars)
+    if cfg.max_chars:
+        text = text[: cfg.max_chars]
+    return split_train_validation(text)
+
+
 class CharVocabulary:
     """Characters <-> integer ids. Id 0 is the unknown character; 1.. are `chars`.
 
@@ -197,3 +213,32 @@ def stream_dataset(ids: np.ndarray, seq_len: int, batch_size: int):
     x = x.reshape(batch_size, chunks, seq_len).transpose(1, 0, 2)
     y = y.reshape(batch_size, chunks, seq_len).transpose(1, 0, 2)
     return tf.data.Dataset.from_tensor_slices((x, y)), chunks
+
+
+def make_datasets(cfg, train_ids: np.ndarray, val_ids: np.ndarray):
+    """A charlm `Config`'s training (repeating) and validation datasets, plus batches per pass of
+    each: windows of --seq-len characters, or with --stateful the streams of truncated BPTT."""
+    need = cfg.seq_len + 2 if not cfg.stateful else cfg.batch_size * cfg.seq_len + 1
+    for split, ids in (("training", train_ids), ("validation", val_ids)):
+        if len(ids) < need:
+            raise UserError(
+                f"the {split} split has {len(ids)} characters, fewer than one batch needs ({need}); "
+                "give a longer corpus or lower --seq-len / --batch-size"
+            )
+    if cfg.stateful:
+        train, train_batches = stream_dataset(train_ids, cfg.seq_len, cfg.batch_size)
+        val, val_batches = stream_dataset(val_ids, cfg.seq_len, cfg.batch_size)
+    else:
+        train, train_batches = window_dataset(train_ids, cfg.seq_len, cfg.batch_size, True, cfg.seed)
+        val, val_batches = window_dataset(val_ids, cfg.seq_len, cfg.batch_size, False, cfg.seed)
+    if train_batches == 0 or val_batches == 0:
+        raise UserError("a split is shorter than one batch: lower --batch-size or --seq-len")
+    if cfg.validation_batches:
+        val_batches = min(val_batches, cfg.validation_batches)
+        val = val.take(val_batches)
+    return (
+        train.repeat().prefetch(tf.data.AUTOTUNE),
+        train_batches,
+        val.prefetch(tf.data.AUTOTUNE),
+        val_batches,
+    )

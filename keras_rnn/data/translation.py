@@ -20,7 +20,9 @@ from keras_rnn.data import parallel, passes_or_one
 from keras_rnn.data.subword import SubwordTokenizer, SubwordVocabulary
 from keras_rnn.data.tokens import (
     END,
+    PAD_ID,
     START,
+    UNKNOWN_ID,
     TokenVocabulary,
     load_json,
     save_json,
@@ -40,6 +42,12 @@ class Splits:
     validation: list
     test: list
     test_references: list[str]  # the test targets as the file has them: what test scores compare with
+
+
+def resolved_level(cfg) -> str:
+    """The token level of a translate `Config`: --level, or for auto: characters for the dates
+    task, subword pieces for sentence pairs."""
+    return cfg.level if cfg.level != "auto" else ("subword" if cfg.pairs_file or cfg.dataset else "char")
 
 
 def load_pairs(cfg) -> Splits:
@@ -111,6 +119,24 @@ class Vocabulary:
         data = load_json(path)
         side = SubwordVocabulary.from_json if data["level"] == "subword" else TokenVocabulary
         return cls(data["level"], side(data["source"]), side(data["target"]), data.get("lowercase", True))
+
+    def host_metadata(self) -> dict:
+        """What a LiteRT host needs to turn text into ids and back (part of the exported metadata)."""
+        return {
+            "pad_id": PAD_ID,
+            "unknown_id": UNKNOWN_ID,
+            "source_end_id": SOURCE_END_ID,
+            "target_start_id": TARGET_START_ID,
+            "target_end_id": TARGET_END_ID,
+            "lowercase": self.lowercase,
+            "source_vocab": self.source.tokens,
+            "target_vocab": self.target.tokens,
+            **(
+                {"source_subword": self.source.to_json(), "target_subword": self.target.to_json()}
+                if self.level == "subword"
+                else {}
+            ),
+        }
 
 
 class Vectorizer(tf.Module):

@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras_rnn import UserError
 from keras_rnn.config import data_seed
 from keras_rnn.data import scenes
-from keras_rnn.data.captions import declared_pixels, read_image_file, split_captions_file
+from keras_rnn.data.captions import SPLIT_SEEDS, declared_pixels, read_image_file, split_captions_file
 from keras_rnn.limits import MAX_IMAGE_PIXELS
 
 MAX_IMAGES = 16  # images per command: each costs a few hundred forward passes (occlusion, fooling)
@@ -123,11 +123,9 @@ def read_images(captioner: Captioner, args) -> tuple[np.ndarray, list[str], obje
 def validation_split(cfg, count: int):
     """A caption run's validation split as training made it, without building the others; of
     generated scenes only the first `count` (the same scenes: each is drawn after the ones before)."""
-    from keras_rnn.tasks import caption
-
     if cfg.captions_file:
         return split_captions_file(cfg.captions_file, cfg.image_size, data_seed(cfg))[1]
-    return scenes.generate(count, data_seed(cfg) + caption.SPLIT_SEEDS[1], cfg.image_size)
+    return scenes.generate(count, data_seed(cfg) + SPLIT_SEEDS[1], cfg.image_size)
 
 
 def object_of(split, image: int, word: str, y: float, x: float, margin: int = 0) -> bool:

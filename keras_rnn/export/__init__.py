@@ -23,6 +23,13 @@ class ServingSpec:
     example: dict | None = None  # a TF Serving REST body for the first endpoint (printed after export)
 
 
+def request_signature(batch: str, **options: tf.DType) -> list[tf.TensorSpec]:
+    """A served signature's inputs: a batch of strings named `batch` ([None]; raw text, or encoded
+    images), then one scalar per option, in order (e.g. `beam_width=tf.int32`)."""
+    scalars = [tf.TensorSpec([], dtype, name=name) for name, dtype in options.items()]
+    return [tf.TensorSpec([None], tf.string, name=batch), *scalars]
+
+
 def finite_check(name: str, tensor):
     """An assert (for `after_checks`) that a served input holds no NaN or inf."""
     return tf.debugging.assert_all_finite(tensor, message=f"{name} must hold finite numbers (no NaN or inf)")

@@ -12,6 +12,11 @@ The life of a run, and which method serves each step:
    (`keras_rnn.export.writer` writes them); `export_options` names the export flags
    the task supports, and `check_export_options` refuses the others in one place;
 5. `add_predict_arguments(parser)` / `predict(run, args)`: the `predict.py` command.
+
+What the tasks that decode or label share lives below them: `keras_rnn.evaluation` (the
+validation callback, the test summary of the best checkpoint, predict's answer lines) and, for
+the encoder-decoders, `keras_rnn.export.encoder_decoder` (serving, greedy decoding, predict's
+search options).
 """
 
 from __future__ import annotations
@@ -82,32 +87,3 @@ class Task:
             f"the {self.name} task has no predict command: export it (python export.py --task {self.name}) "
             "and call the SavedModel"
         )
-
-
-def add_search_arguments(parser: argparse.ArgumentParser, length_option: str) -> None:
-    """`predict.py`'s --beam-width and --max-length, the same for every encoder-decoder task
-    (`args.max_length` None: the task's decoding length for the run)."""
-    parser.add_argument(
-        "--beam-width",
-        type=int,
-        default=1,
-        help="beams searched (default: 1, greedy: the search the test scores, the attention maps and "
-        "the LiteRT hosts use, so the default output is what was scored; wider, e.g. 4, may do better)",
-    )
-    parser.add_argument(
-        "--max-length",
-        type=int,
-        default=None,
-        help="decoding steps at most, <end> included (the served max_length; default: the run's "
-        f"{length_option} + 1: its longest training target, then <end>)",
-    )
-
-
-def search_options(args: argparse.Namespace, module) -> tuple[int, int]:
-    """`predict.py`'s (beam width, max length) for an encoder-decoder serving `module` (default
-    length: its `max_steps`), within the served limits or refused with one error line."""
-    from keras_rnn.export.encoder_decoder import check_search_options
-
-    max_length = module.max_steps if args.max_length is None else args.max_length
-    check_search_options(args.beam_width, max_length, module.max_length_limit)
-    return args.beam_width, max_length

@@ -1,7 +1,6 @@
 """Image captioning: a CNN encoder into a recurrent decoder, with or without visual attention.
 
-Reading order: config -> data (scenes or a captions file) -> vocabulary -> model ->
-serving -> evaluation -> task.
+Reading order: config -> model -> serving -> evaluation -> task.
 
 - Encoder: a small CNN (rescaling, three conv + max-pool stages) whose last
   feature map is the memory: a grid of P = (size/8)² positions, D features each;
@@ -11,9 +10,10 @@ serving -> evaluation -> task.
   `--attention bahdanau` it attends over the grid at every word ("show, attend
   and tell", Xu et al. 2015); with `--attention none` the image vector starts the
   recurrence and is fed at every step ("show and tell", Vinyals et al. 2015).
-- Words: `keras_rnn.data.tokens` (word level); id 0 padding, 1 unknown, 2 <start>, 3 <end>.
-- Default data: generated scenes (`keras_rnn.data.scenes`), whose object masks
-  score the attention. `--captions-file` trains on your own images.
+- Data (`keras_rnn.data.captions`): the splits, the caption words' vocabulary (word level; id 0
+  padding, 1 unknown, 2 <start>, 3 <end>) and the tf.data pipeline. Default data: generated
+  scenes (`keras_rnn.data.scenes`), whose object masks score the attention. `--captions-file`
+  trains on your own images.
 """
 
 from __future__ import annotations
@@ -27,33 +27,24 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, metrics, output_directory, plots
+from keras_rnn import UserError, metrics, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
-from keras_rnn.data import passes_or_one, scenes
-from keras_rnn.data.captions import Split, declared_pixels, read_image_file, resize, split_captions_file
-from keras_rnn.data.tokens import (
-    END,
-    PAD_ID,
-    START,
-    TokenVocabulary,
-    load_json,
-    normalized,
-    save_json,
-    token_ids,
-    tokenize,
-)
-from keras_rnn.export import ServingSpec, after_checks
-from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback
-from keras_rnn.layers.decoder import AttentionDecoder
+from keras_rnn.data import captions as caption_data
+from keras_rnn.data import scenes
+from keras_rnn.data.captions import END_ID, START_ID, Split, Vocabulary, declared_pixels, make_dataset, resize
+from keras_rnn.data.tokens import PAD_ID
+from keras_rnn.evaluation import best_checkpoint_summary, test_entries
+from keras_rnn.export import ServingSpec, after_checks, request_signature
+from keras_rnn.export import encoder_decoder as ed
+from keras_rnn.export.encoder_decoder import DecodingReport, EncoderDecoderServing, greedy_texts
+from keras_rnn.layers.decoder import ATTENTION, CELLS, AttentionDecoder
 from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS
 from keras_rnn.runs import Run, load_or_build_vocabulary
-from keras_rnn.tasks.base import Task, TrainingPlan, add_search_arguments, search_options
+from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "caption"
-START_ID, END_ID = 2, 3
 ENCODERS = {"cnn": 8, "mobilenet_v3_small": 32}  # encoder -> pixels per grid cell (side)
-SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --data-seed + these
 
 
 @dataclasses.dataclass
@@ -80,13 +71,13 @@ class Config(TrainConfig):
         False, "mobilenet_v3_small with ImageNet weights, frozen (downloaded once: needs the network)"
     )
     filters: int = option(64, "cnn: channels of the last conv stage (the memory's features)")
-    cell: str = option("gru", "decoder cell", choices=["gru", "lstm"])
+    cell: str = option("gru", "decoder cell", choices=list(CELLS))
     units: int = option(128, "decoder units")
     embedding_dim: int = option(32, "word embedding size")
     attention: str = option(
         "bahdanau",
         "bahdanau (show, attend and tell), luong, cross (attention after the decoder RNN), or none (show and tell)",
-        choices=["bahdanau", "luong", "cross", "none"],
+        choices=list(ATTENTION),
     )
     attention_units: int = option(64, "size of the additive attention's hidden layer")
     max_caption_len: int = option(
@@ -102,13 +93,15 @@ def check_config(cfg: Config) -> None:
     config_lib.require_at_least(cfg, 4, "filters")  # the first conv stage has filters // 4 channels
 
 
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- model
 def grid_side(cfg: Config) -> int:
     """Positions per side of the encoder's feature grid (the attention's memory)."""
     return cfg.image_size // ENCODERS[cfg.encoder]
 
 
 def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
+    """The training, validation and test images (`keras_rnn.data.captions`), at a size the
+    encoder takes."""
     cell = ENCODERS[cfg.encoder]
     if cfg.image_size % cell or cfg.image_size < 2 * cell:
         raise UserError(
@@ -119,55 +112,9 @@ def load_splits(cfg: Config) -> tuple[Split, Split, Split]:
         raise UserError(
             "--pretrained needs --encoder mobilenet_v3_small (the cnn encoder starts from scratch)"
         )
-    if cfg.captions_file:
-        return split_captions_file(cfg.captions_file, cfg.image_size, config_lib.data_seed(cfg))
-    if cfg.scenes_train < 1 or cfg.scenes_eval < 1:
-        raise UserError(
-            f"need --scenes-train and --scenes-eval >= 1; got {cfg.scenes_train}, {cfg.scenes_eval}"
-        )
-    sizes = (cfg.scenes_train, cfg.scenes_eval, cfg.scenes_eval)
-    seed = config_lib.data_seed(cfg)
-    made = [scenes.generate(n, seed + offset, cfg.image_size) for n, offset in zip(sizes, SPLIT_SEEDS)]
-    return tuple(Split(s.images, s.captions, s.masks, s.shapes) for s in made)
+    return caption_data.load_splits(cfg)
 
 
-class Vocabulary(TokenVocabulary):
-    """Caption words: <start>, <end>, then the most frequent words (what vocab.json holds)."""
-
-    @classmethod
-    def from_captions(cls, captions, size: int) -> Vocabulary:
-        return cls(TokenVocabulary.build(captions, "word", size, specials=[START, END]).words)
-
-    def save(self, path):
-        save_json(path, {"words": self.words})
-
-    @classmethod
-    def load(cls, path):
-        return cls(load_json(path)["words"])
-
-
-def caption_ids(captions, lookup) -> tf.RaggedTensor:
-    """Strings [N] -> ragged ids <start> ... <end>."""
-    return token_ids(tokenize(tf.constant(captions), "word", lowercase=True), lookup, START_ID, END_ID)
-
-
-def make_dataset(split: Split, lookup, cfg: Config, name: str, shuffle: bool):
-    """((image, caption input ids), caption output ids) batches, and the number of batches."""
-    ids = caption_ids(split.captions, lookup)
-    keep = (ids.row_lengths() <= cfg.max_caption_len + 2).numpy()
-    if not keep.any():
-        raise UserError(
-            f"the {name} split has no caption of at most --max-caption-len {cfg.max_caption_len} words"
-        )
-    if not keep.all():
-        print(f"{name}: skipped {int((~keep).sum())} of {len(keep)} captions over --max-caption-len words")
-    ids = tf.ragged.boolean_mask(ids, keep).to_tensor()
-    examples, count = ((split.images[keep], ids[:, :-1]), ids[:, 1:]), int(keep.sum())
-    ds = passes_or_one(examples, count, cfg.seed, shuffle, lambda ds: ds.batch(cfg.batch_size))
-    return ds, -(-count // cfg.batch_size)
-
-
-# ---------------------------------------------------------------- model
 def build_encoder(cfg: Config) -> keras.Model:
     """image uint8 [B, S, S, 3] -> memory [B, grid², D], summary [B, D]."""
     image = keras.Input(shape=(cfg.image_size, cfg.image_size, 3), dtype="uint8", name="image")
@@ -236,6 +183,7 @@ class CaptionServing(EncoderDecoderServing):
     the LiteRT `encoder` and `decoder_step`."""
 
     start_id, end_id, max_length_limit = START_ID, END_ID, MAX_CAPTION_TOKENS
+    text_output = "caption"
 
     def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
         super().__init__(model, vocab.tokens, name="captioner")
@@ -256,6 +204,7 @@ class CaptionServing(EncoderDecoderServing):
         return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
 
     def decode(self, pixels, beam_width, max_length) -> dict:
+        """Decoded images uint8 [B, S, S, 3] -> captions (`greedy`: the training callbacks, evaluation)."""
         out = self.to_text(self.search(pixels, beam_width, max_length))
         return {"caption": out.pop("text"), **out}
 
@@ -278,10 +227,6 @@ class CaptionServing(EncoderDecoderServing):
         out = self.decode(self.decode_images(images), beam_width, max_length)
         return {k: out[k] for k in ("caption", "score", "attention", "length")}
 
-    def greedy(self, pixels, max_length):
-        """Decoded images uint8 [B, S, S, 3] -> greedy captions (training callbacks, evaluation)."""
-        return self.decode(pixels, 1, max_length)
-
     # LiteRT: every grid position is real, so the caption models need no mask.
     def litert_encoder(self, image):
         out = super().litert_encoder(image)
@@ -296,76 +241,71 @@ class CaptionServing(EncoderDecoderServing):
 
 
 def caption_signature():
-    return [
-        tf.TensorSpec([None], tf.string, name="images"),
-        tf.TensorSpec([], tf.int32, name="beam_width"),
-        tf.TensorSpec([], tf.int32, name="max_length"),
-    ]
+    return request_signature("images", beam_width=tf.int32, max_length=tf.int32)
 
 
 # ---------------------------------------------------------------- evaluation
-def caption_split(serving: CaptionServing, split: Split, batch_size=256, greedy=None):
-    greedy = greedy or tf.function(serving.greedy)
-    max_length = tf.constant(serving.max_steps)
-    outs = [
-        greedy(tf.constant(split.images[i : i + batch_size]), max_length)
-        for i in range(0, len(split.captions), batch_size)
-    ]
-    hypotheses = [t.decode("utf-8") for out in outs for t in out["caption"].numpy()]
-    return hypotheses, outs
-
-
 def write_attention_maps(
     serving: CaptionServing, images: np.ndarray, out_dir: Path, greedy=None, names=None
 ) -> list[Path]:
     """Per image (uint8 [N, S, S, 3]): a PNG of the image, then each generated word (greedy) with
     its attention over the grid; files `attention_<name>.png` (names default to 0, 1, ...)."""
-    greedy = greedy or tf.function(serving.greedy)
-    out = greedy(tf.constant(images), tf.constant(serving.max_steps))
-    out_dir.mkdir(parents=True, exist_ok=True)
     grid = grid_side(serving.cfg)
-    paths = []
-    for i, name in enumerate(names or range(len(images))):
+
+    def draw(out, i, path):
         words = [w.decode("utf-8") for w in out["tokens"][i].numpy() if w]
         maps = out["attention"][i, : len(words)].numpy().reshape(len(words), grid, grid)
-        path = out_dir / f"attention_{name}.png"
         plots.plot_image_attention(
             path, images[i], words, maps, title="greedy: " + out["caption"][i].numpy().decode()
         )
-        paths.append(path)
-    return paths
+
+    return ed.attention_maps(serving, images, out_dir, draw, greedy, names)
 
 
-class CaptionReport(EvaluationCallback):
+def validation_report(cfg: Config, vocab: Vocabulary, split: Split, run_dir: Path, maps: int = 3):
     """After each epoch: caption the validation images, log val_exact_match and val_bleu1..4;
     at the end: attention maps (with attention)."""
+    references = caption_data.references(split)
 
-    def __init__(self, cfg: Config, vocab: Vocabulary, split: Split, run_dir: Path, maps: int = 3):
-        super().__init__()
-        self.cfg, self.vocab, self.split, self.run_dir, self.maps = cfg, vocab, split, run_dir, maps
-        self.references = normalized(split.captions, "word", lowercase=True)
+    def attention_maps(module, greedy):
+        if cfg.attention != "none" and maps:
+            write_attention_maps(module, split.images[:maps], run_dir / "attention", greedy)
 
-    def make_serving(self):
-        return CaptionServing(self.model, self.vocab, self.cfg)
+    return DecodingReport(
+        lambda model: CaptionServing(model, vocab, cfg),
+        split.images,
+        lambda hypotheses: metrics.bleu_1_to_4(hypotheses, references),
+        f"validation ({len(split.captions)} images)",
+        digits=1,
+        draw=attention_maps,
+    )
 
-    def on_epoch_end(self, epoch, logs=None):
-        hypotheses, _ = caption_split(self.serving(), self.split, greedy=self.greedy)
-        scores = metrics.bleu_1_to_4(hypotheses, self.references)
-        print(
-            f"\nvalidation ({len(hypotheses)} images): "
-            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
-        )
-        if logs is not None:
-            logs.update({f"val_{k}": v for k, v in scores.items()})
 
-    def on_train_end(self, logs=None):
-        if self.cfg.attention != "none" and self.maps:
-            images = self.split.images[: self.maps]
-            write_attention_maps(self.serving(), images, self.run_dir / "attention", self.greedy)
+def test_scores(serving: CaptionServing, test: Split) -> dict:
+    """Test scores (greedy): exact match, BLEU-1..4, and where the attention looks."""
+    hypotheses, outs = greedy_texts(serving, test.images)
+    scores = metrics.bleu_1_to_4(hypotheses, caption_data.references(test))
+    located = (
+        scenes.attention_localisation(test.masks, test.shapes, outs, grid_side(serving.cfg))
+        if serving.cfg.attention != "none"
+        else None
+    )
+    return test_entries(
+        "test_images",
+        len(test.captions),
+        scores,
+        [{"reference": r, "caption": h} for r, h in zip(test.captions[:5], hypotheses[:5])],
+        digits=1,
+        note=f", attention on the named shape {100 * located:.1f}%" if located is not None else "",
+        **({"test_attention_localisation": located} if located is not None else {}),
+    )
 
 
 # ---------------------------------------------------------------- the task interface
 class CaptionTask(Task):
+    """`--task caption`: captioned images in; served as `caption` (encoded images in, captions out),
+    and as the LiteRT `encoder` and `decoder_step`; `predict.py` captions image files."""
+
     name = NAME
     Config = Config
     Vocabulary = Vocabulary
@@ -386,36 +326,19 @@ class CaptionTask(Task):
         val_ds, val_batches = make_dataset(val, lookup, cfg, "validation", shuffle=False)
         model = build_model(cfg, len(vocab))
 
-        def summary(metrics_so_far):
-            """Test scores of the best checkpoint (greedy), and where its attention looks."""
-            best = self.load(run_dir)
-            hypotheses, outs = caption_split(CaptionServing(best.model, vocab, cfg), test)
-            scores = metrics.bleu_1_to_4(hypotheses, normalized(test.captions, "word", lowercase=True))
-            located = (
-                scenes.attention_localisation(test.masks, test.shapes, outs, grid_side(cfg))
-                if cfg.attention != "none"
-                else None
-            )
-            where = f", attention on the named shape {100 * located:.1f}%" if located is not None else ""
-            print("test: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()) + where)
-            examples = [{"reference": r, "caption": h} for r, h in zip(test.captions[:5], hypotheses[:5])]
-            return {
-                "test_images": len(test.captions),
-                **{f"test_{k}": v for k, v in scores.items()},
-                **({"test_attention_localisation": located} if located is not None else {}),
-                "test_examples": examples,
-            }
-
         return TrainingPlan(
             model=model,
             train_data=train_ds.repeat().prefetch(tf.data.AUTOTUNE),
             validation_data=val_ds.prefetch(tf.data.AUTOTUNE),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
             metrics=[metrics.masked_accuracy],
-            callbacks=[CaptionReport(cfg, vocab, val, run_dir)],
+            callbacks=[validation_report(cfg, vocab, val, run_dir)],
             steps_per_epoch=cfg.steps_per_epoch or train_batches,
             validation_steps=val_batches,
-            summary=summary,
+            # test scores of the best checkpoint (greedy), and where its attention looks
+            summary=best_checkpoint_summary(
+                self, run_dir, lambda best: test_scores(CaptionServing(best, vocab, cfg), test)
+            ),
             loss_label="cross-entropy (nats per caption token)",
         )
 
@@ -464,32 +387,40 @@ class CaptionTask(Task):
         )
 
     def add_predict_arguments(self, parser) -> None:
-        parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, GIF, BMP)")
-        add_search_arguments(parser, "--max-caption-len")
-        parser.add_argument("--maps", help="also write attention maps (PNG) to this directory")
+        ed.add_predict_arguments(
+            parser,
+            "images",
+            "image files (PNG, JPEG, GIF, BMP)",
+            "--max-caption-len",
+            "also write attention maps (PNG) to this directory",
+        )
 
     def predict(self, run: Run, args) -> None:
         """One `image<TAB>caption` line per image, decoded as the exported `caption` signature does
         (same image decoding and resizing); with --maps, each image's (greedy) attention map."""
         module = CaptionServing(run.model, run.vocab, run.config)
-        beam_width, max_length = search_options(args, module)
-        maps = output_directory(args.maps, "--maps") if args.maps else None
         files = [Path(p) for p in args.images]
-        encoded = [read_image_file(path)[0] for path in files]
-        out = module.caption(tf.constant(encoded), tf.constant(beam_width), tf.constant(max_length))
-        for path, text in zip(files, out["caption"].numpy()):
-            print(f"{path}\t{text.decode('utf-8')}")
-        if maps and run.config.attention == "none":
-            print(
-                "--maps: this run has no attention (--attention none), so there are no maps to draw",
-                file=sys.stderr,
-            )
-        elif maps:
-            pixels = module.decode_images(tf.constant(encoded)).numpy()
+
+        def read():
+            return tf.constant([caption_data.read_image_file(path)[0] for path in files])
+
+        def answer(images, beam_width, max_length):
+            return module.caption(images, beam_width, max_length)["caption"]
+
+        def draw_maps(images, directory):
+            if run.config.attention == "none":
+                print(
+                    "--maps: this run has no attention (--attention none), so there are no maps to draw",
+                    file=sys.stderr,
+                )
+                return
+            pixels = module.decode_images(images).numpy()
             stems = [p.stem for p in files]
             names = [s if stems.count(s) == 1 else f"{s}_{i}" for i, s in enumerate(stems)]  # a/x, b/x
-            for path in write_attention_maps(module, pixels, maps, names=names):
+            for path in write_attention_maps(module, pixels, directory, names=names):
                 print(f"attention map: {path}")
+
+        ed.predict(module, args, files, read, answer, draw_maps)
 
 
 TASK = CaptionTask()

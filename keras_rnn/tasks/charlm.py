@@ -1,6 +1,7 @@
 """Character-level language model: Elman RNN / LSTM / GRU, stacked, truncated BPTT.
 
-Reading order: config -> corpus -> datasets -> model -> sampling -> serving.
+Reading order: config -> model -> sampling -> serving -> task (the corpus and its
+datasets: `keras_rnn.data.text`).
 
 The Keras model (`build_model`) is what `model.fit` trains. For serving, its
 weights are copied into a `RecurrentStack` (plain TF ops, one step at a time),
@@ -19,7 +20,6 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_rnn import UserError, decoding
@@ -27,7 +27,8 @@ from keras_rnn import config as config_lib
 from keras_rnn.callbacks import ResetStates
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
-from keras_rnn.export import ServingSpec, after_checks, finite_check
+from keras_rnn.data.text import load_corpus, make_datasets
+from keras_rnn.export import ServingSpec, after_checks, finite_check, request_signature
 from keras_rnn.layers.cells import LECTURE_CELLS, SAME_SIZE_INPUT, lecture_cell
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TRAINING_BYTES
 from keras_rnn.metrics import bits_per_char
@@ -87,51 +88,6 @@ def check_config(cfg: Config) -> None:
             f"--units {cfg.units} x --layers {cfg.layers} needs about {need / 2**30:,.1f} GiB of weights and "
             f"optimizer state, more than the {MAX_TRAINING_BYTES / 2**30:.0f} GiB limit: use fewer units or layers"
         )
-
-
-# ---------------------------------------------------------------- corpus
-def load_corpus(cfg: Config) -> tuple[str, str]:
-    """The text named by the config, split first 90% / last 10%."""
-    if cfg.text_file:
-        text = text_data.read_text_file(cfg.text_file)
-    elif cfg.dataset:
-        text = text_data.tfds_text(cfg.dataset, manual_dir=cfg.tfds_manual_dir)
-    else:
-        print("Reading the Python standard library's source (the default, offline corpus) ...")
-        text = text_data.stdlib_source(cfg.max_chars)
-    if cfg.max_chars:
-        text = text[: cfg.max_chars]
-    return text_data.split_train_validation(text)
-
-
-def make_datasets(cfg: Config, train_ids: np.ndarray, val_ids: np.ndarray):
-    """Train (repeating) and validation datasets, plus batches per pass of each."""
-    need = cfg.seq_len + 2 if not cfg.stateful else cfg.batch_size * cfg.seq_len + 1
-    for split, ids in (("training", train_ids), ("validation", val_ids)):
-        if len(ids) < need:
-            raise UserError(
-                f"the {split} split has {len(ids)} characters, fewer than one batch needs ({need}); "
-                "give a longer corpus or lower --seq-len / --batch-size"
-            )
-    if cfg.stateful:
-        train, train_batches = text_data.stream_dataset(train_ids, cfg.seq_len, cfg.batch_size)
-        val, val_batches = text_data.stream_dataset(val_ids, cfg.seq_len, cfg.batch_size)
-    else:
-        train, train_batches = text_data.window_dataset(
-            train_ids, cfg.seq_len, cfg.batch_size, True, cfg.seed
-        )
-        val, val_batches = text_data.window_dataset(val_ids, cfg.seq_len, cfg.batch_size, False, cfg.seed)
-    if train_batches == 0 or val_batches == 0:
-        raise UserError("a split is shorter than one batch: lower --batch-size or --seq-len")
-    if cfg.validation_batches:
-        val_batches = min(val_batches, cfg.validation_batches)
-        val = val.take(val_batches)
-    return (
-        train.repeat().prefetch(tf.data.AUTOTUNE),
-        train_batches,
-        val.prefetch(tf.data.AUTOTUNE),
-        val_batches,
-    )
 
 
 # ---------------------------------------------------------------- model
@@ -199,11 +155,6 @@ def recurrent_stack(model: keras.Model, cfg: Config) -> RecurrentStack | CellSta
 
 
 # ---------------------------------------------------------------- sampling
-def banned_bias(vocab: text_data.CharVocabulary):
-    """Added to logits before sampling: the unknown character (id 0) is never generated."""
-    return decoding.banned_bias(len(vocab.chars) + 1, [0])
-
-
 class CharLMServing(tf.Module):
     """What gets exported: `generate` (the whole sampling loop in the graph) and `step`."""
 
@@ -214,7 +165,7 @@ class CharLMServing(tf.Module):
         self.lookup = vocab.lookup_layer()
         # id -> code point; id 0 (unknown) renders as U+FFFD but is never sampled.
         self.codepoints = tf.constant([0xFFFD] + vocab.codepoints, tf.int32)
-        self.banned_bias = banned_bias(vocab)
+        self.banned_bias = decoding.banned_bias(vocab.size, [0])  # the unknown character: never sampled
 
     def encode(self, prompt):
         """Prompt strings -> ragged ids; an empty prompt means a newline."""
@@ -256,33 +207,19 @@ class CharLMServing(tf.Module):
 
     def sample_ids(self, padded, lengths, num_chars, temperature, top_k, seed, xla=False):
         """Numbers only (no strings), so it can be XLA-compiled: prompt ids -> generated ids."""
-        batch = tf.shape(padded)[0]
         kernels = self.stack.joined_kernels() if xla else None
-        vocab_size = tf.shape(self.codepoints)[0]
-
-        def prime(t, state, last_logits):  # feed the prompt; rows stop at their own length
-            logits, new_state = self.stack.step(padded[:, t], state, kernels)
-            state = tf.where((t < lengths)[:, None], new_state, state)
-            last_logits = tf.where((t == lengths - 1)[:, None], logits, last_logits)
-            return t + 1, state, last_logits
-
-        _, state, logits = tf.while_loop(
-            lambda t, *_: t < tf.shape(padded)[1],
-            prime,
-            (tf.constant(0), self.stack.zero_state(batch), tf.zeros([batch, vocab_size])),
+        return decoding.sample_after_prompts(
+            lambda tokens, state: self.stack.step(tokens, state, kernels),
+            self.stack.zero_state(tf.shape(padded)[0]),
+            padded,
+            lengths,
+            num_chars,
+            tf.shape(self.codepoints)[0],
+            temperature,
+            top_k,
+            seed,
+            self.banned_bias,
         )
-
-        def sample(i, state, logits, out):
-            token = decoding.sample(logits, temperature, top_k, seed, i, banned_bias=self.banned_bias)
-            logits, state = self.stack.step(token, state, kernels)
-            return i + 1, state, logits, out.write(i, token)
-
-        _, _, _, out = tf.while_loop(
-            lambda i, *_: i < num_chars,
-            sample,
-            (tf.constant(0), state, logits, tf.TensorArray(tf.int32, size=num_chars)),
-        )
-        return tf.transpose(out.stack())
 
     def step(self, token, state):
         logits, state = self.stack.step(token, state)
@@ -305,13 +242,9 @@ class CharLMServing(tf.Module):
 
 
 def generate_signature():
-    return [
-        tf.TensorSpec([None], tf.string, name="prompt"),
-        tf.TensorSpec([], tf.int32, name="num_chars"),
-        tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k"),
-        tf.TensorSpec([], tf.int32, name="seed"),
-    ]
+    return request_signature(
+        "prompt", num_chars=tf.int32, temperature=tf.float32, top_k=tf.int32, seed=tf.int32
+    )
 
 
 def step_signature(state_size: int, batch=None):
@@ -352,6 +285,9 @@ class WriteSamples(keras.callbacks.Callback):
 
 # ---------------------------------------------------------------- the task interface
 class CharLMTask(Task):
+    """`--task charlm`: a text corpus in; served as `generate` (and `generate_xla`) and `step`, and
+    as the LiteRT `step`; `predict.py` continues a prompt."""
+
     name = NAME
     Config = Config
     Vocabulary = text_data.CharVocabulary

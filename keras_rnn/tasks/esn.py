@@ -23,6 +23,7 @@ from keras_rnn import UserError, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import series as series_data
+from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
 from keras_rnn.layers import EchoStateNetwork, FreshNormalEquations
 from keras_rnn.limits import MAX_GENERATE_STEPS
@@ -73,7 +74,7 @@ class Config(TrainConfig):
         "ridge",
         "ridge: closed form, one pass; gradient: a Dense readout trained by the "
         "optimizer (give --epochs, e.g. 50)",
-        choices=["ridge", "gradient"],
+        choices=list(EchoStateNetwork.READOUTS),
     )
     plot_steps: int = option(300, "free-running steps predicted and plotted after the training part")
     precision: str = option(
@@ -326,6 +327,9 @@ def check_config(cfg: Config) -> None:
 
 
 class ESNTask(Task):
+    """`--task esn`: a series in; served as `predict`, `step` (and `generate` for autonomous
+    series), and as the LiteRT `step`; no `predict.py` (call the SavedModel)."""
+
     name = NAME
     Config = Config
     check = staticmethod(check_config)
@@ -342,14 +346,9 @@ class ESNTask(Task):
         )
         model = build_model(cfg, problem.inputs.shape[1], problem.targets.shape[1])
 
-        def summary(metrics):
+        def scores(best: EchoStateNetwork) -> dict:
             """Scores and plot of the best checkpoint (what export serves), not the last epoch's weights."""
-            best = self.load(run_dir).model
-            return {
-                "training_steps": n_train,
-                "validation_steps": cfg.validation_length,
-                **evaluate(cfg, best, problem, n_train, run_dir / PLOT_FILE),
-            }
+            return evaluate(cfg, best, problem, n_train, run_dir / PLOT_FILE)
 
         return TrainingPlan(
             model=model,
@@ -357,7 +356,9 @@ class ESNTask(Task):
             validation_data=val,
             loss="mse",
             callbacks=[FreshNormalEquations()],
-            summary=summary,
+            summary=best_checkpoint_summary(
+                self, run_dir, scores, training_steps=n_train, validation_steps=cfg.validation_length
+            ),
             loss_label="mean squared error",
         )
 

@@ -1,6 +1,7 @@
 """Translation: bidirectional recurrent encoder, recurrent decoder with attention.
 
-Reading order: config -> data and vocabularies -> model -> serving -> evaluation -> task.
+Reading order: config -> model -> serving -> evaluation -> task (the data and vocabularies:
+`keras_rnn.data.translation`).
 
 - Encoder: embedding -> bidirectional GRU/LSTM layers (padding masked). Its
   outputs h_j are the memory the decoder attends to; its final forward and
@@ -29,12 +30,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, metrics, output_directory, plots
+from keras_rnn import UserError, metrics, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
-from keras_rnn.data.tokens import END, PAD_ID, UNKNOWN_ID, tokenize
+from keras_rnn.data.tokens import END, PAD_ID, tokenize
 from keras_rnn.data.translation import (
-    SOURCE_END_ID,
+    LEVELS,
     TARGET_END_ID,
     TARGET_START_ID,
     Splits,
@@ -42,17 +43,25 @@ from keras_rnn.data.translation import (
     Vocabulary,
     load_pairs,
     make_dataset,
+    resolved_level,
 )
-from keras_rnn.export import ServingSpec, after_checks
-from keras_rnn.export.encoder_decoder import EncoderDecoderServing, EvaluationCallback
+from keras_rnn.evaluation import best_checkpoint_summary, test_entries
+from keras_rnn.export import ServingSpec, after_checks, request_signature
+from keras_rnn.export import encoder_decoder as ed
+from keras_rnn.export.encoder_decoder import DecodingReport, EncoderDecoderServing, greedy_texts
 from keras_rnn.export.portable import without_cudnn
-from keras_rnn.layers.decoder import AttentionDecoder, states_per_cell
+from keras_rnn.layers.decoder import ATTENTION, CELLS, QUERIES, RNN_LAYERS, AttentionDecoder, states_per_cell
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
 from keras_rnn.runs import Run, load_or_build_vocabulary
-from keras_rnn.tasks.base import Task, TrainingPlan, add_search_arguments, search_options
+from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "translate"
 LENGTH_BUCKETS = (10, 20, 30, 40)  # test scores are also reported per source-length bucket (tokens)
+# --select-by: the logged number that picks the checkpoint, and its better direction
+SELECTION = {
+    "bleu": {"monitor": "val_bleu", "monitor_mode": "max"},
+    "loss": {"monitor": "val_loss", "monitor_mode": "min"},
+}
 
 
 @dataclasses.dataclass
@@ -91,7 +100,7 @@ class Config(TrainConfig):
     level: str = option(
         "auto",
         "tokens: subword (cased BPE pieces), word, char, or auto (char for dates, subword otherwise)",
-        choices=["auto", "subword", "word", "char"],
+        choices=["auto", *LEVELS],
     )
     lowercase: bool = option(False, "lowercase all text (training, the SavedModel and the LiteRT host)")
     source_vocab: int = option(8000, "source vocabulary size (subword pieces, or the most frequent words)")
@@ -103,7 +112,7 @@ class Config(TrainConfig):
     bucket_width: int = option(
         4, "batch training pairs of similar length (buckets this many tokens wide): less padding; 0 = off"
     )
-    cell: str = option("gru", "recurrent cell of encoder and decoder", choices=["gru", "lstm"])
+    cell: str = option("gru", "recurrent cell of encoder and decoder", choices=list(CELLS))
     units: int = option(256, "units per direction of each encoder layer, and of the decoder")
     layers: int = option(1, "bidirectional encoder layers")
     embedding_dim: int = option(256, "token embedding size (source and target)")
@@ -111,7 +120,7 @@ class Config(TrainConfig):
         "cross",
         "bahdanau (additive) or luong (multiplicative), both with input feeding; cross (attention after "
         "the decoder RNN, the TF tutorial's form: fastest to train); none (classic encoder-decoder)",
-        choices=["bahdanau", "luong", "cross", "none"],
+        choices=list(ATTENTION),
     )
     dropout: float = option(0.3, "dropout on the source embeddings and on the decoder's output features")
     target_dropout: float = option(0.0, "dropout on the decoder's input (previous target token) embeddings")
@@ -128,7 +137,7 @@ class Config(TrainConfig):
         "previous",
         "bahdanau/luong: the query is the previous state (Bahdanau et al.) or, conditional, the state "
         "after a first cell read the previous token (Nematus's cGRU; a second cell reads the context)",
-        choices=["previous", "conditional"],
+        choices=list(QUERIES),
     )
     eval_sentences: int = option(
         2000, "validation sentences translated after each epoch for exact match, BLEU, chrF"
@@ -137,20 +146,9 @@ class Config(TrainConfig):
         "bleu",
         "what picks the checkpoint and stops early: the BLEU of those greedy translations "
         "(val_bleu), or the validation loss",
-        choices=["bleu", "loss"],
+        choices=list(SELECTION),
     )
     heatmaps: int = option(3, "attention heat-maps written at the end of training")
-
-
-# --select-by: the logged number that picks the checkpoint, and its better direction
-SELECTION = {
-    "bleu": {"monitor": "val_bleu", "monitor_mode": "max"},
-    "loss": {"monitor": "val_loss", "monitor_mode": "min"},
-}
-
-
-def resolved_level(cfg: Config) -> str:
-    return cfg.level if cfg.level != "auto" else ("subword" if cfg.pairs_file or cfg.dataset else "char")
 
 
 def check_config(cfg: Config) -> None:
@@ -168,9 +166,6 @@ def check_config(cfg: Config) -> None:
 
 
 # ---------------------------------------------------------------- model
-RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
-
-
 def build_encoder(cfg: Config, vocab_size: int, length=None) -> keras.Model:
     """source ids [B, S] -> memory [B, S, 2U] and, per state of the cell, [forward; backward] final state [B, 2U].
 
@@ -225,6 +220,7 @@ class TranslateServing(EncoderDecoderServing):
     LiteRT `encoder` and `decoder_step`."""
 
     start_id, end_id, max_length_limit = TARGET_START_ID, TARGET_END_ID, MAX_OUTPUT_TOKENS
+    text_output = "translation"
 
     def __init__(self, model: keras.Model, vocab: Vocabulary, cfg: Config):
         super().__init__(model, vocab.target.tokens, name="translator")
@@ -233,8 +229,8 @@ class TranslateServing(EncoderDecoderServing):
         self.vectorizer = Vectorizer(vocab, cfg.max_source_len)
         self.source_vocab_size = len(vocab.source)
 
-    def encode(self, source_ids):
-        memory, *summaries = self.encoder(source_ids)
+    def encode(self, source_ids, encoder=None):
+        memory, *summaries = (encoder or self.encoder)(source_ids)
         return memory, tf.not_equal(source_ids, PAD_ID), summaries
 
     def translate(self, source, beam_width, max_length, length_penalty):
@@ -243,10 +239,7 @@ class TranslateServing(EncoderDecoderServing):
         out = self.decode(source, beam_width, max_length, length_penalty)
         return {k: out[k] for k in ("translation", "score", "attention", "length")}
 
-    def greedy(self, source, max_length):
-        return self.decode(source, 1, max_length, 0.0)
-
-    def decode(self, source, beam_width, max_length, length_penalty) -> dict:
+    def decode(self, source, beam_width, max_length, length_penalty=0.0) -> dict:
         source_ids, source_lengths = self.vectorizer.source(source)
         out = self.to_text(self.search(source_ids, beam_width, max_length, length_penalty))
         empty = source_lengths == 0
@@ -263,46 +256,21 @@ class TranslateServing(EncoderDecoderServing):
     def litert_encoder_fn(self):
         """source ids [1, S] (0-padded, ending in <end>) -> memory, mask, decoder state."""
         length = self.cfg.max_source_len + 1
-        fixed = without_cudnn(build_encoder(self.cfg, self.source_vocab_size, length))
-        fixed.set_weights(self.encoder.get_weights())
-        self.fixed_encoder = fixed  # tracked
+        self.fixed_encoder = without_cudnn(build_encoder(self.cfg, self.source_vocab_size, length))
+        self.fixed_encoder.set_weights(self.encoder.get_weights())
+        return self.litert_encoder, [tf.TensorSpec([1, length], tf.int32, name="source")]
 
-        def encoder(source):
-            memory, *summaries = fixed(source)
-            mask = tf.not_equal(source, PAD_ID)
-            _, state = self.decoder.start(memory, mask, summaries)
-            return {
-                "memory": memory,
-                "mask": tf.cast(mask, tf.float32),
-                "state": self.decoder.pack(state, summaries),
-            }
-
-        return encoder, [tf.TensorSpec([1, length], tf.int32, name="source")]
+    def litert_encoder(self, source):
+        """`encode` with the fixed-length encoder (made by `litert_encoder_fn`), as LiteRT runs it."""
+        return self.litert_state(*self.encode(source, self.fixed_encoder))
 
 
 def translate_signature():
-    return [
-        tf.TensorSpec([None], tf.string, name="source"),
-        tf.TensorSpec([], tf.int32, name="beam_width"),
-        tf.TensorSpec([], tf.int32, name="max_length"),
-        tf.TensorSpec([], tf.float32, name="length_penalty"),
-    ]
+    return request_signature("source", beam_width=tf.int32, max_length=tf.int32, length_penalty=tf.float32)
 
 
 # ---------------------------------------------------------------- evaluation and callbacks
-def translate_sources(
-    serving: TranslateServing, sources: list[str], batch_size=256, greedy=None
-) -> list[str]:
-    """Greedy translations (detokenized text), as the exported `translate` gives them with beam_width 1."""
-    greedy = greedy or tf.function(serving.greedy)
-    hypotheses = []
-    for i in range(0, len(sources), batch_size):
-        out = greedy(tf.constant(sources[i : i + batch_size]), tf.constant(serving.max_steps))
-        hypotheses += [t.decode("utf-8") for t in out["translation"].numpy()]
-    return hypotheses
-
-
-def report_test_scores(serving: TranslateServing, splits: Splits) -> dict:
+def test_scores(serving: TranslateServing, splits: Splits) -> dict:
     """Test scores as the field reports them: sacrebleu BLEU and chrF (with their signatures, and
     case-insensitive) of the detokenized greedy output against the untouched test references,
     also per source-length bucket (words). Empty without a test split."""
@@ -310,74 +278,60 @@ def report_test_scores(serving: TranslateServing, splits: Splits) -> dict:
         print("test: no test split (--validation-file without --test-file): no test scores")
         return {"test_pairs": 0, "test_note": "no test split: give --test-file for test scores"}
     sources = [s for s, _ in splits.test]
-    hypotheses = translate_sources(serving, sources)
-    scores = metrics.sacrebleu_scores(hypotheses, splits.test_references)
-    print("test: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items() if isinstance(v, float)))
+    hypotheses, _ = greedy_texts(serving, sources)  # as the exported `translate` gives them
     lengths = tokenize(tf.constant(sources), "word", lowercase=True).row_lengths().numpy()
-    examples = [
-        {"source": s, "reference": r, "translation": h}
-        for s, r, h in zip(sources[:5], splits.test_references[:5], hypotheses[:5])
-    ]
-    return {
-        "test_pairs": len(sources),
-        **{f"test_{k}": v for k, v in scores.items()},
-        "test_by_source_length": metrics.scores_by_length(
+    return test_entries(
+        "test_pairs",
+        len(sources),
+        metrics.sacrebleu_scores(hypotheses, splits.test_references),
+        [
+            {"source": s, "reference": r, "translation": h}
+            for s, r, h in zip(sources[:5], splits.test_references[:5], hypotheses[:5])
+        ],
+        test_by_source_length=metrics.scores_by_length(
             lengths, hypotheses, splits.test_references, LENGTH_BUCKETS
         ),
-        "test_examples": examples,
-    }
+    )
 
 
 def write_heatmaps(serving: TranslateServing, sources: list[str], out_dir: Path, greedy=None) -> list[Path]:
     """One attention heat-map PNG per source sentence (greedy translation)."""
-    greedy = greedy or tf.function(serving.greedy)
-    out = greedy(tf.constant(sources), tf.constant(serving.max_steps))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, _ in enumerate(sources):
+
+    def draw(out, i, path):
         src = [t.decode("utf-8") for t in out["source_tokens"][i].numpy() if t] + [END]
         tgt = [t.decode("utf-8") for t in out["target_tokens"][i].numpy() if t]
         steps = min(len(tgt) + 1, out["attention"].shape[1])  # + the <end> step
         tgt = (tgt + [END])[:steps]
-        path = out_dir / f"attention_{i}.png"
         weights, title = out["attention"][i, :steps, : len(src)].numpy(), out["translation"][i].numpy()
         plots.plot_attention(path, weights, src, tgt, title=title.decode("utf-8"))
-        paths.append(path)
-    return paths
+
+    return ed.attention_maps(serving, sources, out_dir, draw, greedy)
 
 
-class TranslationReport(EvaluationCallback):
-    """After each epoch: greedy-translate a validation sample, log val_exact_match,
-    val_bleu, val_chrf (so they reach the CSV log); at the end: attention heat-maps."""
+def validation_report(cfg: Config, vocab: Vocabulary, pairs, run_dir: Path) -> DecodingReport:
+    """After each epoch: greedy-translate a validation sample, log val_exact_match, val_bleu,
+    val_chrf (so they reach the CSV log); at the end: attention heat-maps."""
+    pairs = pairs[: cfg.eval_sentences]
+    sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
 
-    def __init__(self, cfg: Config, vocab: Vocabulary, pairs, run_dir: Path):
-        super().__init__()
-        self.cfg, self.vocab, self.run_dir = cfg, vocab, run_dir
-        self.pairs = pairs[: cfg.eval_sentences]
+    def heatmaps(module, greedy):
+        if cfg.heatmaps and pairs:
+            write_heatmaps(module, sources[: cfg.heatmaps], run_dir / "attention", greedy=greedy)
 
-    def make_serving(self):
-        return TranslateServing(self.model, self.vocab, self.cfg)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.pairs:
-            return
-        translations = translate_sources(self.serving(), [s for s, _ in self.pairs], greedy=self.greedy)
-        scores = metrics.text_scores(translations, [t for _, t in self.pairs])  # exact match, BLEU, chrF
-        print(
-            f"\nvalidation sample ({len(self.pairs)}): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
-        )
-        if logs is not None:
-            logs.update({f"val_{k}": v for k, v in scores.items()})
-
-    def on_train_end(self, logs=None):
-        if self.cfg.heatmaps and self.pairs:
-            sources = [s for s, _ in self.pairs[: self.cfg.heatmaps]]
-            write_heatmaps(self.serving(), sources, self.run_dir / "attention", greedy=self.greedy)
+    return DecodingReport(
+        lambda model: TranslateServing(model, vocab, cfg),
+        sources,
+        lambda translations: metrics.text_scores(translations, targets),  # exact match, BLEU, chrF
+        f"validation sample ({len(pairs)})",
+        draw=heatmaps,
+    )
 
 
 # ---------------------------------------------------------------- the task interface
 class TranslateTask(Task):
+    """`--task translate`: sentence pairs in; served as `translate` (strings in and out), and as the
+    LiteRT `encoder` and `decoder_step`; `predict.py` translates (and draws attention maps)."""
+
     name = NAME
     Config = Config
     Vocabulary = Vocabulary
@@ -401,22 +355,23 @@ class TranslateTask(Task):
         val, val_batches = make_dataset(val_pairs, vectorizer, cfg, "validation", shuffle=False)
         model = build_model(cfg, len(vocab.source), len(vocab.target))
 
-        def summary(metrics_so_far):
-            """Test scores of the best checkpoint (greedy), where there is a test split."""
-            best = self.load(run_dir)
-            report = report_test_scores(TranslateServing(best.model, vocab, cfg), splits)
-            return {"level": vocab.level, "lowercase": vocab.lowercase, **report}
-
         return TrainingPlan(
             model=model,
             train_data=train.repeat().prefetch(tf.data.AUTOTUNE),
             validation_data=val.prefetch(tf.data.AUTOTUNE),
             loss=metrics.token_crossentropy(cfg.label_smoothing),
             metrics=[metrics.masked_accuracy],
-            callbacks=[TranslationReport(cfg, vocab, val_pairs, run_dir)],
+            callbacks=[validation_report(cfg, vocab, val_pairs, run_dir)],
             steps_per_epoch=cfg.steps_per_epoch or train_batches,
             validation_steps=val_batches,
-            summary=summary,
+            # test scores of the best checkpoint (greedy), where there is a test split
+            summary=best_checkpoint_summary(
+                self,
+                run_dir,
+                lambda best: test_scores(TranslateServing(best, vocab, cfg), splits),
+                level=vocab.level,
+                lowercase=vocab.lowercase,
+            ),
             loss_label=("label-smoothed " if cfg.label_smoothing else "")
             + "cross-entropy (nats per target token)",
             **SELECTION[cfg.select_by],
@@ -447,19 +402,7 @@ class TranslateTask(Task):
                 "source_length": length,
                 "state_size": module.decoder.packed_state_size(),
                 "memory_dim": module.decoder.memory_dim,
-                "pad_id": PAD_ID,
-                "unknown_id": UNKNOWN_ID,
-                "source_end_id": SOURCE_END_ID,
-                "target_start_id": TARGET_START_ID,
-                "target_end_id": TARGET_END_ID,
-                "lowercase": vocab.lowercase,
-                "source_vocab": vocab.source.tokens,
-                "target_vocab": vocab.target.tokens,
-                **(
-                    {"source_subword": vocab.source.to_json(), "target_subword": vocab.target.to_json()}
-                    if vocab.level == "subword"
-                    else {}
-                ),
+                **vocab.host_metadata(),
                 "encoder": {
                     "inputs": {
                         "source": f"int32 [1, {length}]: ids of at most {cfg.max_source_len} "
@@ -479,21 +422,26 @@ class TranslateTask(Task):
         )
 
     def add_predict_arguments(self, parser) -> None:
-        parser.add_argument("sentences", nargs="+", help="source sentences")
-        add_search_arguments(parser, "--max-target-len")
-        parser.add_argument("--maps", help="also write each sentence's attention map (PNG) to this directory")
+        ed.add_predict_arguments(
+            parser,
+            "sentences",
+            "source sentences",
+            "--max-target-len",
+            "also write each sentence's attention map (PNG) to this directory",
+        )
 
     def predict(self, run: Run, args) -> None:
         """Print `source<TAB>translation` lines; with --maps, draw the (greedy) attention maps."""
         module = TranslateServing(run.model, run.vocab, run.config)
-        options = [tf.constant(v) for v in (*search_options(args, module), 0.0)]  # no length penalty
-        maps = output_directory(args.maps, "--maps") if args.maps else None
-        out = module.translate(tf.constant(args.sentences), *options)
-        for sentence, text in zip(args.sentences, out["translation"].numpy()):
-            print(f"{sentence}\t{text.decode('utf-8')}")
-        if maps:
-            for sentence, path in zip(args.sentences, write_heatmaps(module, args.sentences, maps)):
+
+        def answer(sources, beam_width, max_length):  # no length penalty
+            return module.translate(sources, beam_width, max_length, tf.constant(0.0))["translation"]
+
+        def draw_maps(sources, directory):
+            for sentence, path in zip(args.sentences, write_heatmaps(module, args.sentences, directory)):
                 print(f"attention map of {sentence!r}: {path}")
+
+        ed.predict(module, args, args.sentences, lambda: tf.constant(args.sentences), answer, draw_maps)
 
 
 TASK = TranslateTask()
