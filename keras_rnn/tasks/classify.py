@@ -31,6 +31,7 @@ from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import labelled
 from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_splits, make_dataset, padded
+from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
 from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
 from keras_rnn.layers.sequence import POOLINGS, ESNClassifier, SequencePooling, StepMask
@@ -321,11 +322,7 @@ class ClassifyTask(Task):
             metrics=["accuracy"],
             steps_per_epoch=cfg.steps_per_epoch or -(-len(splits.train) // batch),
             epochs=1 if cfg.model == "esn" else None,
-            summary=lambda _: {
-                "kind": vocab.kind,
-                "classes": len(vocab.labels),
-                **test(self.load(run_dir).model),
-            },
+            summary=best_checkpoint_summary(self, run_dir, test, kind=vocab.kind, classes=len(vocab.labels)),
             loss_label="cross-entropy (nats per sequence)",
         )
 
