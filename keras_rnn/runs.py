@@ -194,13 +194,18 @@ def require_finished_run(run_dir: Path, task_name: str | None = None) -> Path:
             f"{run_dir} has no finished model (no {MODEL_FILE} and {METRICS_FILE}): "
             "finish training there first (re-running the same train command resumes it)"
         )
-    try:
-        trained_task = json.loads((run_dir / METRICS_FILE).read_text()).get("task")
-    except (ValueError, OSError, AttributeError):
-        trained_task = None
+    trained_task = trained_task_of(run_dir)
     if task_name and trained_task and trained_task != task_name:
         raise UserError(
             f"{run_dir} is a {trained_task} run, not {task_name}: pass --task {trained_task} "
             f"or a {task_name} run's directory"
         )
     return run_dir
+
+
+def trained_task_of(run_dir) -> str | None:
+    """The task a finished run trained (its metrics.json says); None where it cannot tell."""
+    try:
+        return json.loads((Path(run_dir) / METRICS_FILE).read_text()).get("task")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -86,6 +86,30 @@ def test_mirrored_echo_state_network_solves_the_same_readout(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "model, options",
+    [
+        ("rnn", ["--generated", "60", "--units", "8", "--no-bidirectional", "--epochs", "2", "--noise", "0",
+                 "--dropout", "0"]),
+        ("esn", ["--generated", "61", "--reservoir-units", "30"]),
+    ],
+)  # fmt: skip
+def test_mirrored_classifier_follows_the_one_device_run(tmp_path, model, options):
+    """--task classify: the same batches (orders by seed and pass alone), the same averaged
+    gradients (every batch splits evenly: 60 sequences in batches of 16; without noise and
+    dropout, whose random draws split otherwise across replicas), or for the ESN the same ridge
+    readout from the all-reduced XᵀX (61 sequences in one batch: unequal parts, summed)."""
+    runs = train_both(tmp_path, "--task", "classify", "--model", model, "--batch-size", "16", *options)
+    one, mirrored = history(runs["one"]), history(runs["mirrored"])
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(mirrored[key], one[key], rtol=1e-5)
+    if model == "esn":
+        from keras_rnn.tasks import classify
+
+        kernels = [classify.TASK.load(runs[name]).model.get_layer("readout").kernel for name in runs]
+        np.testing.assert_allclose(*map(np.asarray, kernels), rtol=1e-5, atol=1e-7)
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for sock in sockets:

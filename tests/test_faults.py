@@ -132,6 +132,24 @@ def test_a_killed_run_with_state_outside_the_weights_resumes_exactly(tmp_path, c
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_killed_classifier_resumes_exactly(tmp_path):
+    """--task classify (Gaussian noise and dropout on): killed in its second epoch, re-run with
+    the same command, its history and weights equal the uninterrupted run's."""
+    import keras_rnn.layers  # noqa: F401  (registers the sequence layers model.keras holds)
+
+    def args(run_dir) -> list:
+        return ["--task", "classify", "--run-dir", str(run_dir), "--generated", "60", "--units", "8",
+                "--no-bidirectional", "--epochs", "3", "--batch-size", "16", "--seed", "2"]  # fmt: skip
+
+    run_cli("train.py", *args(tmp_path / "straight"))
+    killed_training(args(tmp_path / "run"), "batch", 4 + 2)  # 4 batches an epoch
+    run_cli("train.py", *args(tmp_path / "run"))
+    straight, resumed = ((tmp_path / name / "history.csv").read_text() for name in ("straight", "run"))
+    assert resumed == straight
+    for a, b in zip(weights(tmp_path / "run"), weights(tmp_path / "straight")):
+        np.testing.assert_array_equal(a, b)
+
+
 LOADABLE = r"""
 import json, sys
 sys.modules["keras"] = sys.modules["keras_rnn"] = None

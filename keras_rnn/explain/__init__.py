@@ -23,7 +23,8 @@ KINDS = {
     "saliency": (
         "saliency",
         "caption",
-        "which pixels each caption word depends on (vanilla and guided backprop); feature maps",
+        "which pixels each caption word depends on (vanilla and guided backprop), feature maps; "
+        "on classify runs: which time steps or tokens decided the label",
     ),
     "occlusion": (
         "occlusion",

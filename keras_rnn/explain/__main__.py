@@ -34,9 +34,16 @@ def main(argv=None) -> int:
         parser = argparse.ArgumentParser(
             prog=f"python -m keras_rnn.explain {kind}", description=KINDS[kind][2]
         )
-        tasks_read = getattr(module, "TASKS", (task_name,))  # tsne reads several tasks' runs
+        tasks_read = getattr(module, "TASKS", (task_name,))  # saliency and tsne read several tasks' runs
         if len(tasks_read) > 1:
-            parser.add_argument("--task", choices=tasks_read, default=task_name, help="whose run to read")
+            task_name = chosen_task(argv[1:], tasks_read, task_name)
+            module = getattr(module, "for_task", lambda _: module)(task_name)
+            parser.add_argument(
+                "--task",
+                choices=tasks_read,
+                default=task_name,
+                help=f"whose run to read (default: the --run-dir's task, else {KINDS[kind][1]})",
+            )
         parser.add_argument("--run-dir", help="a finished run of the task (default: the latest)")
         parser.add_argument(
             "--out", default=f"explanations/{kind}", help=f"where {kind}.json and the pictures go"
@@ -52,6 +59,19 @@ def main(argv=None) -> int:
         print(f"wrote {out / f'{kind}.json'} and {', '.join(pictures)}")
 
     return report_errors(run)
+
+
+def chosen_task(argv: list[str], tasks_read, default: str) -> str:
+    """`--task`, else the task of the `--run-dir` run when the kind reads it, else `default`."""
+    from keras_rnn import runs
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task")
+    pre.add_argument("--run-dir")
+    given = pre.parse_known_args(argv)[0]
+    if given.task is None and given.run_dir:
+        given.task = runs.trained_task_of(given.run_dir)
+    return given.task if given.task in tasks_read else default
 
 
 if __name__ == "__main__":

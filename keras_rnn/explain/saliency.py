@@ -1,4 +1,5 @@
-"""Saliency: which pixels each word of the caption depends on, and the encoder's feature maps.
+"""Saliency: which pixels each word of the caption depends on, and the encoder's feature maps;
+for a classify run, which steps or tokens decided its label (`keras_rnn.explain.classifier`).
 
 For each word w_t of the image's greedy caption, the gradient of log p(w_t | w_<t, image)
 with respect to the pixels (Simonyan, Vedaldi & Zisserman 2014), its largest absolute value
@@ -10,6 +11,8 @@ gradient peaks on an object's edge), like the attention's.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -24,6 +27,16 @@ from keras_rnn.explain.captioner import (
 )
 
 EDGE = 2  # pixels: a gradient peaks on the object's edge, where its colour meets the background
+TASKS = ("caption", "classify")
+
+
+def for_task(task: str):
+    """The module that explains `task`'s runs: this one, or the classifier's."""
+    if task == "classify":
+        from keras_rnn.explain import classifier
+
+        return classifier
+    return sys.modules[__name__]
 
 
 def add_arguments(parser) -> None:

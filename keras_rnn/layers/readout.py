@@ -109,9 +109,10 @@ def closed_form_step(model, x, y, sample_weight, features, targets, readout_inpu
     y_pred = model.readout(features if readout_inputs is None else readout_inputs)
     loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
     loss *= tf.distribute.get_replica_context().num_replicas_in_sync  # undo tf.distribute's scaling
+    rows = tf.shape(tf.nest.flatten(x)[0])[0]  # weighted as Keras' train_step: replicas' unequal parts
     for metric in model.metrics:
         if metric.name == "loss":
-            metric.update_state(loss)
+            metric.update_state(loss, sample_weight=rows)
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 

@@ -2,10 +2,12 @@
 
 Reading order: config -> data -> model -> serving -> evaluation -> task.
 
-- Data (`keras_rnn.data.labelled`): a UEA/sktime `.ts` or `.csv` series file, or a
-  `text<TAB>label` `.tsv`; without `--validation-file` a seeded, stratified share of the training
-  file picks the checkpoint; `--test-file` is scored once, with the best checkpoint. Without a
-  file: generated waveforms (offline, deterministic by `--data-seed`).
+- Data (`keras_rnn.data.labelled`, `keras_rnn.data.classification`): a UEA/sktime `.ts` or
+  `.csv` series file, a `text<TAB>label` `.tsv`, or `--dataset`, a tensorflow-datasets text set
+  (its train and test splits, labels by their ClassLabel names); without `--validation-file` a
+  seeded, stratified share of the training data picks the checkpoint; the test sequences are
+  scored once, with the best checkpoint. Without either: generated waveforms (offline,
+  deterministic by `--data-seed`).
 - `--model rnn`: per-feature standardisation (training statistics, inside the model, so raw
   series sent to a server get the same answers) or a token embedding for text -> stacked GRU /
   LSTM / Elman / lecture cells, bidirectional by default, masked by the lengths -> pooling (last
@@ -58,6 +60,14 @@ class Config(TrainConfig):
         None, "held-out sequences that pick the checkpoint (default: a stratified 10% of --train-file)"
     )
     test_file: str | None = option(None, "held-out sequences scored once with the best checkpoint")
+    dataset: str | None = option(
+        None,
+        "a tensorflow-datasets text set with a ClassLabel `label`, e.g. imdb_reviews: its train and "
+        "test splits (downloaded once, when online)",
+    )
+    tfds_data_dir: str | None = option(
+        None, "where tensorflow-datasets keeps --dataset (default ~/tensorflow_datasets)"
+    )
     model: str = option(
         "rnn",
         "rnn (a trained recurrent stack) or esn (a fixed reservoir with a closed-form ridge readout)",
@@ -95,7 +105,7 @@ def check_config(cfg: Config) -> None:
     config_lib.require_fraction(cfg, "dropout")
     if cfg.noise < 0 or cfg.alpha < 0:
         raise UserError("--noise and --alpha must be >= 0")
-    if cfg.model == "esn" and cfg.train_file and is_text(cfg.train_file):
+    if cfg.model == "esn" and (cfg.dataset or cfg.train_file and is_text(cfg.train_file)):
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
 
 
@@ -316,7 +326,7 @@ class ClassifyTask(Task):
 
         return TrainingPlan(
             model=model,
-            train_data=train.repeat(),
+            train_data=train,
             validation_data=validation,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
@@ -376,7 +386,8 @@ class ClassifyTask(Task):
                 for line, label in zip(data.lines, predicted_labels(module, data)):
                     print(f"{path}:{line}\t{label}")
         else:
-            data = labelled.LabelledText(list(args.inputs), [run.vocab.labels[0]] * len(args.inputs))
+            count = len(args.inputs)
+            data = labelled.LabelledText(list(args.inputs), [""] * count, lines=list(range(1, count + 1)))
             for text, label in zip(args.inputs, predicted_labels(module, data)):
                 print(f"{text}\t{label}")
 
