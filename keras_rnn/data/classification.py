@@ -91,8 +91,8 @@ class Vocabulary:
         labels = labelled.classes(train)
         if kind(train) == "series":
             length = min(2 * int(train.lengths.max()), MAX_SERIES_STEPS)
-        mean, std = labelled.standardisation(train)
-        return cls(labels, "series", length, train.features, mean.tolist(), std.tolist())
+            mean, std = labelled.standardisation(train)
+            return cls(labels, "series", length, train.features, mean.tolist(), std.tolist())
         tokens = TokenVocabulary.build(train.texts, cfg.level, cfg.vocab_size, lowercase=cfg.lowercase)
         ids = tokenize(tf.constant(train.texts), cfg.level, cfg.lowercase).row_lengths().numpy()
         length = int(min(2 * max(ids.max(), 1), MAX_TEXT_CHARS))
