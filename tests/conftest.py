@@ -138,3 +138,17 @@ def esn_exported(tmp_path_factory) -> Path:
     run_dir = runs.prepare_run_dir("esn", cfg, str(root / "run"))
     training.train(esn.TASK, cfg, run_dir)
     return writer.export(esn.TASK.serving(esn.TASK.load(run_dir)), root / "saved_models")["savedmodel"]
+
+
+@pytest.fixture(scope="session")
+def classify_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The generated-waveform classifier of tests/test_classify.py: (run, SavedModel version,
+    LiteRT version) directories."""
+    from tests.test_classify import TRAIN_ARGS as CLASSIFY_ARGS
+
+    root = tmp_path_factory.mktemp("classify")
+    run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *CLASSIFY_ARGS)
+    run_cli(
+        "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
+    )
+    return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"

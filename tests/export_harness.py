@@ -38,8 +38,11 @@ if "instances" in body:
 else:
     columns = body["inputs"]
 outputs = signature(**{k: tf.constant(unwrap(v), dtype=specs[k].dtype) for k, v in columns.items()})
-decode = lambda v: v.decode("utf-8") if isinstance(v, bytes) else v
-result = {k: [decode(x) for x in v.numpy().tolist()] for k, v in outputs.items()}
+def decode(v):
+    if isinstance(v, list):
+        return [decode(x) for x in v]
+    return v.decode("utf-8") if isinstance(v, bytes) else v
+result = {k: decode(v.numpy().tolist()) for k, v in outputs.items()}
 leaked = sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in ("keras", "keras_rnn"))
 print(json.dumps({"outputs": result, "imported": leaked}))
 """

@@ -4,7 +4,7 @@ test run; benchmarks/hostile_sweep.py runs the long one and counts the outcomes)
 
 Every case ends in one of three outcomes:
 - `answer`: a valid answer (every output as many rows as the request, floats finite; a host
-  exits 0);
+  exits 0, no answer line ending in NaN or inf);
 - `error`: a clear error (the SavedModel: an InvalidArgument from the graph or TensorFlow's
   own error for a shape or type the signature cannot take, and not one of the internal
   messages of a missed check in INTERNAL; a host: exit code 2 and one `error:` line);
@@ -172,6 +172,8 @@ def judge_host(reply: dict) -> tuple[str, str]:
         return "other", bound
     if reply["tensorflow"]:
         return "other", "the host imported TensorFlow"
+    if any(line.rsplit("\t", 1)[-1] in ("nan", "inf", "-inf") for line in reply["stdout"].splitlines()):
+        return "other", f"a non-finite answer: {reply['stdout'][-300:]}"
     lines = reply["stderr"].strip().splitlines()
     if reply["exit"] == 0 and "Traceback" not in reply["stderr"]:
         return "answer", ""
@@ -240,6 +242,92 @@ def image_files() -> dict[str, bytes]:
 IMAGES = image_files()
 GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif")
 IMAGE_NAMES = st.one_of(st.sampled_from(GOOD_IMAGES), st.sampled_from(sorted(IMAGES)))  # half good ones
+
+
+def ts_text(series: list, labels: list[str], features: int) -> str:
+    """A .ts file (UEA format) of `series` ([steps, features] each; values written so that they
+    read back as the same float32) with `labels`."""
+    rows = [
+        ":".join(",".join(repr(float(v)) for v in column) for column in np.asarray(s, np.float32).T) + f":{y}"
+        for s, y in zip(series, labels)
+    ]
+    declared = " ".join(dict.fromkeys(labels))
+    return f"@dimensions {features}\n@classLabel true {declared}\n@data\n" + "\n".join(rows) + "\n"
+
+
+def series_files(features: int, length: int) -> dict[str, bytes]:
+    """Series files a user of a classifier of `features` features and fixed LiteRT `length` might
+    send, broken ones among them (the names say how)."""
+    rng = np.random.default_rng(0)
+
+    def ts(steps: list[int], width: int = features, value=None) -> bytes:
+        series = [
+            rng.standard_normal((n, width)) if value is None else np.full((n, width), value) for n in steps
+        ]
+        return ts_text(series, ["a"] * len(steps), width).encode()
+
+    good = ts([1, 7, length])
+    csv = "id," + ",".join(f"f{i}" for i in range(features)) + ",label\n"
+    csv += "".join(f"s{i // 3},{','.join(['0.5'] * features)},b\n" for i in range(6))
+    return {
+        "good.ts": good,
+        "good.csv": csv.encode(),
+        "huge_values.ts": ts([3], value=3.4e38),
+        "tiny_values.ts": ts([3], value=1e-30),
+        "too_long.ts": ts([2, length + 1]),
+        "wide.ts": ts([4], features + 1),
+        "overflow.ts": f"@classLabel true a\n@data\n{':'.join(['1,1e39'] * features)}:a\n".encode(),
+        "nan.ts": ts([2], value=float("nan")),
+        "missing.ts": f"@classLabel true a\n@data\n{':'.join(['1,?'] * features)}:a\n".encode(),
+        "ragged.ts": b"@classLabel true a\n@data\n1,2,3:1,2:a\n",
+        "no_data.ts": b"@classLabel true a\n@data\n",
+        "no_header.ts": b"1,2,3:a\n",
+        "empty.ts": b"",
+        "binary.ts": b"\x00\x01\x02",
+        "latin1.ts": "@classLabel true é\n@data\n1:é\n".encode("latin-1"),
+        "header_only.csv": b"id,f,label\n",
+        "series.txt": good,
+    }
+
+
+GOOD_SERIES = ("good.ts", "good.csv", "tiny_values.ts")
+
+
+@st.composite
+def series_file(draw, directory: Path, features: int, length: int) -> str:
+    """A drawn .ts file in `directory`, its path: 1-3 series, half the time as a careful user
+    writes them (1 to `length` steps of `features` values in [-5, 5]), else of 0 to length + 2
+    steps, sometimes of another width, with values from the whole float range."""
+    careful = draw(st.booleans())
+    width = (
+        features if careful else draw(st.sampled_from([features] * 4 + [max(1, features - 1), features + 1]))
+    )
+    values = st.floats(-5, 5, width=32) if careful else FLOATS
+    lines = []
+    for _ in range(draw(st.integers(1, 3))):
+        steps = draw(st.integers(1, min(length, 40)) if careful else st.integers(0, length + 2))
+        columns = [draw(st.lists(values, min_size=steps, max_size=steps)) for _ in range(width)]
+        lines.append(":".join(",".join(map(repr, column)) for column in columns) + ":a")
+    text = "@classLabel true a\n@data\n" + "\n".join(lines) + "\n"
+    path = directory / f"drawn_{zlib.crc32(text.encode()):08x}.ts"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def broken_metadata(meta: dict) -> dict[str, str]:
+    """classify.json edited by hand, in ways a host must refuse (the names say how)."""
+    edits = {
+        "no_labels.json": {"labels": []},
+        "more_labels.json": {"labels": [*meta["labels"], "extra"]},
+        "longer.json": {"length": meta["length"] + 1},
+        "zero_length.json": {"length": 0},
+        "more_features.json": {"features": meta.get("features", 0) + 1},
+        "text_kind.json": {"kind": "text", "tokens": ["", "[UNK]", "a"], "level": "char"},
+        "other_task.json": {"task": "translate"},
+        "string_length.json": {"length": str(meta["length"])},
+    }
+    out = {name: json.dumps({**meta, **edit}) for name, edit in edits.items()}
+    return {**out, "not_json.json": "{", "list.json": "[]"}
 
 
 def summary(case: dict) -> dict:
@@ -317,6 +405,7 @@ def valid_tensor(draw, name: str, spec: dict, batch: int):
         "token": st.integers(0, 3),
         "temperature": st.floats(0.1, 2.0),
         "length_penalty": st.floats(0.0, 2.0),
+        "lengths": st.integers(1, 40),  # at most the series' steps (savedmodel_case)
     }.get(name, st.integers(-(2**31), 2**31 - 1) if spec["dtype"].startswith("int") else st.floats(-1, 1))
     return array_of(draw, values, spec["dtype"], shape, spec)
 
@@ -352,6 +441,9 @@ def savedmodel_case(draw, specs: dict, model: str | None = None):
         name: draw(tensor(name, spec) if name in hostile else valid_tensor(name, spec, batch))
         for name, spec in ((name, specs[model][signature][name]) for name in names)
     }
+    if {"series", "lengths"} <= set(inputs) and not hostile:  # a careful client's lengths fit its series
+        steps = inputs["series"]["shape"][1]
+        inputs["lengths"]["value"] = [min(n, steps) for n in inputs["lengths"]["value"]]
     return {"model": model, "signature": signature, "inputs": inputs}
 
 
@@ -376,6 +468,18 @@ def host_case(draw, hosts: dict, image_dir: Path):
         ]:
             if draw(st.booleans()):
                 argv += [option, draw(values)]
+    elif host == "classify":  # series files, hand-broken metadata now and then
+        meta = json.loads(Path(model_args[1]).read_text(encoding="utf-8"))
+        drawn = series_file(image_dir, meta["features"], meta["length"])
+        names = st.sampled_from(sorted(series_files(meta["features"], meta["length"])))
+        items = st.one_of(
+            drawn,
+            st.one_of(st.sampled_from(GOOD_SERIES), names).map(lambda n: str(image_dir / n)),  # half good
+            st.sampled_from([str(image_dir), str(image_dir / "missing.ts")]),
+        )
+        argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=2))]
+        if draw(st.integers(0, 7)) == 0:
+            argv[1] = str(image_dir / draw(st.sampled_from(sorted(broken_metadata(meta)))))
     else:
         if host == "caption":
             items = st.one_of(

@@ -87,13 +87,9 @@ def test_scores_count_errors_recall_and_confusion():
 
 # ---------------------------------------------------------------- a run, trained and served
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("classify")
-    run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *TRAIN_ARGS)
-    run_cli(
-        "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
-    )
-    return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"
+def trained(classify_exported):
+    """(run, SavedModel, LiteRT) directories, trained with TRAIN_ARGS once per session (tests/conftest.py)."""
+    return classify_exported
 
 
 def test_the_served_labels_are_the_ones_metrics_json_counts(trained):
@@ -109,7 +105,7 @@ def test_the_served_labels_are_the_ones_metrics_json_counts(trained):
     )
     errors = sum(p != t for p, t in zip(answer["label"], test.labels))
     assert errors == metrics["test_errors"]
-    assert answer["labels"] == ["sine", "square", "sawtooth"]
+    assert answer["labels"] == [["sine", "square", "sawtooth"]] * 50
     np.testing.assert_allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=1e-5)
     assert_builtin_ops_only(litert / "classify_classify.tflite")
 
@@ -138,6 +134,7 @@ def test_a_request_outside_the_limits_is_refused(trained):
         (series, [5], "longer than the series"),
         (series, [0], "at least 1"),
         (np.full((1, 4, 2), np.nan, np.float32), [4], "finite"),
+        (np.full((1, 4, 2), 3.4e38, np.float32), [4], "the answer overflowed float32"),
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             served(series=tf.constant(bad_series), lengths=tf.constant(bad_lengths, tf.int32))

@@ -81,7 +81,13 @@ def test_captioning_does_not_import_translation():
 def test_litert_hosts_import_no_tensorflow(path):
     """Only numpy, ai_edge_litert, Pillow, the standard library, the light top of keras_rnn
     and the hosts package itself (the subprocess tests check the imports that run, too)."""
-    light = ("keras_rnn.hosts", "keras_rnn.data.subword_py", "keras_rnn.limits")  # the standard library only
+    light = (  # the standard library and numpy only (tests/test_labelled.py runs labelled without TF)
+        "keras_rnn.hosts",
+        "keras_rnn.data.subword_py",
+        "keras_rnn.data.tokens_py",
+        "keras_rnn.data.labelled",
+        "keras_rnn.limits",
+    )
     heavy = {m for m in imported_modules(path) if m.split(".")[0] in ("tensorflow", "keras")}
     for module in imported_modules(path):
         inside = (

@@ -1,8 +1,9 @@
-"""Hostile input, generated (tests/hostile.py): every exported signature of the four tasks and
+"""Hostile input, generated (tests/hostile.py): every exported signature of the five tasks and
 every LiteRT host command answers validly or refuses clearly, within a time and memory bound.
-A seeded sweep of 1,100 cases here (about 1 minute with the models made); benchmarks/hostile_sweep.py runs 5,000+."""
+A seeded sweep of 1,400 cases here (about 1 minute with the models made); benchmarks/hostile_sweep.py runs 5,000+."""
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,43 +19,73 @@ SWEEP = settings(
 )
 
 
+# Each target's model: (the session fixture that makes it, its SavedModel or host arguments from
+# that fixture's value). A run makes the models of the targets it runs only (`-k classify`: one).
+SAVEDMODELS = {
+    "charlm": ("exported", lambda out: out / "charlm" / "1"),
+    "translate": ("translate_exported", lambda dirs: dirs[0]),
+    "caption": ("caption_exported", lambda dirs: dirs[1]),
+    "esn": ("esn_exported", lambda path: path),
+    "classify": ("classify_exported", lambda dirs: dirs[1]),
+}
+HOSTS = {
+    "charlm": (
+        "exported",
+        "keras_rnn.hosts.charlm",
+        lambda out: [
+            str(out / "litert" / "charlm" / "1" / "charlm_step.tflite"),
+            str(out / "litert" / "charlm" / "1" / "charlm.json"),
+        ],
+    ),
+    "translate": ("translate_exported", "keras_rnn.hosts.translate", lambda dirs: [str(dirs[1])]),
+    "caption": ("caption_exported", "keras_rnn.hosts.caption", lambda dirs: [str(dirs[2])]),
+    "classify": (
+        "classify_exported",
+        "keras_rnn.hosts.classify",
+        lambda dirs: [str(dirs[2] / "classify_classify.tflite"), str(dirs[2] / "classify.json")],
+    ),
+}
+
+
+def selected(request, test, parameter: str) -> list[str]:
+    """The values of `parameter` that this session runs `test` with."""
+    items = request.session.items
+    return sorted({i.callspec.params[parameter] for i in items if getattr(i, "originalname", "") == test})
+
+
 @pytest.fixture(scope="module")
-def savedmodels(exported, translate_exported, caption_exported, esn_exported):
-    worker = hostile.Worker(
-        hostile.SAVEDMODEL_WORKER,
-        json.dumps(
-            {
-                "charlm": str(exported / "charlm" / "1"),
-                "translate": str(translate_exported[0]),
-                "caption": str(caption_exported[1]),
-                "esn": str(esn_exported),
-            }
-        ),
-    )
+def savedmodels(request):
+    models = selected(request, "test_every_signature_answers_or_refuses_hostile_requests", "model")
+    paths = {}
+    for model in models:
+        fixture, path = SAVEDMODELS[model]
+        paths[model] = str(path(request.getfixturevalue(fixture)))
+    worker = hostile.Worker(hostile.SAVEDMODEL_WORKER, json.dumps(paths))
     yield worker
     worker.close()
 
 
 @pytest.fixture(scope="module")
-def hosts(exported, translate_exported, caption_exported, tmp_path_factory):
-    image_dir = tmp_path_factory.mktemp("hostile_images")
+def hosts(request, tmp_path_factory):
+    files = tmp_path_factory.mktemp("hostile_files")  # images, series files, broken metadata
     for name, data in hostile.image_files().items():
-        (image_dir / name).write_bytes(data)
-    litert = exported / "litert" / "charlm" / "1"
-    commands = {
-        "charlm": (
-            "keras_rnn.hosts.charlm",
-            [str(litert / "charlm_step.tflite"), str(litert / "charlm.json")],
-        ),
-        "translate": ("keras_rnn.hosts.translate", [str(translate_exported[1])]),
-        "caption": ("keras_rnn.hosts.caption", [str(caption_exported[2])]),
-    }
+        (files / name).write_bytes(data)
+    commands = {}
+    for host in selected(request, "test_every_host_command_answers_or_refuses_hostile_input", "host"):
+        fixture, module, args = HOSTS[host]
+        commands[host] = (module, args(request.getfixturevalue(fixture)))
+    if "classify" in commands:
+        meta = json.loads(Path(commands["classify"][1][1]).read_text(encoding="utf-8"))
+        for name, data in hostile.series_files(meta["features"], meta["length"]).items():
+            (files / name).write_bytes(data)
+        for name, text in hostile.broken_metadata(meta).items():
+            (files / name).write_text(text, encoding="utf-8")
     worker = hostile.Worker(hostile.HOST_WORKER)
-    yield worker, commands, image_dir
+    yield worker, commands, files
     worker.close()
 
 
-@pytest.mark.parametrize("model", ["charlm", "translate", "caption", "esn"])
+@pytest.mark.parametrize("model", sorted(SAVEDMODELS))
 def test_every_signature_answers_or_refuses_hostile_requests(savedmodels, model):
     seen = []
 
@@ -71,7 +102,7 @@ def test_every_signature_answers_or_refuses_hostile_requests(savedmodels, model)
     assert seen.count("answer") >= 10 and seen.count("error") >= 10, seen  # the sweep reaches both
 
 
-@pytest.mark.parametrize("host", ["charlm", "translate", "caption"])
+@pytest.mark.parametrize("host", sorted(HOSTS))
 def test_every_host_command_answers_or_refuses_hostile_input(hosts, host):
     worker, commands, image_dir = hosts
     seen = []

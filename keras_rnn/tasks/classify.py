@@ -167,13 +167,15 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
 
 def probabilities(cfg: Config, scores):
     """Logits -> softmax; the ESN's ridge scores (fitted to one-hot targets) -> their positive
-    parts, normalised (a vote share; uniform when none is positive)."""
+    parts, normalised (a vote share; uniform when none is positive). Scores that overflowed
+    float32 (NaN, inf) give NaN, never a uniform vote: the serving code refuses them."""
     if cfg.model != "esn":
         return tf.nn.softmax(scores, axis=-1)
     positive = tf.nn.relu(scores)
     total = tf.reduce_sum(positive, axis=-1, keepdims=True)
     uniform = tf.ones_like(scores) / tf.cast(tf.shape(scores)[-1], scores.dtype)
-    return tf.where(total > 0, positive / tf.maximum(total, 1e-12), uniform)
+    overflowed = 0.0 * tf.reduce_sum(scores, axis=-1, keepdims=True)  # 0, or NaN
+    return tf.where(total > 0, positive / tf.maximum(total, 1e-12), uniform) + overflowed
 
 
 # ---------------------------------------------------------------- serving
@@ -189,11 +191,15 @@ class ClassifyServing(tf.Module):
         self.text_ids = TextIds(vocab) if vocab.kind == "text" else None
 
     def answer(self, scores) -> dict:
-        probs = probabilities(self.cfg, scores)
+        """Every output one row per sequence (TF Serving's row format needs it): `labels` [B, C]
+        names the columns of `probabilities`. Values near the float32 limit can overflow the
+        standardised series: such an answer is refused, never NaN."""
+        message = "the answer overflowed float32: the input values are too large"
+        probs = tf.debugging.assert_all_finite(probabilities(self.cfg, scores), message)
         return {
             "label": tf.gather(self.labels, tf.argmax(probs, axis=-1, output_type=tf.int32)),
             "probabilities": probs,
-            "labels": self.labels,
+            "labels": tf.tile(self.labels[None], [tf.shape(probs)[0], 1]),
         }
 
     def classify(self, series, lengths):
