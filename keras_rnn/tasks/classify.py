@@ -52,9 +52,10 @@ class Config(TrainConfig):
     batch_size: int = config_lib.with_default("batch_size", 32)
     learning_rate: float = config_lib.with_default("learning_rate", 3e-3)
     patience: int = config_lib.with_default("patience", 40)
-    train_file: str | None = config_lib.train_file(
+    train_file: str | None = option(
+        None,
         "labelled sequences: a .ts (UEA/sktime) or .csv series file, or a text<TAB>label .tsv "
-        "(default: generated waveforms)"
+        "(default: generated waveforms)",
     )
     validation_file: str | None = option(
         None, "held-out sequences that pick the checkpoint (default: a stratified 10% of --train-file)"
