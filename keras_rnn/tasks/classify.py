@@ -48,10 +48,9 @@ RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.l
 
 @dataclasses.dataclass
 class Config(TrainConfig):
-    epochs: int = option(150, "passes over the training data (--model esn: one closed-form fit)")
+    epochs: int = option(100, "passes over the training data (--model esn: one closed-form fit)")
     batch_size: int = config_lib.with_default("batch_size", 32)
-    learning_rate: float = config_lib.with_default("learning_rate", 3e-3)
-    patience: int = config_lib.with_default("patience", 40)
+    anneal: float = config_lib.with_default("anneal", 1.0)  # the rate decays to 0 over the whole run
     train_file: str | None = option(
         None,
         "labelled sequences: a .ts (UEA/sktime) or .csv series file, or a text<TAB>label .tsv "
@@ -84,19 +83,20 @@ class Config(TrainConfig):
     bidirectional: bool = option(True, "read each sequence both ways")
     pooling: str = option("mean", "how the states become one vector", choices=list(POOLINGS))
     points: int = option(
-        5, "--pooling points (and the ESN's read-out): states at this many evenly spaced steps"
+        3, "--pooling points (and the ESN's read-out): states at this many evenly spaced steps"
     )
     dropout: float = option(0.3, "dropout before the classifier layer")
-    noise: float = option(0.2, "Gaussian noise added to the standardised series in training (0 = off)")
+    noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
     embedding_dim: int = option(64, "text: token embedding size")
     level: str = option("char", "text: tokens are characters or words", choices=["char", "word"])
     vocab_size: int = option(2000, "text: the most frequent tokens kept (others are <unk>)")
     lowercase: bool = option(False, "text: lowercase before tokenizing")
     reservoir_units: int = option(500, "--model esn: reservoir units")
     spectral_radius: float = option(0.9, "--model esn: spectral radius of the reservoir")
-    leak_rate: float = option(0.5, "--model esn: leak rate of the reservoir units")
-    input_scaling: float = option(0.5, "--model esn: scale of the input weights")
-    alpha: float = option(10.0, "--model esn: ridge regularisation of the readout")
+    leak_rate: float = option(0.3, "--model esn: leak rate of the reservoir units")
+    input_scaling: float = option(0.25, "--model esn: scale of the input weights")
+    bias_scaling: float = option(0.5, "--model esn: scale of the reservoir units' random biases")
+    alpha: float = option(3.0, "--model esn: ridge regularisation of the readout")
     generated: int = option(600, "the generated waveforms' training sequences (validation and test: a third)")
 
 
@@ -117,7 +117,7 @@ def reservoir_args(cfg: Config) -> dict:
         spectral_radius=cfg.spectral_radius,
         leak_rate=cfg.leak_rate,
         input_scaling=cfg.input_scaling,
-        bias_scaling=0.2,
+        bias_scaling=cfg.bias_scaling,
         connectivity=0.1,
         seed=cfg.seed,
     )
