@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import keras
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -84,27 +86,21 @@ def cases(mixed: str) -> list[dict]:
 
 
 # ---------------------------------------------------------------- one run (in its own process)
-class Throughput:
+class Throughput(keras.callbacks.Callback):
     """Training steps per second after the first epoch (tracing and compiling excluded)."""
 
-    def __new__(cls):
-        import keras
+    steps, seconds, epoch = 0, 0.0, 0
 
-        class Timer(keras.callbacks.Callback):
-            steps, seconds = 0, 0.0
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
-            def on_train_batch_begin(self, batch, logs=None):
-                self.begin = time.perf_counter()
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begin = time.perf_counter()
 
-            def on_train_batch_end(self, batch, logs=None):
-                if self.epoch >= 1:
-                    self.steps += 1
-                    self.seconds += time.perf_counter() - self.begin
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.epoch = epoch
-
-        return Timer()
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch >= 1:
+            self.steps += 1
+            self.seconds += time.perf_counter() - self.begin
 
 
 def count_cudnn_traces() -> dict:
@@ -124,7 +120,6 @@ def count_cudnn_traces() -> dict:
 
 def run_case(case: dict, work: Path, patch_export: bool, export: bool) -> dict:
     """Train, export and answer one case in this process; returns its record."""
-    import keras
     import tensorflow as tf
 
     from keras_rnn import config as config_lib
