@@ -1,6 +1,6 @@
 """Every per-request limit of the served models, in one place (no TensorFlow here: the LiteRT
 hosts apply the same limits). A request over a limit is refused with a clear error, never
-truncated or run for minutes. Listed in README.md#limits-and-failure-behaviour."""
+truncated or run for minutes. Listed in docs/limits.md."""
 
 MAX_GENERATE_CHARS = 100_000  # char-LM: characters per `generate` request (and host --num-chars)
 MAX_PROMPT_CHARS = 10_000  # char-LM: prompt length
