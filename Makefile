@@ -32,6 +32,7 @@ bench-install: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 
 ## benchmarks (long; results in benchmarks/results/*.json, quoted in the README)
+JV := ../shared/data/japanese-vowels
 bench: bench-install
 	$(PY) benchmarks/gpu_check.py
 	$(PY) benchmarks/charlm_speed.py --chars 1000 --repeats 7
@@ -65,5 +66,10 @@ bench: bench-install
 	$(PY) benchmarks/esn_mackey_glass.py --runs 10 --units 2000 --length 11000 --precision float32 --tag vs_reservoirpy_2000
 	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
+	$(PY) benchmarks/classify_select.py esn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 5 \
+		--name classify_select_esn --both-ways --joint --committee 1 3 5 8 --alpha 1 3 10
+	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
+	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
+		--test $(JV)/JapaneseVowels_TEST.ts
 
 .PHONY: install demo lint test bench-install bench

@@ -20,10 +20,12 @@ def save_figure(fig, png_path) -> None:
 
 
 def read_history_csv(csv_path) -> dict:
-    """A Keras CSVLogger file as {column: [value per epoch]} (epochs counted from 1)."""
+    """A Keras CSVLogger file as {column: [value per epoch]} (epochs counted from 1). Without
+    validation data the logger still writes `val_` columns, all "NA": they are left out."""
     path = Path(csv_path)
     rows = list(csv.DictReader(path.open())) if path.exists() else []
-    return {k: [float(r[k]) + (k == "epoch") for r in rows] for k in (rows[0] if rows else {})}
+    columns = [k for k in (rows[0] if rows else {}) if any(r[k] != "NA" for r in rows)]
+    return {k: [float(r[k]) + (k == "epoch") for r in rows] for k in columns}
 
 
 def plot_history_csv(csv_path, png_path, title: str = "", ylabel: str = "loss") -> None:

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from keras_rnn.data import series as series_data
-from keras_rnn.layers.sequence import ESNClassifier, SequencePooling, StepMask
+from keras_rnn.layers.sequence import ESNClassifier, ReverseSteps, SequencePooling, StepMask
 from keras_rnn.tasks import classify
 from tests.conftest import run_cli
 from tests.export_harness import assert_builtin_ops_only, serve
@@ -45,6 +45,13 @@ def test_sequence_pooling_through_the_harness(mode, expected, tmp_path):
     check_layer(lambda: SequencePooling(mode, points=4), (2, 7, 3), expected, tmp_path)
 
 
+def test_reverse_steps_through_the_harness_and_within_the_lengths(tmp_path):
+    check_layer(ReverseSteps, (2, 5, 3), (2, 5, 3), tmp_path)
+    x = np.arange(2 * 4, dtype=np.float32).reshape(2, 4, 1)
+    mask = StepMask()([x, np.array([3, 1])])
+    assert ReverseSteps()(x, mask=mask).numpy()[..., 0].tolist() == [[2, 1, 0, 3], [4, 5, 6, 7]]
+
+
 def test_pooling_reads_only_the_real_steps():
     x = np.arange(2 * 5 * 2, dtype=np.float32).reshape(2, 5, 2)
     mask = StepMask()([x, np.array([3, 1])]).numpy()
@@ -60,19 +67,20 @@ def test_pooling_reads_only_the_real_steps():
     np.testing.assert_allclose(attention(x_changed, mask=mask).numpy(), padded_away, rtol=1e-6)
 
 
-def test_esn_classifier_readout_is_the_ridge_solution_and_round_trips(tmp_path):
+@pytest.mark.parametrize("committee, both_ways", [(1, False), (2, True)])
+def test_esn_classifier_readout_is_the_ridge_solution_and_round_trips(committee, both_ways, tmp_path):
     data = series_data.waveforms(60, seed=4)
     series, lengths = classify.padded(data)
     labels = np.array([["sine", "square", "sawtooth"].index(y) for y in data.labels])
     mean, std = series.reshape(-1, 2).mean(0), series.reshape(-1, 2).std(0)
     reservoir = dict(units=20, spectral_radius=0.9, leak_rate=0.5, input_scaling=0.5, seed=1)
     model = ESNClassifier(
-        2, 3, reservoir, alpha=0.5, points=3, mean=mean.tolist(), variance=(std**2).tolist()
+        2, 3, reservoir, 0.5, 3, mean.tolist(), (std**2).tolist(), committee=committee, both_ways=both_ways
     )
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit((series, lengths), labels, batch_size=25, epochs=1, verbose=0)  # 3 batches, one solve
     features = model.features((series, lengths)).numpy().astype(np.float64)
-    assert features.shape == (60, 20 * 4)
+    assert features.shape == (60, committee * (1 + both_ways) * 20 * 4)
     x = np.hstack([np.ones((60, 1)), features])
     w = np.linalg.solve(x.T @ x + 0.5 * np.eye(x.shape[1]), x.T @ np.eye(3)[labels])
     np.testing.assert_allclose(model.readout.bias.numpy(), w[0], atol=1e-5)

@@ -37,7 +37,7 @@ def read(path: str):
 @dataclasses.dataclass
 class Splits:
     train: labelled.LabelledSeries | labelled.LabelledText
-    validation: labelled.LabelledSeries | labelled.LabelledText
+    validation: labelled.LabelledSeries | labelled.LabelledText | None
     test: labelled.LabelledSeries | labelled.LabelledText | None
 
 
@@ -54,8 +54,10 @@ def load_splits(cfg) -> Splits:
     train, test = tfds_texts(cfg.dataset, cfg.tfds_data_dir) if cfg.dataset else (read(cfg.train_file), None)
     if cfg.validation_file:
         validation = read(cfg.validation_file)
-    else:
-        train, validation = labelled.split(train, seed=seed)
+    elif cfg.validation_share:
+        train, validation = labelled.split(train, cfg.validation_share, seed=seed)
+    else:  # all of it trains; the last weights are kept
+        validation = None
     test = read(cfg.test_file) if cfg.test_file else test
     for held in (validation, test):
         if held is None:

@@ -3,6 +3,8 @@
 - `StepMask`: (sequences [B, T, ...], lengths [B]) -> the steps that are real [B, T] (bool): the
   mask recurrent layers and the pooling take, from the lengths a request sends (zero-padded
   series may hold real all-zero frames, so the mask does not come from the values);
+- `ReverseSteps`: sequences [B, T, D] (and that mask) -> each sequence reversed within its length,
+  the padding left at the end (a reservoir reads it backwards, still causal over the real steps);
 - `SequencePooling`: states [B, T, D] (and that mask) -> [B, D'] by the lectures' ways to read
   a many-to-one network: the last state, the mean over the steps, attention pooling (a learned
   score per step, softmax over the real steps), or the states at `points` evenly spaced steps
@@ -32,6 +34,30 @@ class StepMask(keras.layers.Layer):
     def compute_output_spec(self, inputs):
         sequences, _ = inputs
         return keras.KerasTensor(sequences.shape[:2], "bool")
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class ReverseSteps(keras.layers.Layer):
+    """Sequences [B, T, D] -> step t of the output is step (length - 1 - t) of the input for the
+    real steps (where `mask` is true; all steps without a mask); padded steps stay where they are."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        steps = ops.arange(ops.shape(inputs)[1], dtype="int32")
+        if mask is None:
+            lengths = ops.full((ops.shape(inputs)[0],), ops.shape(inputs)[1], dtype="int32")
+        else:
+            lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        index = ops.where(
+            steps[None, :] < lengths[:, None], lengths[:, None] - 1 - steps[None, :], steps[None, :]
+        )
+        return ops.take_along_axis(inputs, index[..., None], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
@@ -115,21 +141,31 @@ class ESNClassifier(keras.Model):
         points: int = 5,
         mean=None,
         variance=None,
+        committee: int = 1,
+        both_ways: bool = False,
         **kwargs,
     ):
 
         series = keras.Input(shape=(None, features), name="series")
         lengths = keras.Input(shape=(), dtype="int32", name="lengths")
         standardize = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="standardize")
-        reservoir_layer = Reservoir(**reservoir, return_sequences=True, name="reservoir")
         mask = StepMask(name="step_mask")([series, lengths])
-        states = reservoir_layer(standardize(series))
-        pooled = keras.layers.Concatenate(name="pooled")(
-            [
-                SequencePooling("mean", name="mean_state")(states, mask=mask),
-                SequencePooling("points", points, name="state_points")(states, mask=mask),
-            ]
-        )
+        inputs = [standardize(series)]
+        if both_ways:
+            inputs.append(ReverseSteps(name="reversed")(inputs[0], mask=mask))
+        parts = []
+        for k in range(committee):  # member k: its own random reservoir, seed * committee + k
+            seed = reservoir.get("seed", 0) * committee + k
+            suffix = f"_{k}" if k else ""
+            for way, x in zip(("", "_reversed"), inputs):
+                states = Reservoir(
+                    **{**reservoir, "seed": seed}, return_sequences=True, name=f"reservoir{way}{suffix}"
+                )(x)
+                parts.append(SequencePooling("mean", name=f"mean_state{way}{suffix}")(states, mask=mask))
+                parts.append(
+                    SequencePooling("points", points, name=f"state_points{way}{suffix}")(states, mask=mask)
+                )
+        pooled = keras.layers.Concatenate(name="pooled")(parts)
         readout = RidgeReadout(classes, alpha, name="readout")
         super().__init__([series, lengths], readout(pooled), **kwargs)
         self.features = keras.Model([series, lengths], pooled, name="pooled_states")
@@ -142,6 +178,8 @@ class ESNClassifier(keras.Model):
             "points": points,
             "mean": mean,
             "variance": variance,
+            "committee": committee,
+            "both_ways": both_ways,
         }
 
     def compile(self, *args, jit_compile="auto", **kwargs):

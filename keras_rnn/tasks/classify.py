@@ -57,7 +57,12 @@ class Config(TrainConfig):
         "(default: generated waveforms)",
     )
     validation_file: str | None = option(
-        None, "held-out sequences that pick the checkpoint (default: a stratified 10% of --train-file)"
+        None, "held-out sequences that pick the checkpoint (default: --validation-share of --train-file)"
+    )
+    validation_share: float = option(
+        0.1,
+        "without --validation-file: the stratified share of --train-file held out to pick the "
+        "checkpoint (0: train on all of it and keep the last weights)",
     )
     test_file: str | None = option(None, "held-out sequences scored once with the best checkpoint")
     dataset: str | None = option(
@@ -80,6 +85,9 @@ class Config(TrainConfig):
     )
     units: int = option(64, "units per recurrent layer (and direction)")
     layers: int = option(1, "stacked recurrent layers")
+    committee: int = option(
+        1, "independent recurrent stacks in one model, their logits averaged (--model rnn)"
+    )
     bidirectional: bool = option(True, "read each sequence both ways")
     pooling: str = option("mean", "how the states become one vector", choices=list(POOLINGS))
     points: int = option(
@@ -97,13 +105,19 @@ class Config(TrainConfig):
     input_scaling: float = option(0.25, "--model esn: scale of the input weights")
     bias_scaling: float = option(0.5, "--model esn: scale of the reservoir units' random biases")
     alpha: float = option(3.0, "--model esn: ridge regularisation of the readout")
+    reservoirs: int = option(
+        1, "--model esn: a committee of reservoirs (seeds seed * N + k), one readout over all their states"
+    )
+    both_ways: bool = option(False, "--model esn: each reservoir also reads every series reversed")
     generated: int = option(600, "the generated waveforms' training sequences (validation and test: a third)")
 
 
 def check_config(cfg: Config) -> None:
-    config_lib.require_at_least(cfg, 1, "units", "layers", "points", "embedding_dim", "vocab_size")
-    config_lib.require_at_least(cfg, 1, "reservoir_units", "generated")
-    config_lib.require_fraction(cfg, "dropout")
+    config_lib.require_at_least(
+        cfg, 1, "units", "layers", "committee", "points", "embedding_dim", "vocab_size"
+    )
+    config_lib.require_at_least(cfg, 1, "reservoir_units", "reservoirs", "generated")
+    config_lib.require_fraction(cfg, "dropout", "validation_share")
     if cfg.noise < 0 or cfg.alpha < 0:
         raise UserError("--noise and --alpha must be >= 0")
     if cfg.model == "esn" and (cfg.dataset or cfg.train_file and is_text(cfg.train_file)):
@@ -137,6 +151,8 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
             cfg.points,
             vocab.mean,
             variance,
+            committee=cfg.reservoirs,
+            both_ways=cfg.both_ways,
             name="esn",
         )
     lengths = keras.Input(shape=(), dtype="int32", name="lengths")
@@ -152,18 +168,29 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
         sequences = keras.Input(shape=(length,), dtype="int32", name="tokens")
         x = keras.layers.Embedding(len(vocab.tokens), cfg.embedding_dim, name="embedding")(sequences)
     mask = StepMask(name="step_mask")([sequences, lengths])
+    members = [
+        member_logits(cfg, x, mask, classes, suffix=f"_{k}" if k else "") for k in range(cfg.committee)
+    ]
+    logits = keras.layers.Average(name="committee")(members) if len(members) > 1 else members[0]
+    return keras.Model([sequences, lengths], logits, name=f"classify_{cfg.cell}")
+
+
+def member_logits(cfg: Config, x, mask, classes: int, suffix: str = ""):
+    """One recurrent stack -> pooling -> dropout -> logits; a committee's members are independent
+    stacks (own initial weights) over the same standardised inputs, their logits averaged."""
     for i in range(cfg.layers):
         if cfg.cell in LECTURE_CELLS:
-            rnn = keras.layers.RNN(lecture_cell(cfg.cell, cfg.units), return_sequences=True, name=f"rnn_{i}")
+            rnn = keras.layers.RNN(
+                lecture_cell(cfg.cell, cfg.units), return_sequences=True, name=f"rnn_{i}{suffix}"
+            )
         else:
-            rnn = RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, name=f"rnn_{i}")
+            rnn = RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, name=f"rnn_{i}{suffix}")
         if cfg.bidirectional:
-            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
+            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}{suffix}")
         x = rnn(x, mask=mask)
-    x = SequencePooling(cfg.pooling, cfg.points, name="pooling")(x, mask=mask)
-    x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
-    logits = keras.layers.Dense(classes, dtype="float32", name="logits")(x)
-    return keras.Model([sequences, lengths], logits, name=f"classify_{cfg.cell}")
+    x = SequencePooling(cfg.pooling, cfg.points, name=f"pooling{suffix}")(x, mask=mask)
+    x = keras.layers.Dropout(cfg.dropout, name=f"dropout{suffix}")(x)
+    return keras.layers.Dense(classes, dtype="float32", name=f"logits{suffix}")(x)
 
 
 def probabilities(cfg: Config, scores):
@@ -312,13 +339,14 @@ class ClassifyTask(Task):
     def prepare(self, cfg: Config, run_dir: Path) -> TrainingPlan:
         splits = load_splits(cfg)
         vocab = load_or_build_vocabulary(run_dir, Vocabulary, lambda: Vocabulary.build(splits.train, cfg))
-        counts = f"{len(splits.train):,} training / {len(splits.validation):,} validation"
+        held = len(splits.validation) if splits.validation else 0
+        counts = f"{len(splits.train):,} training / {held:,} validation"
         test_count = len(splits.test) if splits.test else 0
         print(f"{counts} / {test_count:,} test {vocab.kind}; {len(vocab.labels)} classes")
         model = build_model(cfg, vocab)
         batch = min(len(splits.train), ESN_BATCH) if cfg.model == "esn" else cfg.batch_size  # ESN: one pass
         train = make_dataset(splits.train, vocab, batch, cfg.seed)
-        validation = make_dataset(splits.validation, vocab, 256)
+        validation = make_dataset(splits.validation, vocab, 256) if splits.validation else None
 
         def test(best: keras.Model) -> dict:
             if splits.test is None:
