@@ -58,7 +58,7 @@ def reservoir_states(data, mean, std, reversed_: bool, **reservoir) -> np.ndarra
     x = np.zeros((len(data), int(data.lengths.max()), data.features), np.float32)
     for i, s in enumerate(data.series):
         x[i, : len(s)] = ((s[::-1] if reversed_ else s) - mean) / std
-    return np.asarray(Reservoir(**reservoir, connectivity=0.1, return_sequences=True)(x))
+    return np.asarray(Reservoir(**reservoir, return_sequences=True)(x))
 
 
 def pooled(states: np.ndarray, lengths: np.ndarray, what: str, points: int) -> np.ndarray:
@@ -98,6 +98,7 @@ def select_esn(args) -> dict:
         "input_scaling": [float(v) for v in args.input_scaling],
         "spectral_radius": [float(v) for v in args.spectral_radius],
         "bias_scaling": [float(v) for v in args.bias_scaling],
+        "connectivity": [float(v) for v in args.connectivity],
         "both_ways": [False, True] if args.both_ways else [False],
     }
     results = []
@@ -106,9 +107,7 @@ def select_esn(args) -> dict:
         feats = {}  # (member seed) -> pooled features for each pooling
         started = time.perf_counter()
         for member in range(max(args.committee)):
-            reservoir = {
-                k: cand[k] for k in ("units", "leak_rate", "input_scaling", "spectral_radius", "bias_scaling")
-            }
+            reservoir = {k: v for k, v in cand.items() if k != "both_ways"}
             ways = [False, True] if cand["both_ways"] else [False]
             states = [reservoir_states(data, mean, std, way, **reservoir, seed=member) for way in ways]
             feats[member] = {
@@ -242,6 +241,9 @@ def main():
     parser.add_argument("--input-scaling", nargs="+", default=[0.25])
     parser.add_argument("--spectral-radius", nargs="+", default=[0.9])
     parser.add_argument("--bias-scaling", nargs="+", default=[0.5])
+    parser.add_argument(
+        "--connectivity", nargs="+", default=[0.1], help="share of non-zero recurrent weights"
+    )
     parser.add_argument(
         "--both-ways", action="store_true", help="also try reservoirs over the reversed series"
     )

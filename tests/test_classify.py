@@ -13,7 +13,6 @@ import tensorflow as tf
 from keras_rnn.data import series as series_data
 from keras_rnn.layers.sequence import ESNClassifier, ReverseSteps, SequencePooling, StepMask
 from keras_rnn.tasks import classify
-from tests.conftest import run_cli
 from tests.export_harness import assert_builtin_ops_only, serve
 from tests.layer_harness import check_layer
 
@@ -152,7 +151,11 @@ def test_a_request_outside_the_limits_is_refused(trained):
             served(series=tf.constant(bad_series), lengths=tf.constant(bad_lengths, tf.int32))
 
 
-def test_bad_files_get_one_error_line(tmp_path):
+def test_bad_files_get_one_error_line(tmp_path, capsys):
+    """In-process: `train.py`'s own main (argument parsing, `report_errors`), without a new
+    interpreter per refusal; the refusals happen before any model is built."""
+    from keras_rnn.commands.train import main as train
+
     good = tmp_path / "train.ts"
     good.write_text("@dimensions 1\n@classLabel true a b\n@data\n1,2,3:a\n2,3,4:b\n1,1,2:a\n3,3,3:b\n")
     unseen = tmp_path / "test.ts"
@@ -166,7 +169,7 @@ def test_bad_files_get_one_error_line(tmp_path):
         (["--train-file", ragged], "ragged.ts, line 4"),
         (["--train-file", text, "--model", "esn"], "--model esn reads series"),
     ]:
-        proc = run_cli("train.py", "--task", "classify", "--run-dir", tmp_path / "r", *args, check=False)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and lines[-1].startswith("error:") and message in lines[-1], proc.stderr
+        code = train(["--task", "classify", "--run-dir", str(tmp_path / "r"), *map(str, args)])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and lines[-1].startswith("error:") and message in lines[-1], lines
         assert not (tmp_path / "r").exists()

@@ -13,7 +13,6 @@ import tensorflow as tf
 from keras_rnn.data import series as series_data
 from keras_rnn.data import tokens, tokens_py
 from keras_rnn.hosts import classify as host
-from tests.conftest import run_cli
 from tests.export_harness import run_without_tensorflow, serve
 from tests.hostile import ts_text
 
@@ -149,19 +148,23 @@ def test_the_host_refuses_what_its_model_cannot_take(classify_exported, tmp_path
 
 
 # ---------------------------------------------------------------- predict.py
-def test_predict_prints_the_savedmodels_labels(classify_exported, tmp_path):
+def test_predict_prints_the_savedmodels_labels(classify_exported, tmp_path, capsys):
+    """`predict.py`'s main in-process (its argument parsing and `report_errors`): a new interpreter
+    would only load TensorFlow again."""
+    from keras_rnn.commands.predict import main as predict
+
     run_dir, savedmodel, _ = classify_exported
     test = series_data.waveforms(9, seed=11)
     path = tmp_path / "test.ts"
     path.write_text(ts_text(test.series, test.labels, 2), encoding="utf-8")
     wide = tmp_path / "wide.ts"
     wide.write_text(ts_text([np.zeros((4, 3))], ["a"], 3), encoding="utf-8")
-    proc = run_cli("predict.py", "--task", "classify", "--run-dir", run_dir, path, wide, check=False)
-    printed = proc.stdout.strip().splitlines()
-    assert [line.split("\t") for line in printed] == [
+    code = predict(["--task", "classify", "--run-dir", str(run_dir), str(path), str(wide)])
+    out, err = capsys.readouterr()
+    assert [line.split("\t") for line in out.strip().splitlines()] == [
         [f"{path}:{n}", label] for n, label in zip(range(4, 13), served(savedmodel, test)["label"])
     ]
-    assert "3 features per step; the run reads 2" in one_error_line(proc.returncode, proc.stderr)
+    assert "3 features per step; the run reads 2" in one_error_line(code, err)
 
 
 # ---------------------------------------------------------------- a text classifier, end to end

@@ -12,15 +12,16 @@ import tensorflow as tf
 from keras_rnn.data import series as series_data
 from keras_rnn.explain.__main__ import main as explain
 from keras_rnn.tasks import classify
-from tests.conftest import run_cli
 
 TINY = ["--generated", "30", "--units", "8", "--no-bidirectional", "--epochs", "1", "--batch-size", "16"]
 
 
 @pytest.fixture(scope="module")
 def series_run(tmp_path_factory):
+    from keras_rnn.commands.train import main as train
+
     run_dir = tmp_path_factory.mktemp("classify_saliency") / "run"
-    run_cli("train.py", "--task", "classify", "--run-dir", run_dir, *TINY, "--seed", "3")
+    assert train(["--task", "classify", "--run-dir", str(run_dir), *TINY, "--seed", "3"]) == 0  # in-process
     return run_dir
 
 
@@ -44,12 +45,10 @@ def test_the_step_gradient_is_the_central_difference_through_the_run_model(serie
     np.testing.assert_allclose(gradient[0], numeric.reshape(steps, features), atol=1e-3 * largest)
 
 
-def test_saliency_draws_and_counts_the_first_test_sequences(series_run, tmp_path):
+def test_saliency_draws_and_counts_the_first_test_sequences(series_run, tmp_path, capsys):
     out = tmp_path / "out"
-    proc = run_cli(
-        "-m", "keras_rnn.explain", "saliency", "--run-dir", series_run, "--out", out, "--window", "5"
-    )
-    assert "saliency.json" in proc.stdout
+    assert explain(["saliency", "--run-dir", str(series_run), "--out", str(out), "--window", "5"]) == 0
+    assert "saliency.json" in capsys.readouterr().out
     results = json.loads((out / "saliency.json").read_text())
     assert results["kind"] == "series" and results["window"] == 5
     test = series_data.waveforms(10, seed=3 + 2)  # the run's test split: --data-seed (= --seed) + 2
