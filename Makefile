@@ -68,6 +68,10 @@ bench: bench-install
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
 	$(PY) benchmarks/classify_select.py esn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 5 \
 		--name classify_select_esn --both-ways --joint --committee 1 3 5 8 --alpha 1 3 10
+	for p in 2 4 5; do $(PY) benchmarks/classify_select.py esn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 5 \
+		--name classify_select_esn_points$$p --points $$p --pooling mean+points points --alpha 1 3 10; done
+	$(PY) benchmarks/classify_select.py esn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 5 --name classify_select_esn_small \
+		--units 10 --connectivity 1 --input-scaling 0.25 1 --committee 1 10 30 --joint --alpha 0.1 1
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts

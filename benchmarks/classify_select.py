@@ -77,12 +77,15 @@ def pooled(states: np.ndarray, lengths: np.ndarray, what: str, points: int) -> n
     return np.concatenate(parts, axis=1).astype(np.float64)
 
 
-def ridge_scores(x_train, y_train, x_held, alpha: float) -> np.ndarray:
-    """The ridge readout's scores on `x_held`, solved in its dual form (fewer sequences than
-    features): (X'X + aI)^-1 X' = X' (XX' + aI)^-1, X = [1, x]; the same weights, a smaller solve."""
-    gram = x_train @ x_train.T + 1.0
-    dual = np.linalg.solve(gram + alpha * np.eye(len(gram)), y_train)
-    return (x_held @ x_train.T + 1.0) @ dual
+def ridge_scores(gram, y, train, held, alpha: float) -> np.ndarray:
+    """The ridge readout's scores on the `held` sequences, fitted on `train`, from the Gram matrix
+    of their pooled states (`gram[i, j] = x_i . x_j`), in the dual form (fewer sequences than
+    features): (X'X + aI)^-1 X' = X' (XX' + aI)^-1 with X = [1, x], the same weights as
+    `RidgeReadout` (alpha on every weight). A joint readout over several members' states has the
+    sum of their Gram matrices."""
+    k = gram + 1.0
+    dual = np.linalg.solve(k[np.ix_(train, train)] + alpha * np.eye(len(train)), y[train])
+    return k[np.ix_(held, train)] @ dual
 
 
 def select_esn(args) -> dict:
@@ -104,16 +107,16 @@ def select_esn(args) -> dict:
     results = []
     for values in itertools.product(*grid.values()):
         cand = dict(zip(grid, values))
-        feats = {}  # (member seed) -> pooled features for each pooling
+        feats = {}  # member -> pooling -> Gram matrix
         started = time.perf_counter()
         for member in range(max(args.committee)):
             reservoir = {k: v for k, v in cand.items() if k != "both_ways"}
             ways = [False, True] if cand["both_ways"] else [False]
             states = [reservoir_states(data, mean, std, way, **reservoir, seed=member) for way in ways]
-            feats[member] = {
-                pool: np.concatenate([pooled(s, data.lengths, pool, args.points) for s in states], 1)
-                for pool in args.pooling
-            }
+            feats[member] = {}  # pooling -> Gram matrix of the pooled states
+            for pool in args.pooling:
+                x = np.concatenate([pooled(s, data.lengths, pool, args.points) for s in states], 1)
+                feats[member][pool] = x @ x.T
         seconds = (time.perf_counter() - started) / max(args.committee)
         readouts = ["own", "joint"] if args.joint else ["own"]
         for pool, committee, alpha, readout in itertools.product(
@@ -127,12 +130,11 @@ def select_esn(args) -> dict:
                 for held in split:
                     train = np.setdiff1d(np.arange(len(y)), held)
                     total = 0
-                    if readout == "joint":  # one readout over every member's features
-                        x = np.concatenate([feats[m][pool] for m in range(committee)], 1)
-                        total = ridge_scores(x[train], onehot[train], x[held], alpha)
+                    if readout == "joint":  # one readout over every member's states
+                        gram = sum(feats[m][pool] for m in range(committee))
+                        total = ridge_scores(gram, onehot, train, held, alpha)
                     for member in range(0 if readout == "joint" else committee):  # own readouts, averaged
-                        x = feats[member][pool]
-                        total = total + ridge_scores(x[train], onehot[train], x[held], alpha)
+                        total = total + ridge_scores(feats[member][pool], onehot, train, held, alpha)
                     wrong += int((total.argmax(1) != y[held]).sum())
                 errors.append(wrong)
             row = {
