@@ -173,3 +173,20 @@ def test_bad_files_get_one_error_line(tmp_path, capsys):
         lines = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and lines[-1].startswith("error:") and message in lines[-1], lines
         assert not (tmp_path / "r").exists()
+
+
+def test_validation_share_zero_trains_on_the_whole_file_and_keeps_the_last_weights(tmp_path, capsys):
+    """`--validation-share 0`: every training sequence trains, no checkpoint is picked (the CSV log
+    has no validation columns to read), and the last weights are scored on the test file."""
+    from keras_rnn.commands.train import main as train
+    from tests.hostile import ts_text
+
+    data = series_data.waveforms(24, seed=5)
+    (tmp_path / "train.ts").write_text(ts_text(data.series, data.labels, 2))
+    (tmp_path / "test.ts").write_text(ts_text(data.series[:6], data.labels[:6], 2))
+    argv = ["--task", "classify", "--train-file", tmp_path / "train.ts", "--test-file", tmp_path / "test.ts",
+            "--validation-share", "0", "--units", "4", "--epochs", "1", "--run-dir", tmp_path / "run"]  # fmt: skip
+    assert train(list(map(str, argv))) == 0
+    assert "24 training / 0 validation / 6 test series" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and metrics["test_sequences"] == 6 and "best_val_loss" not in metrics
