@@ -75,5 +75,8 @@ bench: bench-install
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts
+	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
+		--test $(JV)/JapaneseVowels_TEST.ts --variant esn_committee3="--model esn --reservoirs 3" --peers \
+		--name classify_japanese_vowels_esn_committee
 
 .PHONY: install demo lint test bench-install bench
