@@ -190,3 +190,23 @@ def test_validation_share_zero_trains_on_the_whole_file_and_keeps_the_last_weigh
     assert "24 training / 0 validation / 6 test series" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and metrics["test_sequences"] == 6 and "best_val_loss" not in metrics
+
+
+def test_a_committee_averages_its_members_logits_and_fixes_its_length_for_litert():
+    """`--committee 2`: two recurrent stacks over the same inputs, their logits averaged; the
+    fixed-length (LiteRT) model takes the same weights and gives the same answers."""
+    cfg = classify.Config(committee=2, units=4, noise=0, dropout=0, seed=1)
+    data = series_data.waveforms(8, seed=3)
+    vocab = classify.Vocabulary.build(data, cfg)
+    model = classify.build_model(cfg, vocab)
+    series, lengths = classify.padded(data)
+    members = keras.Model(model.inputs, [model.get_layer(n).output for n in ("logits", "logits_1")])
+    first, second = (m.numpy() for m in members([series, lengths]))
+    averaged = model([series, lengths]).numpy()
+    assert np.abs(first - second).max() > 1e-3  # two members, own weights
+    np.testing.assert_allclose(averaged, (first + second) / 2, atol=1e-6)
+    fixed = classify.build_model(cfg, vocab, length=vocab.length)
+    fixed.set_weights(model.get_weights())
+    wide = np.zeros((len(data), vocab.length, 2), np.float32)
+    wide[:, : series.shape[1]] = series
+    np.testing.assert_allclose(fixed([wide, lengths]).numpy(), averaged, atol=1e-5)
