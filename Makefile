@@ -18,6 +18,10 @@ demo: $(VENV)/.installed
 	$(PY) train.py --task charlm --epochs 2 --steps-per-epoch 100 --validation-batches 20 --learning-rate 5e-3 --fresh
 	$(PY) export.py --task charlm
 
+## app: the page in the browser over the exported models (make demo's char-LM): http://127.0.0.1:8080/
+app: $(VENV)/.installed
+	$(PY) -m keras_rnn.app --models saved_models
+
 ## lint: ruff's linter and formatter check (configured in pyproject.toml)
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -66,4 +70,4 @@ bench: bench-install
 	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
 
-.PHONY: install demo lint test bench-install bench
+.PHONY: install demo app lint test bench-install bench
