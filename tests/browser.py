@@ -136,3 +136,15 @@ def screenshot(driver, task: str, path: Path | None) -> None:
         element = panel(driver, task)
         driver.execute_script("arguments[0].scrollIntoView()", element)
         element.screenshot(str(Path(directory) / f"app_{task}.png"))
+
+
+@contextlib.contextmanager
+def page(tmp: Path, **versions: Path):
+    """The app over `versions` (task=SavedModel version directory), its page open in Chromium."""
+    with app(models_root(tmp, **versions)) as url, browser() as driver:
+        open_page(driver, url)
+        yield driver
+
+
+def heatmap_size(canvas) -> tuple[int, int]:
+    return int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
