@@ -64,11 +64,14 @@ async def read_json(request: Request) -> dict:
 
 
 def tf_message(error: tf.errors.OpError) -> str:
-    """The served model's own words: an assert's message, else the op's first line."""
+    """The served model's own words: an assert's message, else the op's message (the last
+    paragraph of a graph error, without the node names and the trace above it)."""
     found = re.search(r"assertion failed: \[(.+?)\]", error.message)
     if found:
         return found.group(1).strip().rstrip(".")
-    return re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", "", first_line(error)).strip()
+    last = [p for p in error.message.split("\n\n") if p.strip()][-1]
+    last = re.sub(r"\{\{[^}]*\}\}|\[\[.*|\[Op:[^\]]*\]", "", last, flags=re.S)
+    return " ".join(last.split())[:300] or type(error).__name__
 
 
 def error_answer(error: BaseException) -> JSONResponse:
