@@ -318,7 +318,7 @@ def classify(served: Served, body: dict, data: bytes | None) -> dict:
     labels = strings(out["labels"][0])
     return {
         "inputs": inputs,
-        "series": series.tolist() if served.metadata.get("kind") != "text" else None,
+        "series": rounded(series, 4) if served.metadata.get("kind") != "text" else None,
         "results": [
             {"label": label, "probabilities": dict(zip(labels, rounded(p, 4)))}
             for label, p in zip(strings(out["label"]), out["probabilities"].numpy())

@@ -64,14 +64,16 @@ async def read_json(request: Request) -> dict:
 
 
 def tf_message(error: tf.errors.OpError) -> str:
-    """The served model's own words: an assert's message, else the op's message (the last
-    paragraph of a graph error, without the node names and the trace above it)."""
+    """The served model's own words: an assert's message, else the op's message (its last line,
+    without the node names, the trace and `Detected at node` above it)."""
     found = re.search(r"assertion failed: \[(.+?)\]", error.message)
     if found:
         return found.group(1).strip().rstrip(".")
-    last = [p for p in error.message.split("\n\n") if p.strip()][-1]
-    last = re.sub(r"\{\{[^}]*\}\}|\[\[.*|\[Op:[^\]]*\]", "", last, flags=re.S)
-    return " ".join(last.split())[:300] or type(error).__name__
+    noise = ("Graph execution error", "Detected at node", "<stack traces", 'File "', "[[")
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]", "", error.message)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(noise)]
+    return lines[-1][:300] if lines else type(error).__name__
 
 
 def error_answer(error: BaseException) -> JSONResponse:
