@@ -129,7 +129,7 @@ def submit(driver, task: str, fields: dict, button: str | None = None, form_inde
     return message
 
 
-def screenshot(driver, task: str, path: Path | None) -> None:
+def screenshot(driver, task: str) -> None:
     """docs/images/app_TASK.png, when KERAS_RNN_SCREENSHOTS names the directory (docs, not tests)."""
     directory = os.environ.get("KERAS_RNN_SCREENSHOTS")
     if directory:

@@ -75,7 +75,7 @@ def test_charlm_panel_streams_the_text_the_savedmodel_generates(page, exported):
     assert browser.submit(page, "charlm", options) == ""
     text = page.execute_script("return document.getElementById('charlm-text').textContent")
     assert text == generate_signature(exported, **options)
-    browser.screenshot(page, "charlm", None)
+    browser.screenshot(page, "charlm")
 
 
 def test_charlm_panel_shows_bad_options_as_a_message(page):

@@ -410,7 +410,7 @@ def test_app_caption_panel_captions_an_upload_as_the_savedmodel_does(exported, l
         assert driver.find_element("css selector", "#caption-result .caption").text == expected
         assert browser.heatmap_size(driver.find_element("id", "caption-canvas")) == (256, 256)
         assert len(driver.find_elements("css selector", "#caption-result .tokens span")) >= 1
-        browser.screenshot(driver, "caption", None)
+        browser.screenshot(driver, "caption")
         message = browser.submit(driver, "caption", {"image": broken})
         assert message.startswith("the model refused the request: ") and "image" in message, message
         message = browser.submit(driver, "caption", {"image": huge})

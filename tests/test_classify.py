@@ -187,7 +187,7 @@ def test_app_classify_panel_labels_a_series_as_the_savedmodel_does(trained, tmp_
         assert browser.submit(driver, "classify", {"seed": 4}) == ""
         assert driver.find_element("css selector", "#classify-result .label").text == expected
         assert len(driver.find_elements("css selector", "#classify-result .bar")) == 3
-        browser.screenshot(driver, "classify", None)
+        browser.screenshot(driver, "classify")
         assert browser.submit(driver, "classify", {"series": upload}) == ""
         assert driver.find_element("css selector", "#classify-result .label").text == expected
         message = browser.submit(driver, "classify", {"series": wrong})

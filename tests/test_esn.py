@@ -316,7 +316,7 @@ def test_app_esn_panel_plots_the_free_running_continuation(esn_exported, tmp_pat
         assert browser.submit(driver, "esn", {"num_steps": 200, "history": 500}) == ""
         assert "NRMSE" in driver.find_element("id", "esn-result").text
         assert browser.heatmap_size(driver.find_element("css selector", "#esn-result canvas")) == (760, 240)
-        browser.screenshot(driver, "esn", None)
+        browser.screenshot(driver, "esn")
         assert browser.submit(driver, "esn", {"series": one, "num_steps": 50}) == ""
         assert driver.find_elements("css selector", "#esn-result canvas")
         message = browser.submit(driver, "esn", {"series": two})

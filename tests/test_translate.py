@@ -679,4 +679,4 @@ def test_app_translate_panel_shows_translations_and_attention_maps(exported, tmp
         ActionChains(driver).move_to_element(target[0]).perform()
         shades = [s.value_of_css_property("background-color") for s in source]
         assert all(shade.startswith("rgba(58, 111, 208") for shade in shades), shades
-        browser.screenshot(driver, "translate", None)
+        browser.screenshot(driver, "translate")
