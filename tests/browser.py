@@ -3,7 +3,7 @@
 - `models_root(tmp, **versions)`: a --models directory holding the given exported versions
   (symlinks to the session's tiny exports: nothing is trained again);
 - `app(root)`: the app started as a user starts it, in its own process, on a free port;
-  yields its URL;
+  yields its URL and process id;
 - `browser()`: Debian's chromium through chromium-driver (installed by .ci/run), headless, no
   sandbox (CI runs as root). Without a browser the test is skipped with the reason, except
   under CI=true, where it fails;
@@ -52,7 +52,7 @@ def app(root: Path, *options: str):
         if "http://" not in line:
             proc.kill()
             raise AssertionError(f"the app did not start: {line}{proc.stderr.read()[-3000:]}")
-        yield line.split(" on ")[1].split()[0]
+        yield line.split(" on ")[1].split()[0], proc.pid
     finally:
         proc.terminate()
         try:
@@ -141,7 +141,7 @@ def screenshot(driver, task: str) -> None:
 @contextlib.contextmanager
 def page(tmp: Path, **versions: Path):
     """The app over `versions` (task=SavedModel version directory), its page open in Chromium."""
-    with app(models_root(tmp, **versions)) as url, browser() as driver:
+    with app(models_root(tmp, **versions)) as (url, _), browser() as driver:
         open_page(driver, url)
         yield driver
 

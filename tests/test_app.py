@@ -7,11 +7,13 @@ upload limit, a new version picked up without restart, a slow generation not blo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -23,8 +25,8 @@ from tests import browser
 @pytest.fixture(scope="module")
 def served(exported, tmp_path_factory):
     root = browser.models_root(tmp_path_factory.mktemp("app"), charlm=exported / "charlm" / "1")
-    with browser.app(root) as url:
-        yield root, url
+    with browser.app(root) as (url, pid):
+        yield root, url, pid
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +116,13 @@ def test_tasks_not_exported_say_how_to_export_them(page):
         assert f"python export.py --task {task}" in section.text
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def test_upload_limit_new_versions_and_a_slow_generation_that_blocks_nobody(served):
-    root, url = served
+    root, url, pid = served
     status, body = post(url + "api/caption", b"x" * (MAX_UPLOAD_BYTES + 1))
     assert status == 413 and f"{MAX_UPLOAD_BYTES:,} bytes" in json.loads(body)["error"]
     status, body = post(url + "api/translate", b'{"sentences": "hello"}')
@@ -124,7 +131,7 @@ def test_upload_limit_new_versions_and_a_slow_generation_that_blocks_nobody(serv
     assert status == 400 and json.loads(body) == {"error": "the request is not JSON"}
 
     # a long generation streams while other requests are answered
-    long = json.dumps({"prompt": "the", "num_chars": 6000, "seed": 1}).encode()
+    long = json.dumps({"prompt": "the", "num_chars": 3000, "seed": 1}).encode()
     finished = {}
 
     def slow():
@@ -140,7 +147,18 @@ def test_upload_limit_new_versions_and_a_slow_generation_that_blocks_nobody(serv
     answered = time.monotonic()
     thread.join()
     assert status == 200 and "at" in finished and answered < finished["at"], "the quick request waited"
-    assert finished["lines"][-1] == {"done": 6000} and len(finished["lines"]) == 6000 // 20 + 1
+    assert finished["lines"][-1] == {"done": 3000} and len(finished["lines"]) == 3000 // 20 + 1
+
+    # leaving the page (closing the connection) stops the generation
+    request = urllib.request.Request(
+        url + "api/charlm/generate", data=b'{"num_chars": 100000}', method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.loads(response.readline())["text"]
+    time.sleep(1)
+    before = cpu_seconds(pid)
+    time.sleep(2)
+    assert cpu_seconds(pid) - before < 0.3, "the generation went on after the client left"
 
     # a new version exported under --models is served without restart
     shutil.copytree(root / "charlm" / "1", root / "charlm" / "2")
