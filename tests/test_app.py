@@ -165,3 +165,32 @@ def test_upload_limit_new_versions_and_a_slow_generation_that_blocks_nobody(serv
     with urllib.request.urlopen(url + "api/models", timeout=60) as response:
         listing = {m["task"]: m for m in json.loads(response.read())["models"]}
     assert listing["charlm"]["version"] == 2
+
+
+def test_cells_units_follow_the_packed_state_and_offer_the_explanation_first(tmp_path):
+    """The cells view's units: per layer h then c (the `step` state's packing), named as
+    `python -m keras_rnn.explain cells` names them; its report's top units come first."""
+    from keras_rnn.app.panels import state_units
+
+    meta = {"cell": "lstm", "layers": 2, "units": 3, "state_size": 12}
+    report = tmp_path / "cells.json"
+    report.write_text(
+        json.dumps({"top_units": {"in_string": [{"unit": "2:c:1", "correlation": 0.8}, {"unit": "9:h:0"}]}})
+    )
+    units = state_units(meta, report)
+    assert units["units"][:4] == ["1:h:0", "1:h:1", "1:h:2", "1:c:0"]
+    assert units["columns"][units["units"].index("2:c:1")] == 10  # layer 2 starts at 6: h 6-8, c 9-11
+    assert [units["units"][k] for k in units["tanh"]] == [
+        "1:c:0",
+        "1:c:1",
+        "1:c:2",
+        "2:c:0",
+        "2:c:1",
+        "2:c:2",
+    ]
+    assert units["suggested"] == [{"unit": "2:c:1", "feature": "in_string", "correlation": 0.8}]
+    assert state_units(meta, tmp_path / "missing.json")["suggested"] == []
+    report.write_text("not json")
+    assert state_units(meta, report)["suggested"] == []
+    gru = state_units({"cell": "gru", "layers": 1, "units": 2, "state_size": 2}, None)
+    assert gru["units"] == ["1:h:0", "1:h:1"] and gru["tanh"] == []
