@@ -194,3 +194,24 @@ def test_cells_units_follow_the_packed_state_and_offer_the_explanation_first(tmp
     assert state_units(meta, report)["suggested"] == []
     gru = state_units({"cell": "gru", "layers": 1, "units": 2, "state_size": 2}, None)
     assert gru["units"] == ["1:h:0", "1:h:1"] and gru["tanh"] == []
+
+
+def test_app_command_refuses_bad_options_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    for args, message in [
+        (["--models", str(tmp_path / "missing")], "no such directory"),
+        (["--models", str(tmp_path), "--port", "70000"], "--port must be 0-65535"),
+        (["--models", str(tmp_path), "--port", str(taken.getsockname()[1])], "cannot listen on 127.0.0.1:"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "keras_rnn.app", *args], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr, proc
+        assert len(proc.stderr.strip().splitlines()) == 1
+    taken.close()
