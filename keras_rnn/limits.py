@@ -19,3 +19,7 @@ MAX_SERIES_STEPS = 10_000  # time steps of one labelled series
 MAX_SERIES_FEATURES = 1_000  # features (dimensions, channels) per time step
 MAX_TEXT_CHARS = 10_000  # characters of one labelled text
 MAX_CLASSIFY_BATCH = 1_024  # classify: series or texts in one request
+# The web app (python -m keras_rnn.app): besides the limits above, which it applies before calling a model.
+MAX_UPLOAD_BYTES = 8 * 2**20  # app: bytes of one request body (an uploaded image or CSV, a form)
+MAX_APP_SECONDS = 120  # app: seconds one request may run (a streamed generation included), then it stops
+MAX_CELLS_CHARS = 5_000  # app: characters of the text the char-LM's "cells" view reads per request

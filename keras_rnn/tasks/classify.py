@@ -35,7 +35,7 @@ from keras_rnn.data import labelled
 from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_splits, make_dataset, padded
 from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
-from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
+from keras_rnn.layers.cells import CELL_ALIASES, CELL_ALIASES_HELP, LECTURE_CELLS, lecture_cell
 from keras_rnn.layers.sequence import POOLINGS, ESNClassifier, SequencePooling, StepMask
 from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
 from keras_rnn.runs import Run, load_or_build_vocabulary
@@ -80,8 +80,9 @@ class Config(TrainConfig):
     )
     cell: str = option(
         "gru",
-        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell",
-        choices=[*RNN_LAYERS, *LECTURE_CELLS],
+        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell; " + CELL_ALIASES_HELP,
+        choices=[*RNN_LAYERS, *LECTURE_CELLS, *CELL_ALIASES],
+        legacy=CELL_ALIASES,
     )
     units: int = option(64, "units per recurrent layer (and direction)")
     layers: int = option(1, "stacked recurrent layers")
