@@ -57,18 +57,20 @@ def make_optimizer(cfg, replicas: int = 1) -> keras.optimizers.Optimizer:
 def standard_callbacks(
     run_dir: Path, cfg, task_name: str, loss_label: str = "loss", monitor="val_loss", mode="min"
 ) -> list:
+    """The callbacks every task trains with; `monitor=None` (no validation data): the checkpoint is
+    the last epoch's weights, nothing stops early or lowers the learning rate on a plateau."""
     callbacks = [
         # first: every callback after it (validation, checkpoints, the task's reports) sees the average
         keras.callbacks.SwapEMAWeights(swap_on_epoch=True) if cfg.ema else None,
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.ModelCheckpoint(
-            run_dir / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True
+            run_dir / MODEL_FILE, monitor=monitor or "loss", mode=mode, save_best_only=monitor is not None
         ),
         # --anneal: the budget's end is the decay, where the gains are: no stopping before it
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=cfg.patience, restore_best_weights=False
         )
-        if not cfg.anneal
+        if not cfg.anneal and monitor
         else None,
         # before the loggers: it adds the epoch's learning_rate to the logs they write
         keras.callbacks.ReduceLROnPlateau(
@@ -78,7 +80,7 @@ def standard_callbacks(
             patience=cfg.reduce_lr_patience,
             min_lr=cfg.learning_rate / 1000,
         )
-        if cfg.reduce_lr_patience
+        if cfg.reduce_lr_patience and monitor
         else None,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
@@ -142,7 +144,8 @@ def train(task, cfg, run_dir: Path, extra_callbacks=()) -> dict:
         )
     plan.model.summary()
     keras.mixed_precision.set_global_policy("float32")  # only the model above computes in low precision
-    callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label, plan.monitor, plan.monitor_mode)
+    monitor = plan.monitor if plan.validation_data is not None else None
+    callbacks = standard_callbacks(run_dir, cfg, task.name, plan.loss_label, monitor, plan.monitor_mode)
     # the task's own callbacks see each epoch before the checkpoint is written
     at = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.ModelCheckpoint))
     callbacks[at:at] = list(plan.callbacks) + list(extra_callbacks)
