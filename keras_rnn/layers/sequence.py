@@ -1,4 +1,5 @@
-"""Layers that turn a whole sequence into one vector (one label per sequence: `--task classify`).
+"""Layers that turn a whole sequence into one vector (one label per sequence: `--task classify`),
+and the recurrent stack the sequence labellers share (`--task classify`, `--task tag`).
 
 - `StepMask`: (sequences [B, T, ...], lengths [B]) -> the steps that are real [B, T] (bool): the
   mask recurrent layers and the pooling take, from the lengths a request sends (zero-padded
@@ -6,7 +7,9 @@
 - `SequencePooling`: states [B, T, D] (and that mask) -> [B, D'] by the lectures' ways to read
   a many-to-one network: the last state, the mean over the steps, attention pooling (a learned
   score per step, softmax over the real steps), or the states at `points` evenly spaced steps
-  (concatenated: [B, points * D]; order kept at a fixed size, the reservoir classifier's read-out).
+  (concatenated: [B, points * D]; order kept at a fixed size, the reservoir classifier's read-out);
+- `recurrent_stack`: stacked GRU / LSTM / Elman / lecture-cell layers, each returning every
+  step's state, bidirectional or not, masked by the lengths.
 """
 
 from __future__ import annotations
@@ -14,10 +17,27 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
 from keras_rnn.layers.readout import RidgeReadout, closed_form_step
 from keras_rnn.layers.reservoir import Reservoir
 
 POOLINGS = ("last", "mean", "attention", "points")
+RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
+CELL_CHOICES = [*RNN_LAYERS, *LECTURE_CELLS]
+
+
+def recurrent_stack(x, mask, cell: str, units: int, layers: int, bidirectional: bool):
+    """Every step's state [B, T, units (x 2 bidirectional)] of `layers` stacked recurrent layers
+    (named rnn_i, or bidirectional_i around them) over x [B, T, D], reading the steps of `mask`."""
+    for i in range(layers):
+        if cell in LECTURE_CELLS:
+            rnn = keras.layers.RNN(lecture_cell(cell, units), return_sequences=True, name=f"rnn_{i}")
+        else:
+            rnn = RNN_LAYERS[cell](units, return_sequences=True, name=f"rnn_{i}")
+        if bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
+        x = rnn(x, mask=mask)
+    return x
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")

@@ -35,15 +35,20 @@ from keras_rnn.data import labelled
 from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_splits, make_dataset, padded
 from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
-from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
-from keras_rnn.layers.sequence import POOLINGS, ESNClassifier, SequencePooling, StepMask
+from keras_rnn.layers.sequence import (
+    CELL_CHOICES,
+    POOLINGS,
+    ESNClassifier,
+    SequencePooling,
+    StepMask,
+    recurrent_stack,
+)
 from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "classify"
 ESN_BATCH = 1024  # sequences per batch of the closed-form fit (all in one epoch)
-RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
 
 
 @dataclasses.dataclass
@@ -74,9 +79,7 @@ class Config(TrainConfig):
         choices=["rnn", "esn"],
     )
     cell: str = option(
-        "gru",
-        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell",
-        choices=[*RNN_LAYERS, *LECTURE_CELLS],
+        "gru", "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell", choices=CELL_CHOICES
     )
     units: int = option(64, "units per recurrent layer (and direction)")
     layers: int = option(1, "stacked recurrent layers")
@@ -152,14 +155,7 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
         sequences = keras.Input(shape=(length,), dtype="int32", name="tokens")
         x = keras.layers.Embedding(len(vocab.tokens), cfg.embedding_dim, name="embedding")(sequences)
     mask = StepMask(name="step_mask")([sequences, lengths])
-    for i in range(cfg.layers):
-        if cfg.cell in LECTURE_CELLS:
-            rnn = keras.layers.RNN(lecture_cell(cfg.cell, cfg.units), return_sequences=True, name=f"rnn_{i}")
-        else:
-            rnn = RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, name=f"rnn_{i}")
-        if cfg.bidirectional:
-            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}")
-        x = rnn(x, mask=mask)
+    x = recurrent_stack(x, mask, cfg.cell, cfg.units, cfg.layers, cfg.bidirectional)
     x = SequencePooling(cfg.pooling, cfg.points, name="pooling")(x, mask=mask)
     x = keras.layers.Dropout(cfg.dropout, name="dropout")(x)
     logits = keras.layers.Dense(classes, dtype="float32", name="logits")(x)
