@@ -5,7 +5,8 @@
 writes `DIR/train.conll`, `valid.conll`, `test.conll`: one line of TEXT (its `--column`, for a
 tab-separated file) becomes one sequence, `word<TAB>tag` per word and a blank line after it; the
 lines are split at random by `--seed`. A word is what the served model reads: the text lowercased
-and split as `keras_rnn.data.tokens.tokenize` splits words, punctuation dropped; its tag is
+and split as `keras_rnn.data.tokens.tokenize` splits words, punctuation and quotes (`'` at either
+end of a word) dropped; its tag is
 `PUNCT/CASE`:
 
 - PUNCT, the first of `, . ? ! : ;` after the word (before the next word): none, comma, period,
@@ -63,10 +64,10 @@ def tagged(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     punct = None
     for token in tokens_py.tokenize(text, "word", lowercase=False):
-        if is_word(token):
+        if word_of(token):
             if out:
                 out[-1] = (out[-1][0], tag_of(punct or "none", parts(out[-1][1])[1]))
-            out.append((tokens_py.lower(token), tag_of("none", case_of(token))))
+            out.append((tokens_py.lower(word_of(token)), tag_of("none", case_of(word_of(token)))))
             punct = None
         elif out and punct is None and token in MARKS:
             punct = MARKS[token]
@@ -75,14 +76,15 @@ def tagged(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def is_word(token: str) -> bool:
-    """A word token of the tokenizer (punctuation marks come out as one-character tokens)."""
-    return len(token) > 1 or tokens_py.in_word(token)
+def word_of(token: str) -> str:
+    """The word a token of the tokenizer holds, without quotes ('yes' -> yes); "" for a
+    punctuation mark (the tokenizer gives each its own one-character token) or a lone quote."""
+    return token.strip("'") if len(token) > 1 or tokens_py.in_word(token) else ""
 
 
 def words_of(text: str) -> list[str]:
-    """What the served model reads of a text: its words, lowercased, punctuation dropped."""
-    return [t for t in tokens_py.tokenize(text, "word", lowercase=True) if is_word(t)]
+    """What the served model reads of a text: its words, lowercased, punctuation and quotes dropped."""
+    return [w for w in map(word_of, tokens_py.tokenize(text, "word", lowercase=True)) if w]
 
 
 def restore(words: list[str], tags: list[str]) -> str:

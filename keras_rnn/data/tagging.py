@@ -7,7 +7,7 @@ words of a served text, and the tf.data pipeline.
   seen at least `--min-count` times: the rest share the unknown id, so it is trained), and the
   words' last three characters, the fallback that tells unknown words apart (`-eth`, `-ing`);
 - `words_in_graph`: texts [B] -> their words, in TF ops (what the SavedModel reads): lowercased,
-  split as `keras_rnn.data.tokens.tokenize` splits words, punctuation dropped
+  split as `keras_rnn.data.tokens.tokenize` splits words, punctuation and quotes dropped
   (`keras_rnn.data.punctuation.words_of` is the same in plain Python, for the LiteRT host);
 - `TagIds`: words -> (word ids, suffix ids), in TF ops;
 - `make_dataset`: ((word ids, suffix ids, lengths), tag ids, step weights), padded per batch.
@@ -90,7 +90,9 @@ def words_in_graph(texts) -> tf.RaggedTensor:
     """Texts [B] -> ragged words [B, None]: lowercased word tokens, punctuation tokens dropped."""
     tokens = tokenize(texts, "word", lowercase=True)
     punctuation = tf.strings.regex_full_match(tokens.flat_values, r"[^\pL\pN\s']")
-    return tf.ragged.boolean_mask(tokens, tokens.with_flat_values(tf.logical_not(punctuation)))
+    words = tokens.with_flat_values(tf.strings.regex_replace(tokens.flat_values, "^'+|'+$", ""))
+    keep = tf.logical_and(tf.logical_not(punctuation), words.flat_values != "")
+    return tf.ragged.boolean_mask(words, words.with_flat_values(keep))
 
 
 class TagIds(tf.Module):
