@@ -23,8 +23,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, report_errors
 from keras_rnn.data import punctuation
-from keras_rnn.hosts import load_litert, read_metadata
-from keras_rnn.limits import MAX_TAG_WORDS, MAX_TEXT_CHARS
+from keras_rnn.hosts import check_text, load_litert, read_metadata
+from keras_rnn.limits import MAX_TAG_WORDS
 
 UNKNOWN_ID = 1  # ids: 0 padding, 1 unknown, then the vocabulary's words (or word endings)
 
@@ -82,12 +82,7 @@ class TagLiteRT:
 
     def words(self, text: str) -> list[str]:
         """The words the SavedModel reads of `text`, refused over the limits."""
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UserError(f"{text!r} is not valid UTF-8") from None
-        if len(text) > MAX_TEXT_CHARS:
-            raise UserError(f"a text of {len(text):,} characters: at most {MAX_TEXT_CHARS:,}")
+        check_text(text)
         words = punctuation.words_of(text)
         if len(words) > self.length:
             shown = text if len(text) <= 40 else text[:40] + "..."
