@@ -15,7 +15,6 @@ import tensorflow as tf
 from keras_rnn import UserError
 from keras_rnn.data import conll, punctuation, tagging
 from keras_rnn.limits import MAX_TAG_WORDS
-from tests.conftest import run_cli
 from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
 
 TRAIN_OPTIONS = dict(
@@ -160,38 +159,47 @@ def test_the_loss_drops_and_metrics_json_has_the_scores(trained):
     assert sum(map(sum, metrics["test_punctuation_confusion"]["matrix"])) == metrics["test_words"]
 
 
-def test_keras_savedmodel_and_the_litert_host_give_the_same_tags(trained):
+EXTRA = ["did mary see the bread", "Behold, the WATER", "", "and the lord saw the unheardofword"]
+
+
+@pytest.fixture(scope="module")
+def served(trained):
+    """The test sequences (in capitals: any case is read) and EXTRA, as the SavedModel answers
+    them in a process without keras: (texts, answer)."""
+    data_dir, _, savedmodel, _ = trained
+    texts = [t.upper() for t in conll.read_conll(data_dir / "test.conll").texts] + EXTRA
+    return texts, serve(savedmodel, {"signature_name": "tag", "inputs": {"text": texts}})
+
+
+def test_keras_savedmodel_and_the_litert_host_give_the_same_tags(trained, served):
     from keras_rnn.tasks import tag
 
-    data_dir, run_dir, savedmodel, litert = trained
+    data_dir, run_dir, _, litert = trained
     test = conll.read_conll(data_dir / "test.conll")
     run = tag.TASK.load(run_dir)
-    in_keras = tag.predicted_tags(run.model, run.vocab, test)
-    texts = [*test.texts[:6], "and the lord saw the unheardofword"]
-    answer = serve(savedmodel, {"signature_name": "tag", "inputs": {"text": texts}})
-    served = [[t for t in row if t] for row in answer["tags"]]
-    assert served[:6] == in_keras[:6]
-    assert len(answer["tags"][0]) == max(map(len, served))  # padded with ""
+    texts, answer = served
+    tags = [[t for t in row if t] for row in answer["tags"]]
+    assert tags[: len(test)] == tag.predicted_tags(run.model, run.vocab, test)
+    assert len(answer["tags"][0]) == max(map(len, tags)) and tags[-2] == []  # padded with ""
     code = "from keras_rnn.hosts.tag import main\nassert main({!r}) == 0"
-    args = [str(litert / "tag_tag.tflite"), str(litert / "tag.json"), *texts]
-    lines = run_without_tensorflow(code.format(args)).splitlines()
-    assert [line.split("\t")[2].split() for line in lines] == served
-    assert [line.split("\t")[1] for line in lines] == answer["restored"]
+    picked = [0, 1, 2, *range(len(test), len(texts))]
+    args = [str(litert / "tag_tag.tflite"), str(litert / "tag.json"), *(texts[i] for i in picked)]
+    lines = run_without_tensorflow(code.format(args)).split("\n")
+    assert [line.split("\t")[2].split() for line in lines] == [tags[i] for i in picked]
+    assert [line.split("\t")[1] for line in lines] == [answer["restored"][i] for i in picked]
     assert_builtin_ops_only(litert / "tag_tag.tflite")
 
 
-def test_the_served_restored_text_scores_as_metrics_json_says(trained):
-    data_dir, run_dir, savedmodel, _ = trained
+def test_the_served_restored_text_scores_as_metrics_json_says(trained, served):
+    data_dir, run_dir, _, _ = trained
     test = conll.read_conll(data_dir / "test.conll")
-    answer = serve(savedmodel, {"signature_name": "tag", "inputs": {"text": [t.upper() for t in test.texts]}})
-    predicted = [t for text in answer["restored"] for _, t in punctuation.tagged(text)]
+    _, answer = served
+    predicted = [t for text in answer["restored"][: len(test)] for _, t in punctuation.tagged(text)]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert punctuation.scores(predicted, sum(test.tags, []))["f1"] == pytest.approx(metrics["test_f1"])
-    loaded = tf.saved_model.load(str(savedmodel)).signatures["tag"]
-    restored = loaded(text=tf.constant(["did mary see the bread", "Behold, the WATER", ""]))[
-        "restored"
-    ].numpy()
-    assert [r.decode() for r in restored] == ["Did Mary see the bread?", "Behold the water!", ""]
+    restored = answer["restored"][len(test) :]
+    assert restored[:3] == ["Did Mary see the bread?", "Behold the water!", ""]
+    assert restored[3].endswith("the LORD saw the unheardofword.")  # an unknown word at the end
 
 
 def test_a_request_outside_the_limits_is_refused(trained):
@@ -205,15 +213,16 @@ def test_a_request_outside_the_limits_is_refused(trained):
             loaded(text=tf.constant(texts, tf.string))
 
 
-def test_predict_and_saliency_on_the_run(trained, tmp_path):
-    _, run_dir, _, _ = trained
-    proc = run_cli("predict.py", "--task", "tag", "--run-dir", run_dir, "john said the lord took the bread")
-    assert (
-        proc.stdout.strip().splitlines()[-1]
-        == "john said the lord took the bread\tJohn said: the LORD took the bread."
-    )
+def test_predict_and_saliency_on_the_run(trained, tmp_path, capsys):
+    from keras_rnn.commands import predict
     from keras_rnn.explain.__main__ import main
 
+    _, run_dir, _, _ = trained
+    assert (
+        predict.main(["--task", "tag", "--run-dir", str(run_dir), "john said the lord took the bread"]) == 0
+    )
+    answer = capsys.readouterr().out.strip().splitlines()[-1]
+    assert answer == "john said the lord took the bread\tJohn said: the LORD took the bread."
     out = tmp_path / "saliency"
     assert (
         main(["saliency", "--run-dir", str(run_dir), "--out", str(out), "--word", "2", "did mary see it"])
