@@ -65,5 +65,6 @@ bench: bench-install
 	$(PY) benchmarks/esn_mackey_glass.py --runs 10 --units 2000 --length 11000 --precision float32 --tag vs_reservoirpy_2000
 	$(PY) benchmarks/esn_frequency.py --runs 5 --units 500 --alpha 1e-4 --input-scaling 1
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
+	nice $(PY) benchmarks/tag_punctuation.py --text ../shared/data/bible-en-es/train.tsv --minutes 8
 
 .PHONY: install demo lint test bench-install bench
