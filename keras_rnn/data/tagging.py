@@ -28,6 +28,7 @@ from keras_rnn.limits import MAX_TAG_WORDS
 
 VALIDATION_FRACTION = 0.1
 SUFFIX_CHARS = 3
+LENGTH_BUCKETS = [8, 16, 24, 32, 48, 64, 96]  # training batches hold sequences of one of these ranges
 
 
 @dataclasses.dataclass
@@ -120,13 +121,19 @@ def tag_ids(data: conll.TaggedText, vocab: TagVocabulary) -> tf.RaggedTensor:
 def make_dataset(data: conll.TaggedText, vocab: TagVocabulary, batch_size: int, shuffle_seed=None):
     """((word ids, suffix ids, lengths), tag ids, step weights 1/0), padded per batch. With
     `shuffle_seed` (training): endless passes, each in an order that depends on (seed, pass)
-    alone (`keras_rnn.data.passes_or_one`); without: one pass in order."""
+    alone (`keras_rnn.data.passes_or_one`), batched by length (`LENGTH_BUCKETS`: a batch's
+    sequences come from one range, as they arrive in that order); without: one pass in order."""
     word_ids, suffix_ids = TagIds(vocab)(tf.ragged.constant(data.words, tf.string))
     examples = (word_ids, suffix_ids, tag_ids(data, vocab))
+    shuffle, seed = shuffle_seed is not None, shuffle_seed or 0
 
     def batches(ds):
-        ds = ds.map(lambda w, s, t: (w, s, tf.shape(w)[0], t)).padded_batch(batch_size)
+        ds = ds.map(lambda w, s, t: (w, s, tf.shape(w)[0], t))
+        if shuffle:  # training: batches of similar lengths (less padding to run the recurrence over)
+            sizes = [batch_size] * (len(LENGTH_BUCKETS) + 1)
+            ds = ds.bucket_by_sequence_length(lambda w, s, n, t: n, LENGTH_BUCKETS, sizes)
+        else:
+            ds = ds.padded_batch(batch_size)
         return ds.map(lambda w, s, n, t: ((w, s, n), t, tf.sequence_mask(n, tf.shape(w)[1], tf.float32)))
 
-    shuffle, seed = shuffle_seed is not None, shuffle_seed or 0
     return passes_or_one(examples, len(data), seed, shuffle, batches).prefetch(tf.data.AUTOTUNE)
