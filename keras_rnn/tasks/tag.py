@@ -46,7 +46,7 @@ EVAL_BATCH = 256
 class Config(TrainConfig):
     epochs: int = option(30, "passes over the training data (or of --steps-per-epoch batches)")
     batch_size: int = config_lib.with_default("batch_size", 32)
-    max_minutes: float = config_lib.with_default("max_minutes", 10.0)  # the King James verses: ~8 epochs
+    max_minutes: float = config_lib.with_default("max_minutes", 10.0)  # a few minutes on 2 cores
     train_file: str | None = option(
         None, "CoNLL file: token<TAB>tag per line, a blank line between sequences"
     )
