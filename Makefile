@@ -13,10 +13,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## demo: train the default char-LM briefly (offline: Python stdlib source), export it, print a sample
+## demo: train a small char-LM briefly (offline: Python stdlib source), export it, print a sample
+## (a GRU 256, 600 steps of 64 x 64 characters at a high learning rate: docs/commands.md#make-demo-and-make-test)
+DEMO_MODEL := --cell gru --units 256 --layers 1 --seq-len 64 --learning-rate 1e-2 --clipnorm 1
 demo: $(VENV)/.installed
-	$(PY) train.py --task charlm --epochs 2 --steps-per-epoch 100 --validation-batches 20 --learning-rate 5e-3 --fresh
+	$(PY) train.py --task charlm $(DEMO_MODEL) --epochs 4 --steps-per-epoch 150 --validation-batches 20 --fresh
 	$(PY) export.py --task charlm
+
+## app: the page in the browser over the exported models (make demo's char-LM): http://127.0.0.1:8080/
+app: $(VENV)/.installed
+	$(PY) -m keras_rnn.app --models saved_models
 
 ## lint: ruff's linter and formatter check (configured in pyproject.toml)
 lint: $(VENV)/.installed
@@ -67,4 +73,4 @@ bench: bench-install
 	$(PY) benchmarks/caption_quality.py --minutes 12 --parallel
 	nice $(PY) benchmarks/tag_punctuation.py --text ../shared/data/bible-en-es/train.tsv --minutes 8
 
-.PHONY: install demo lint test bench-install bench
+.PHONY: install demo app lint test bench-install bench

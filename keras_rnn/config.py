@@ -207,8 +207,11 @@ def add_arguments(parser: argparse.ArgumentParser, config_cls) -> None:
 
 
 def from_args(config_cls, args: argparse.Namespace):
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in vars(args).items() if k in names})
+    """The config of the command line's options, a renamed value given by its old name read as
+    the new one (its `legacy` map: `--cell slides-gru` is `--cell gru-z-new`)."""
+    fields = {f.name: f.metadata.get("legacy") or {} for f in dataclasses.fields(config_cls)}
+    given = {k: v for k, v in vars(args).items() if k in fields}
+    return config_cls(**{k: fields[k].get(v, v) if isinstance(v, str) else v for k, v in given.items()})
 
 
 def save(config, path: Path) -> None:
@@ -223,7 +226,7 @@ def normalized(saved: dict, config_cls) -> dict:
         if f.name not in saved:
             saved[f.name] = f.default
         legacy, value = f.metadata.get("legacy"), saved[f.name]
-        if legacy and isinstance(value, bool) and value in legacy:
+        if legacy and isinstance(value, (bool, str)) and value in legacy:
             saved[f.name] = legacy[value]
     return saved
 

@@ -380,3 +380,40 @@ def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model
         "train.py", "--task", "caption", "--run-dir", tmp_path / "run", *args, "--precision", "mixed_bfloat16"
     )
     assert_mixed_precision_run_exports(caption.TASK, tmp_path / "run", tmp_path, tolerance=0.05)
+
+
+def test_app_caption_panel_captions_an_upload_as_the_savedmodel_does(exported, loaded, tmp_path):
+    """The app's caption panel in a real browser: an uploaded PNG gets the SavedModel's own caption
+    for the same bytes, drawn with its attention; a generated scene is captioned; a broken image and
+    an upload over the limit are messages on the page."""
+    from keras_rnn.limits import MAX_UPLOAD_BYTES
+    from tests import browser
+
+    cfg, _, test = loaded
+    image = tmp_path / "scene.png"
+    image.write_bytes(png(test.images[1]))
+    expected = (
+        tf.saved_model.load(str(exported[1]))
+        .signatures["caption"](
+            images=tf.constant([image.read_bytes()]),
+            beam_width=tf.constant(2),
+            max_length=tf.constant(cfg.max_caption_len + 1),
+        )["caption"][0]
+        .numpy()
+        .decode()
+    )
+    broken, huge = tmp_path / "broken.png", tmp_path / "huge.png"
+    broken.write_bytes(b"\x89PNG not an image")
+    huge.write_bytes(png(test.images[0]) + b"\0" * MAX_UPLOAD_BYTES)
+    with browser.page(tmp_path, caption=exported[1]) as driver:
+        assert browser.submit(driver, "caption", {"image": image, "beam_width": 2}) == ""
+        assert driver.find_element("css selector", "#caption-result .caption").text == expected
+        assert browser.heatmap_size(driver.find_element("id", "caption-canvas")) == (256, 256)
+        assert len(driver.find_elements("css selector", "#caption-result .tokens span")) >= 1
+        browser.screenshot(driver, "caption")
+        message = browser.submit(driver, "caption", {"image": broken})
+        assert message.startswith("the model refused the request: ") and "image" in message, message
+        message = browser.submit(driver, "caption", {"image": huge})
+        assert message == f"the upload is over the limit of {MAX_UPLOAD_BYTES:,} bytes"
+        assert browser.submit(driver, "caption", {}, button="caption-scene") == ""
+        assert driver.find_element("css selector", "#caption-result .caption").text

@@ -162,3 +162,33 @@ def test_bad_files_get_one_error_line(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and lines[-1].startswith("error:") and message in lines[-1], proc.stderr
         assert not (tmp_path / "r").exists()
+
+
+def test_app_classify_panel_labels_a_series_as_the_savedmodel_does(trained, tmp_path):
+    """The app's classify panel in a real browser: a generated waveform and an uploaded CSV get the
+    `classify` signature's label and probabilities; an empty form (a text model) or a CSV of the
+    wrong width is a message."""
+    from keras_rnn.data.series import waveforms
+    from tests import browser
+
+    series = waveforms(3, seed=4).series[1]  # what the panel's example seed 4 reads
+    expected = (
+        tf.saved_model.load(str(trained[1]))
+        .signatures["classify"](series=tf.constant(series[None]), lengths=tf.constant([len(series)]))[
+            "label"
+        ][0]
+        .numpy()
+        .decode()
+    )
+    upload, wrong = tmp_path / "series.csv", tmp_path / "wrong.csv"
+    upload.write_text("\n".join(f"{a},{b}" for a, b in series) + "\n")
+    wrong.write_text("1,2,3\n")
+    with browser.page(tmp_path, classify=trained[1]) as driver:
+        assert browser.submit(driver, "classify", {"seed": 4}) == ""
+        assert driver.find_element("css selector", "#classify-result .label").text == expected
+        assert len(driver.find_elements("css selector", "#classify-result .bar")) == 3
+        browser.screenshot(driver, "classify")
+        assert browser.submit(driver, "classify", {"series": upload}) == ""
+        assert driver.find_element("css selector", "#classify-result .label").text == expected
+        message = browser.submit(driver, "classify", {"series": wrong})
+        assert message == "the CSV has 3 columns; the model reads 2 features per step"

@@ -301,3 +301,23 @@ def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(
     root = esn_exported.parents[2]  # <root>/saved_models/esn/1, the run in <root>/run
     litert = root / "saved_models" / "litert" / "esn" / "1"
     assert_exported_on_a_gpu_answers_alike(esn.TASK, root / "run", esn_exported, litert, tmp_path)
+
+
+def test_app_esn_panel_plots_the_free_running_continuation(esn_exported, tmp_path):
+    """The app's ESN panel in a real browser: Mackey-Glass and an uploaded one-column CSV are read,
+    then continued free-running (the `generate` signature), and plotted; a CSV of two columns is a
+    message."""
+    from tests import browser
+
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("value\n" + "\n".join(f"{np.sin(t / 5):.4f}" for t in range(300)) + "\n")
+    two.write_text("1,2\n3,4\n")
+    with browser.page(tmp_path, esn=esn_exported) as driver:
+        assert browser.submit(driver, "esn", {"num_steps": 200, "history": 500}) == ""
+        assert "NRMSE" in driver.find_element("id", "esn-result").text
+        assert browser.heatmap_size(driver.find_element("css selector", "#esn-result canvas")) == (760, 240)
+        browser.screenshot(driver, "esn")
+        assert browser.submit(driver, "esn", {"series": one, "num_steps": 50}) == ""
+        assert driver.find_elements("css selector", "#esn-result canvas")
+        message = browser.submit(driver, "esn", {"series": two})
+        assert message == "line 1 has 2 columns: the ESN panel reads one column"

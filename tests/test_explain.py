@@ -94,14 +94,50 @@ def test_cells_finds_the_unit_that_tracks_the_planted_quotes(tmp_path):
     assert set(results["gate_saturation"]) == {"1:gate_i", "1:gate_f", "1:gate_o"}
 
 
+# A picture is blank when its pixels barely vary (all white, all one grey): the grey-level
+# standard deviation, 0..1, must exceed this. A text coloured on a fixed ±1 scale by a unit that
+# moves ±0.02 is white with black letters: that is what COLOURED_SHARE catches.
+MIN_PIXEL_STD = 0.05
+COLOURED_SHARE = 0.05  # of cells.png's pixels must be coloured (RGB spread > 0.1), not white or grey
+
+
+def pixel_std(png) -> float:
+    from matplotlib.image import imread
+
+    return float(imread(png)[..., :3].mean(-1).std())
+
+
+def coloured_share(png) -> float:
+    from matplotlib.image import imread
+
+    pixels = imread(png)[..., :3]
+    return float(((pixels.max(-1) - pixels.min(-1)) > 0.1).mean())
+
+
+def check_pictures(out, results: dict) -> None:
+    """Every PNG written is not blank and its colour scale is stated in the JSON."""
+    written = sorted(p.name for p in out.glob("*.png"))
+    assert written and set(written) <= set(results["colour_scales"]), (written, results.get("colour_scales"))
+    for name in written:
+        assert pixel_std(out / name) > MIN_PIXEL_STD, (name, pixel_std(out / name))
+
+
 def test_cells_runs_with_no_inputs_on_a_finished_run(trained_run, tmp_path):
-    """No text given: the run's own validation text; a chosen unit is coloured."""
+    """No text given: the run's own validation text; a chosen unit is coloured. The run is
+    barely trained (75 batches): its pictures are scaled to its small activations, and a unit
+    below the |r| threshold is said to be no finding."""
     out = tmp_path / "o"
     run_cli("-m", "keras_rnn.explain", "cells", "--run-dir", trained_run, "--out", out, "--unit", "2:c:3")
     results = json.loads((out / "cells.json").read_text())
     assert results["text"] == "the run's validation text" and results["unit"] == "2:c:3"
     assert results["replay_max_logit_difference"] < 1e-3
     assert all(len(v) == 5 for v in results["top_units"].values())
+    check_pictures(out, results)
+    assert coloured_share(out / "cells.png") > COLOURED_SHARE, coloured_share(out / "cells.png")
+    best = max(abs(r) for r in results["unit_correlations"].values())
+    assert results["finding"].startswith("no finding") == (best < results["r_threshold"]), results["finding"]
+    scale = float(results["colour_scales"]["cells.png"].split()[0].strip("±,"))
+    assert 0 < scale <= 1  # tanh(c): the unit's own largest |value|
 
 
 def test_explain_refuses_bad_input_in_one_line(trained_run, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_rnn.lectures import hello
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_hello_slide_table_is_the_softmax_of_its_scores_and_its_rounding_is_reported():
@@ -14,7 +14,7 @@ def test_hello_slide_table_is_the_softmax_of_its_scores_and_its_rounding_is_repo
     for row in table["rows"]:
         assert sum(row["softmax"]) == pytest.approx(1, abs=1e-3)
         np.testing.assert_allclose(row["softmax"], row["slide"], atol=0.01)  # the slide, to its rounding
-    # the slide prints .03 for 0.0377 (h, step 1) and .05 for 0.0557 (l, step 2): rounded, they are .04 / .06
+    # the slide prints .03 for 0.0377 (h, step 1) and .05 for 0.0550 (l, step 2): rounded, they are .04 / .06
     assert {row["step"]: row["slide_rounding_differs"] for row in table["rows"]} == {
         1: ["h"],
         2: ["l"],
@@ -30,6 +30,8 @@ def test_hello_rnn_learns_ello_and_a_memoryless_model_cannot(tmp_path):
     assert elman["final_loss"] < 0.05 and elman["targets_right"] == 4 and elman["greedy_from_h"] == "ello"
     assert memoryless["targets_right"] <= 3 and memoryless["greedy_from_h"] != "ello"  # "l" -> "l" or "o"?
     assert np.array(elman["hidden_states"]).shape == (4, 3)
+    assert elman["predicted"] == "ello" and memoryless["predicted"] == "elll"  # drawn side by side
+    assert results["hyper_parameters"]["units"] == 3 and results["threads"]["intra_op"] == 1
     assert (tmp_path / "hello.png").stat().st_size > 10_000 and "'h' -> 'ello'" in proc.stdout
 
 
@@ -116,6 +118,11 @@ def test_min_char_rnn_trains_with_the_lectures_bookkeeping(tmp_path, corpus_file
     smooth = results["smooth_loss"]
     assert len(smooth) == 300 and smooth[-1] < smooth[0] < results["smooth_loss_start"]
     assert [s["iteration"] for s in results["samples"]] == [100, 200, 300]
+    settings = results["hyper_parameters"]  # the lecture's knobs, recorded with its results
+    assert (
+        settings["hidden_size"] == 100 and settings["seq_length"] == 25 and settings["learning_rate"] == 0.1
+    )
+    assert settings["clip_value"] == 5.0 and "N(0, 0.01²)" in settings["init"]
     assert all(len(s["text"]) == 200 for s in results["samples"])
     assert (tmp_path / "min_char_rnn.png").exists()
 
@@ -145,6 +152,7 @@ def test_lectures_list_and_bad_input(tmp_path):
         (["hello", "--units", "0", "--out", tmp_path / "o"], "need --units >= 1"),
         (["binary-addition", "--bits", "40", "--out", tmp_path / "o"], "need 2 <= --bits <= 16"),
         (["cells", "--steps", "0", "--out", tmp_path / "o"], "need --units, --factors, --steps"),
+        (["cells", "--cells", "rnn,nope", "--out", tmp_path / "o"], "--cells: choose among"),
         (["esn-init", "--momentum", "1", "--out", tmp_path / "o"], "need 0 <= --momentum < 1"),
         (["gradient-flow", "--range-steps", "5,x", "--out", tmp_path / "o"], "comma-separated integers"),
     ]:
@@ -168,6 +176,22 @@ def test_esn_init_starts_from_a_working_esn_and_every_network_trains(tmp_path):
         np.isfinite(results[name]["val_loss"]) for name in ("esn_init", "esn_reservoir", "default_init")
     )
     assert (tmp_path / "esn_init.png").stat().st_size > 10_000 and "untrained ESN" in proc.stdout
+    assert "previous value" in results["task"] and results["hyper_parameters"]["optimizer"] == "nesterov"
+
+
+def test_esn_init_offers_the_decks_form_frequency_in_sine_out():
+    """--inputs frequency: one input feature, and each window's target is the sine of the
+    frequencies summed from the window's start: phase 0 there, whatever came before."""
+    import argparse
+
+    from keras_rnn.lectures import esn_init
+
+    args = argparse.Namespace(inputs="frequency", length=2000, window=100, seed=0)
+    (x, y, w), (vx, vy, _) = esn_init.series(args)
+    assert x.shape[-1] == vx.shape[-1] == 1 and y.shape == (*x.shape[:2], 1)
+    frequency = x[..., 0] * 0.02 + 0.03  # the input scaled back to cycles per step
+    np.testing.assert_allclose(y[..., 0], np.sin(2 * np.pi * np.cumsum(frequency, axis=1)), atol=1e-4)
+    assert (w[:, : esn_init.WARMUP] == 0).all() and set(esn_init.OPTIMIZERS) == {"nesterov", "rmsprop"}
 
 
 def test_cells_all_learn_the_same_text(tmp_path, corpus_file):
@@ -186,7 +210,68 @@ def test_cells_all_learn_the_same_text(tmp_path, corpus_file):
     run_cli("-m", "keras_rnn.lectures", "cells", *args, "--out", tmp_path)
     results = json.loads((tmp_path / "cells.json").read_text())
     uniform = np.log2(results["vocabulary"])  # bits per character of a uniform guess
-    learned = {k: v["val_bits_per_char"] for k, v in results.items() if isinstance(v, dict)}
+    learned = {
+        k: v["val_bits_per_char"]
+        for k, v in results.items()
+        if isinstance(v, dict) and "val_bits_per_char" in v
+    }
     assert len(learned) == 12 and all(bits < uniform - 1 for bits in learned.values()), (uniform, learned)
     assert results["Keras LSTM"]["parameters"] == results["slides' LSTM (i, f, o, g)"]["parameters"]
     assert (tmp_path / "cells.png").stat().st_size > 10_000
+
+
+def test_cells_lecture_gives_the_same_numbers_on_one_core_and_with_four_threads(tmp_path, corpus_file):
+    """TensorFlow's default is one intra-op thread per core, and a different split of a sum
+    adds in a different order; the lectures fix one thread and deterministic ops. The same short
+    `cells` run pinned to one core and with TensorFlow asked for 4 threads (a 4-core student)
+    must write the same JSON, digit for digit."""
+    import functools
+    import os
+    import subprocess
+    import sys
+
+    args = ["--text-file", corpus_file, "--cells", "slides-gru,slides-lstm", "--steps", "40"]
+    args += ["--eval-every", "40", "--units", "32", "--seq-len", "20", "--batch-size", "16"]
+    main = "from keras_rnn.lectures.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    four = "import sys, tensorflow as tf; tf.config.threading.set_intra_op_parallelism_threads(4); "
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for out, code, cores in (
+        (tmp_path / "one", f"import sys; {main}", {0}),
+        (tmp_path / "four", four + main, None),
+    ):
+        command = [sys.executable, "-c", code, "cells", *map(str, args), "--out", str(out)]
+        pin = functools.partial(os.sched_setaffinity, 0, cores) if cores else None
+        subprocess.run(
+            command, cwd=ROOT, env=env, check=True, capture_output=True, preexec_fn=pin, timeout=600
+        )
+    one, four_threads = ((tmp_path / name / "cells.json").read_text() for name in ("one", "four"))
+    assert one == four_threads
+    results = json.loads(one)
+    assert results["threads"] == {"intra_op": 1, "op_determinism": True}
+    assert results["hyper_parameters"]["cells"] == "slides-gru,slides-lstm"
+    assert [v["cell"] for v in results.values() if isinstance(v, dict) and "cell" in v] == [
+        "slides-lstm",
+        "gru-z-new",
+    ]
+
+
+def test_gru_names_say_what_z_does_and_the_old_names_still_load(tmp_path):
+    """`gru-z-new`: h' = (1-z)h + z h~; `gru-z-keep`: h' = z h + (1-z) h~. The old names are
+    taken on the command line and an old run's config.json naming one loads as the new name."""
+    import argparse
+
+    from keras_rnn import config as config_lib
+    from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
+    from keras_rnn.tasks import charlm, classify
+
+    assert lecture_cell("gru-z-new", 4).update == "new" and lecture_cell("gru-z-keep", 4).update == "keep"
+    assert "slides-gru" not in LECTURE_CELLS  # one name per cell: the lecture compares each once
+    for config_cls in (charlm.Config, classify.Config):
+        parser = argparse.ArgumentParser()
+        config_lib.add_arguments(parser, config_cls)
+        for old, new in (("slides-gru", "gru-z-new"), ("slides-gru-keep", "gru-z-keep")):
+            assert config_lib.from_args(config_cls, parser.parse_args(["--cell", old])).cell == new
+            saved = tmp_path / f"{config_cls.__module__}-{old}.json"
+            saved.write_text(json.dumps({"cell": old, "units": 8}))
+            assert config_lib.load(config_cls, saved).cell == new
+        assert "slides-gru=gru-z-new" in "".join(parser.format_help().split())  # --help names the alias

@@ -646,3 +646,37 @@ def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model
         *args,
     )
     assert_mixed_precision_run_exports(translate.TASK, tmp_path / "run", tmp_path, tolerance=0.05)
+
+
+def test_app_translate_panel_shows_translations_and_attention_maps(exported, tmp_path):
+    """The app's translate panel in a real browser: the signature's own translations, one attention
+    map per sentence of (target tokens + <end>) x (source tokens + <end>) cells; hovering a target
+    word shades the source words by its attention."""
+    from selenium.webdriver import ActionChains
+
+    from tests import browser
+
+    sources = ["big cat", "old red coffee car"]
+    answer = tf.saved_model.load(str(exported[0])).signatures["translate"](
+        source=tf.constant(sources),
+        beam_width=tf.constant(2),
+        max_length=tf.constant(21),
+        length_penalty=tf.constant(0.0),
+    )
+    assert answer["source_tokens"].shape[0] == 2 and answer["target_tokens"].dtype == tf.string
+    with browser.page(tmp_path, translate=exported[0]) as driver:
+        assert browser.submit(driver, "translate", {"sentences": "\n".join(sources), "beam_width": 2}) == ""
+        results = driver.find_elements("css selector", "#translate-results .result")
+        assert len(results) == 2
+        for i, result in enumerate(results):
+            translation = result.find_element("css selector", ".translation").text
+            assert translation and translation == answer["translation"][i].numpy().decode()
+            source = result.find_elements("css selector", ".source span")
+            target = result.find_elements("css selector", ".target span")
+            assert [s.text.lstrip("▁") for s in source] == [*sources[i].split(), "<end>"]  # subwords
+            canvas = result.find_element("css selector", "canvas.attention")
+            assert browser.heatmap_size(canvas) == (22 * len(source), 22 * len(target))
+        ActionChains(driver).move_to_element(target[0]).perform()
+        shades = [s.value_of_css_property("background-color") for s in source]
+        assert all(shade.startswith("rgba(58, 111, 208") for shade in shades), shades
+        browser.screenshot(driver, "translate")

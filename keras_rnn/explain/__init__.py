@@ -40,3 +40,12 @@ KINDS = {
 
 def load(kind: str):
     return importlib.import_module(f"keras_rnn.explain.{KINDS[kind][0]}")
+
+
+def symmetric_scale(values) -> float:
+    """The colour scale ±S of a picture of `values`: their largest |value|, so a barely trained
+    model's small numbers fill the colours instead of fading into white (1 if all are 0)."""
+    import numpy as np
+
+    largest = float(np.nanmax(np.abs(values))) if np.size(values) else 0.0
+    return largest if largest > 0 else 1.0

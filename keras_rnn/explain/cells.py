@@ -23,10 +23,15 @@ import html
 import numpy as np
 
 from keras_rnn import UserError
+from keras_rnn.explain import symmetric_scale
 
 MAX_CHARS = 100_000  # a 100,000-character text takes seconds per layer; more is refused
 FEATURES = ("in_string", "in_comment", "line_position", "bracket_depth", "indent_depth", "to_end_of_line")
 SATURATED = 0.1  # a gate below 0.1 is left-saturated, above 0.9 right-saturated (the paper's)
+# a unit whose |r| with a feature is below this is not reported as tracking it: a barely trained
+# model's best units sit near 0.1, chance from the characters themselves can reach 0.5 on a
+# repetitive text (tests/test_explain.py), the trained LSTM's in docs/explain.md 0.4-0.7
+R_THRESHOLD = 0.3
 
 
 def add_arguments(parser) -> None:
@@ -200,9 +205,9 @@ def parse_unit(spec: str, units: dict) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------- pictures
-def colour(value: float) -> str:
-    """-1 blue ... 0 white ... +1 red, as a CSS colour."""
-    v = float(np.clip(value, -1, 1))
+def colour(value: float, scale: float = 1.0) -> str:
+    """-scale blue ... 0 white ... +scale red, as a CSS colour."""
+    v = float(np.clip(value / scale, -1, 1))
     fade = int(255 * (1 - abs(v)))
     return f"rgb(255,{fade},{fade})" if v >= 0 else f"rgb({fade},{fade},255)"
 
@@ -213,23 +218,27 @@ def write_html(path, text: str, sections: list[tuple[str, np.ndarray]]) -> None:
     blocks = []
     for title, values in sections:
         shown = [html.escape(ch) if ch != "\n" else "↵\n" for ch in text]
+        scale = symmetric_scale(values)
         spans = "".join(
-            f'<span style="background:{colour(v)}" title="{v:+.3f}">{ch}</span>'
+            f'<span style="background:{colour(v, scale)}" title="{v:+.3f}">{ch}</span>'
             for ch, v in zip(shown, values)
         )
-        blocks.append(f"<h2>{html.escape(title)}</h2>\n<pre>{spans}</pre>")
+        heading = f"{title} (blue −{scale:.3g}, white 0, red +{scale:.3g})"
+        blocks.append(f"<h2>{html.escape(heading)}</h2>\n<pre>{spans}</pre>")
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>keras-rnn: interpretable cells</title>'
         "<style>body{font-family:sans-serif} pre{font:13px monospace;white-space:pre-wrap;line-height:1.5}"
-        "</style></head><body>\n<p>blue: -1, white: 0, red: +1 (hover a character for the value)</p>\n"
+        "</style></head><body>\n<p>each block's colours run from blue (its most negative value) through white (0) "
+        "to red (its most positive), the scale in its title; hover a character for the value</p>\n"
         + "\n".join(blocks)
         + "\n</body></html>\n"
     )
     path.write_text(page, encoding="utf-8")
 
 
-def draw_text(path, text: str, values: np.ndarray, title: str, columns=100, max_lines=40) -> None:
-    """The text as a grid of characters on their activation's colour (the PNG of the HTML)."""
+def draw_text(path, text: str, values: np.ndarray, title: str, columns=100, max_lines=40) -> float:
+    """The text as a grid of characters on their activation's colour (the PNG of the HTML),
+    scaled to the largest |activation| shown, with a colour bar; returns that scale."""
     from matplotlib.colors import LinearSegmentedColormap
 
     from keras_rnn.plots import plt, save_figure
@@ -251,14 +260,17 @@ def draw_text(path, text: str, values: np.ndarray, title: str, columns=100, max_
         grid[r, : len(line)] = [v for _, v in line]
     cmap = LinearSegmentedColormap.from_list("bwr_paper", ["blue", "white", "red"])
     cmap.set_bad("white")
-    fig, axis = plt.subplots(figsize=(columns * 0.11, len(rows) * 0.2 + 0.6))
-    axis.imshow(grid, cmap=cmap, vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    scale = symmetric_scale(grid[np.isfinite(grid)])
+    fig, axis = plt.subplots(figsize=(columns * 0.11 + 1.2, len(rows) * 0.2 + 1.0))
+    image = axis.imshow(grid, cmap=cmap, vmin=-scale, vmax=scale, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=axis, fraction=0.03, pad=0.01, label="activation")
     for r, line in enumerate(rows):
         for c, (ch, _) in enumerate(line):
             axis.text(c, r, ch, ha="center", va="center", fontsize=7, family="monospace")
     axis.set_axis_off()
-    axis.set_title(title, fontsize=9)
+    axis.set_title(f"{title}; colours ±{scale:.3g} (the largest |activation| shown)", fontsize=9)
     save_figure(fig, path)
+    return scale
 
 
 def draw_saturation(path, units: dict) -> dict:
@@ -314,26 +326,49 @@ def run(run, args, out) -> dict:
     units, logits = replay(run.model, run.config, np.asarray(ids))
     gap = check_replay(run.model, np.asarray(ids), logits)
     ranked = correlations(units, text_features(text))
-    chosen = args.unit or ranked[FEATURES[0]][0]["unit"]
+    tracked = {f: ranked[f][0] for f in FEATURES if abs(ranked[f][0]["correlation"]) >= R_THRESHOLD}
+    best_feature = max(FEATURES, key=lambda f: abs(ranked[f][0]["correlation"]))
+    feature = FEATURES[0] if FEATURES[0] in tracked else next(iter(tracked), best_feature)
+    chosen = args.unit or ranked[feature][0]["unit"]
     key, index = parse_unit(chosen, units)
-    sections = [(f"unit {chosen} (layer:state:index)", units[key][:, index])]
-    for feature in FEATURES:
-        top = ranked[feature][0]
+    r_chosen = {f: next(u["correlation"] for u in ranked[f] if u["unit"] == chosen) for f in FEATURES}
+    if args.unit:  # the feature it tracks best
+        feature = max(FEATURES, key=lambda f: abs(r_chosen[f]))
+    finding = (
+        f"unit {chosen} tracks {feature}: r = {r_chosen[feature]:+.2f}"
+        if abs(r_chosen[feature]) >= R_THRESHOLD
+        else f"no finding: unit {chosen}'s best |r| is {abs(r_chosen[feature]):.2f} ({feature}), "
+        f"below {R_THRESHOLD}"
+        + ("" if tracked else f"; no unit reaches |r| >= {R_THRESHOLD} with any feature")
+    )
+    sections = [(f"unit {chosen} (layer:state:index): {finding}", units[key][:, index])]
+    for name in FEATURES:
+        top = ranked[name][0]
         key_, j = parse_unit(top["unit"], units)
-        sections.append((f"{feature}: unit {top['unit']}, r = {top['correlation']:+.2f}", units[key_][:, j]))
+        verdict = "" if name in tracked else f", below |r| {R_THRESHOLD}: not a finding"
+        sections.append(
+            (f"{name}: unit {top['unit']}, r = {top['correlation']:+.2f}{verdict}", units[key_][:, j])
+        )
     write_html(out / "cells.html", text, sections)
-    draw_text(out / "cells.png", text, units[key][:, index], f"unit {chosen} over {source}")
+    scale = draw_text(out / "cells.png", text, units[key][:, index], f"{finding}\nover {source}")
     results = {
         "cell": run.config.cell,
         "text": source,
         "characters": len(text),
         "replay_max_logit_difference": gap,
         "unit": chosen,
-        "top_units": {feature: ranked[feature][: args.top] for feature in FEATURES},
+        "unit_correlations": r_chosen,
+        "r_threshold": R_THRESHOLD,
+        "finding": finding,
+        "tracked_features": {name: top["unit"] for name, top in tracked.items()},
+        "colour_scales": {"cells.png": f"±{scale:.4g}, the largest |activation| of unit {chosen} drawn"},
+        "top_units": {name: ranked[name][: args.top] for name in FEATURES},
     }
     if run.config.cell in ("lstm", "gru"):
         results["gate_saturation"] = draw_saturation(out / "saturation.png", units)
-    for feature in FEATURES:
-        best = ", ".join(f"{u['unit']} ({u['correlation']:+.2f})" for u in ranked[feature][:3])
-        print(f"{feature:15} {best}")
+        results["colour_scales"]["saturation.png"] = "axes: fractions of steps 0..1; colour = layer"
+    for name in FEATURES:
+        best = ", ".join(f"{u['unit']} ({u['correlation']:+.2f})" for u in ranked[name][:3])
+        print(f"{name:15} {best}")
+    print(finding)
     return results

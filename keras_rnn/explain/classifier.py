@@ -174,7 +174,13 @@ def run(run, args, out) -> dict:
         else "gradient x embedding per token, summed over the embedding (signed)"
     )
     summary = {"task": "classify", "kind": vocab.kind, "model": classifier.cfg.model, "method": method}
-    return {**summary, "window": args.window or None, "sequences": results}
+    scale = (
+        "the band and the bars: each sequence from 0 to its own largest saliency"
+        if vocab.kind == "series"
+        else "each text from blue (−its largest |score|) through white (0) to red (+its largest |score|)"
+    )
+    pictures = {f"saliency_{entry['name']}.png": scale for entry in results}
+    return {**summary, "window": args.window or None, "sequences": results, "colour_scales": pictures}
 
 
 def numbers(values) -> list[float]:

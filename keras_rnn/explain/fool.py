@@ -74,7 +74,7 @@ def run(run, args, out) -> dict:
     captioner = Captioner(run)
     images, names, _ = read_images(captioner, args)
     epsilons = [e for e in EPSILONS if e <= args.max_epsilon]
-    results = []
+    results, scales = [], {}
     for image, name, found in zip(images, names, captioner.greedy(images)):
         chosen = swap(captioner, found["words"], args)
         if chosen is None:
@@ -94,11 +94,19 @@ def run(run, args, out) -> dict:
             index = epsilons.index(fooled[0]) if fooled else len(epsilons) - 1
             entry[f"{method}_caption"] = outcomes[index]["caption"]
             best[method] = (batch[index], entry[f"{method}_epsilon"], outcomes[index]["caption"])
-        draw_fooling(out / f"fool_{name}.png", image, found["caption"], best, args.magnify)
+        scales[f"fool_{name}.png"] = draw_fooling(
+            out / f"fool_{name}.png", image, found["caption"], best, args.magnify, len(epsilons)
+        )
         results.append(entry)
+        found_at = {
+            method: f"at L∞ {entry[f'{method}_epsilon']}"
+            if entry[f"{method}_epsilon"] is not None
+            else f"not fooled at any of the {len(epsilons)} ε tried (largest {epsilons[-1]})"
+            for method in ("fgsm", "iterative")
+        }
         print(
-            f"{name}: {word!r} -> {to!r}: FGSM at L∞ {entry['fgsm_epsilon']}, iterative at L∞ "
-            f"{entry['iterative_epsilon']} (of {epsilons[-1]} tried; pixel units)"
+            f"{name}: {word!r} -> {to!r}: FGSM {found_at['fgsm']}, iterative {found_at['iterative']} "
+            "(L∞ in pixel units, 0..255)"
         )
     fooled = [r["iterative_epsilon"] for r in results if r.get("iterative_epsilon") is not None]
     return {
@@ -107,21 +115,25 @@ def run(run, args, out) -> dict:
         "images": results,
         "iterative_fooled": len(fooled),
         "iterative_median_epsilon": float(np.median(fooled)) if fooled else None,
+        "colour_scales": scales,
     }
 
 
-def draw_fooling(path, image, caption: str, best: dict, magnify: int) -> None:
-    """Per method: original | perturbation x magnify (grey = 0) | the perturbed image, with captions."""
+def draw_fooling(path, image, caption: str, best: dict, magnify: int, tried: int) -> str:
+    """Per method: original | perturbation x magnify (grey = 0) | the perturbed image, with
+    captions. Returns how the perturbation is scaled."""
     import textwrap
 
     from keras_rnn.plots import plt, save_figure
 
     fig, axes = plt.subplots(len(best), 3, figsize=(7.5, 3.1 * len(best)), squeeze=False)
+    scales = []
     for row, (method, (perturbed, epsilon, new_caption)) in enumerate(best.items()):
         change = perturbed.astype(np.float32) - image.astype(np.float32)
         times = magnify or max(1, round(127 / max(1.0, float(np.abs(change).max()))))
         shown = np.clip(128 + times * change, 0, 255).astype(np.uint8)
-        size = f"L∞ = {epsilon}" if epsilon is not None else "not fooled"
+        scales.append(f"{method}: change ×{times} around grey 128")
+        size = f"L∞ = {epsilon}" if epsilon is not None else f"not fooled at any of {tried} ε"
         panels = [(image, f"original: {caption}"), (shown, f"{method}, {size}, change ×{times}")]
         panels.append((perturbed, f"result: {new_caption}"))
         for axis, (picture, title) in zip(axes[row], panels):
@@ -129,3 +141,4 @@ def draw_fooling(path, image, caption: str, best: dict, magnify: int) -> None:
             axis.set_title(textwrap.fill(title, 40), fontsize=7)
             axis.axis("off")
     save_figure(fig, path)
+    return "; ".join(scales) + "; the images: their own pixels 0..255"

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from keras_rnn import UserError
 from keras_rnn.data.scenes import SHAPES
+from keras_rnn.explain import symmetric_scale
 from keras_rnn.explain.captioner import Captioner, add_image_arguments, object_of, read_images
 from keras_rnn.explain.saliency import saliency_maps
 
@@ -58,7 +59,7 @@ def run(run, args, out) -> dict:
     if not 1 <= patch <= size or not 1 <= stride <= size:
         raise UserError(f"need 1 <= --patch <= {size} and 1 <= --stride <= {size} (the image size)")
     images, names, split = read_images(captioner, args)
-    results, hits, total = [], 0, 0
+    results, hits, total, scales = [], 0, 0, {}
     for i, (image, name, found) in enumerate(zip(images, names, captioner.greedy(images))):
         drops, centres = occlusion_drops(captioner, image, found["ids"], patch, stride)
         words = []
@@ -71,12 +72,16 @@ def run(run, args, out) -> dict:
                 hits, total = hits + entry["largest_drop_on_named_shape"], total + 1
             words.append(entry)
         saliency = saliency_maps(captioner, image, found["ids"])["vanilla"]
-        draw_comparison(
+        scale = draw_comparison(
             out / f"occlusion_{name}.png", image, found, saliency, drops, centres, found["caption"]
+        )
+        scales[f"occlusion_{name}.png"] = (
+            f"occlusion drop ±{scale:.3g} (the largest |change of p| for this image); "
+            "attention and saliency: each word from 0 to its own largest value"
         )
         results.append({"image": name, "caption": found["caption"], "words": words})
         print(f"{name}: {found['caption']!r}")
-    summary = {"patch": patch, "stride": stride, "images": results}
+    summary = {"patch": patch, "stride": stride, "images": results, "colour_scales": scales}
     if total:
         summary["occlusion_peak_on_named_shape"] = hits / total
         summary["shape_words"] = total
@@ -84,8 +89,9 @@ def run(run, args, out) -> dict:
     return summary
 
 
-def draw_comparison(path, image, found, saliency, drops, centres, caption: str) -> None:
-    """One column per word: attention over the grid (if any), saliency, occlusion drop."""
+def draw_comparison(path, image, found, saliency, drops, centres, caption: str) -> float:
+    """One column per word: attention over the grid (if any), saliency, occlusion drop; the drop
+    on a symmetric scale of its largest |value| with a colour bar. Returns that scale."""
     from keras_rnn.plots import plt, save_figure
 
     words = found["words"]
@@ -93,22 +99,35 @@ def draw_comparison(path, image, found, saliency, drops, centres, caption: str) 
     rows += [("saliency", saliency), ("occlusion drop", drops)]
     size = image.shape[0]
     extent = (0, size, size, 0)
-    fig, axes = plt.subplots(len(rows), len(words) + 1, figsize=(1.5 * (len(words) + 1), 1.7 * len(rows)))
-    axes = np.atleast_2d(axes)
+    scale = symmetric_scale(drops)
+    columns = len(words) + 1
+    fig, axes = plt.subplots(
+        len(rows),
+        columns + 1,  # the last, narrow column: the occlusion drop's colour bar
+        figsize=(1.5 * columns + 0.8, 1.8 * len(rows)),
+        gridspec_kw={"width_ratios": [1] * columns + [0.12]},
+        squeeze=False,
+    )
     for r, (label, maps) in enumerate(rows):
         axes[r, 0].imshow(image)
-        axes[r, 0].set_title(label, fontsize=7)
+        axes[r, 0].set_title(f"occlusion drop (±{scale:.2g})" if r == len(rows) - 1 else label, fontsize=7)
         for t, word in enumerate(words):
             axis = axes[r, t + 1]
             axis.imshow(image, extent=extent)
             if label == "occlusion drop":  # red: the word got less likely with the patch centred there
                 step = centres[1] - centres[0] if len(centres) > 1 else size
                 low, high = centres[0] - step / 2, centres[-1] + step / 2
-                axis.imshow(maps[t], cmap="bwr", vmin=-1, vmax=1, alpha=0.6, extent=(low, high, high, low))
+                shown = axis.imshow(
+                    maps[t], cmap="bwr", vmin=-scale, vmax=scale, alpha=0.7, extent=(low, high, high, low)
+                )
             else:
                 axis.imshow(maps[t], cmap="magma", alpha=0.6, extent=extent, interpolation="nearest")
             axis.set_title(word, fontsize=7)
-    for axis in axes.flat:
+    for axis in [*axes[:, :-1].flat, *axes[:-1, -1]]:
         axis.axis("off")
     fig.suptitle(f"attention, saliency and occlusion for {caption!r}", fontsize=8)
+    bar = fig.colorbar(shown, cax=axes[-1, -1])
+    bar.set_label(f"drop of p(word), ±{scale:.2g}", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     save_figure(fig, path)
+    return scale

@@ -57,7 +57,7 @@ def saliency_maps(captioner: Captioner, image: np.ndarray, ids: list[int]) -> di
 def run(run, args, out) -> dict:
     captioner = Captioner(run)
     images, names, split = read_images(captioner, args)
-    results, hits, total = [], 0, 0
+    results, hits, total, scales = [], 0, 0, {}
     for i, (image, name, found) in enumerate(zip(images, names, captioner.greedy(images))):
         maps = saliency_maps(captioner, image, found["ids"])
         words = []
@@ -69,10 +69,14 @@ def run(run, args, out) -> dict:
                 hits, total = hits + entry["peak_on_named_shape"], total + 1
             words.append(entry)
         draw_saliency(out / f"saliency_{name}.png", image, found["words"], maps, found["caption"])
+        scales[f"saliency_{name}.png"] = (
+            "each word's map from 0 (black) to its own largest |gradient| (white)"
+        )
+        scales[f"feature_maps_{name}.png"] = "each channel from its own minimum to its maximum (viridis)"
         draw_feature_maps(out / f"feature_maps_{name}.png", image, captioner)
         results.append({"image": name, "caption": found["caption"], "words": words})
         print(f"{name}: {found['caption']!r}")
-    summary = {"images": results}
+    summary = {"images": results, "colour_scales": scales}
     if total:
         summary["saliency_peak_on_named_shape"] = hits / total
         summary["shape_words"] = total
@@ -85,17 +89,17 @@ def draw_saliency(path, image, words, maps, caption: str) -> None:
     from keras_rnn.plots import plt, save_figure
 
     columns = len(words) + 1
-    fig, axes = plt.subplots(2, columns, figsize=(1.5 * columns, 3.4), squeeze=False)
+    fig, axes = plt.subplots(2, columns, figsize=(1.5 * columns, 4.2), squeeze=False)
     for row, kind in enumerate(("vanilla", "guided")):
         axes[row, 0].imshow(image)
-        axes[row, 0].set_title("image" if row == 0 else "guided backprop", fontsize=7)
+        axes[row, 0].set_title("vanilla gradient" if row == 0 else "guided backprop", fontsize=7)
         for t, word in enumerate(words):
             values = maps[kind][t]
-            axes[row, t + 1].imshow(values / (values.max() or 1), cmap="gray")
-            axes[row, t + 1].set_title(word, fontsize=7)
+            axes[row, t + 1].imshow(values / (values.max() or 1), cmap="gray", vmin=0, vmax=1)
+            axes[row, t + 1].set_title(f"{word}\nmax {values.max():.2g}", fontsize=7)
     for axis in axes.flat:
         axis.axis("off")
-    fig.suptitle(f"saliency of each word: {caption!r}", fontsize=8)
+    fig.suptitle(f"saliency of each word (white: its largest |gradient|): {caption!r}", fontsize=8)
     save_figure(fig, path)
 
 

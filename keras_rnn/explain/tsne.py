@@ -124,6 +124,9 @@ def run(run, args, out) -> dict:
     mapped = TSNE(2, perplexity=perplexity, init="pca", random_state=args.seed).fit_transform(vectors)
     results = {"task": task, "points": len(vectors), "dimensions": int(vectors.shape[1])}
     results.update(perplexity=perplexity, colourings={})
+    results["colour_scales"] = {
+        "tsne.png": "categorical: one colour per label (the legend), colour words in their colour"
+    }
     for name, labels in colourings.items():
         values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
         shares = counts / counts.sum()

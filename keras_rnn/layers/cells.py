@@ -244,11 +244,13 @@ class MultiplicativeCell(_Cell):
         return {**super().get_config(), "factors": self.factors}
 
 
-# The cells by the names `train.py --task charlm --cell NAME` and the `cells` lecture use.
+# The cells by the names `train.py --task charlm --cell NAME` and the `cells` lecture use. The two
+# GRUs are named after what z does: `gru-z-new` h' = (1-z)h + z h~ (the Georgia Tech deck, Chung et
+# al. 2014), `gru-z-keep` h' = z h + (1-z) h~ (the Hinton/Cheng and CS231n decks, Cho et al. 2014, Keras).
 LECTURE_CELLS = {
     "slides-lstm": (SlidesLSTMCell, {}),
-    "slides-gru": (SlidesGRUCell, {"update": "new"}),
-    "slides-gru-keep": (SlidesGRUCell, {"update": "keep"}),
+    "gru-z-new": (SlidesGRUCell, {"update": "new"}),
+    "gru-z-keep": (SlidesGRUCell, {"update": "keep"}),
     "peephole-lstm": (PeepholeLSTMCell, {}),
     "coupled-lstm": (CoupledLSTMCell, {}),
     "mut1": (MUTCell, {"variant": 1}),
@@ -257,6 +259,10 @@ LECTURE_CELLS = {
     "mrnn": (MultiplicativeCell, {}),
 }
 SAME_SIZE_INPUT = ("mut1", "mut2")  # input size must equal units
+# the GRUs' names before they were named after what they compute: still taken, and an old run's
+# config.json naming one loads as the new name (`config.option(legacy=...)`)
+CELL_ALIASES = {"slides-gru": "gru-z-new", "slides-gru-keep": "gru-z-keep"}
+CELL_ALIASES_HELP = "old names: " + ", ".join(f"{old} = {new}" for old, new in CELL_ALIASES.items())
 
 
 def lecture_cell(name: str, units: int, factors: int = 0) -> keras.layers.Layer:

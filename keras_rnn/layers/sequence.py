@@ -17,13 +17,23 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_rnn.layers.cells import LECTURE_CELLS, lecture_cell
+from keras_rnn.config import option
+from keras_rnn.layers.cells import CELL_ALIASES, CELL_ALIASES_HELP, LECTURE_CELLS, lecture_cell
 from keras_rnn.layers.readout import RidgeReadout, closed_form_step
 from keras_rnn.layers.reservoir import Reservoir
 
 POOLINGS = ("last", "mean", "attention", "points")
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
-CELL_CHOICES = [*RNN_LAYERS, *LECTURE_CELLS]
+
+
+def cell_option():
+    """The `--cell` option of the sequence labellers (a renamed lecture cell read by its old name too)."""
+    return option(
+        "gru",
+        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell; " + CELL_ALIASES_HELP,
+        choices=[*RNN_LAYERS, *LECTURE_CELLS, *CELL_ALIASES],
+        legacy=CELL_ALIASES,
+    )
 
 
 def recurrent_stack(x, mask, cell: str, units: int, layers: int, bidirectional: bool):

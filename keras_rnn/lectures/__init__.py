@@ -21,7 +21,8 @@ EXPERIMENTS = {
     ),
     "cells": (
         "cells",
-        "the slides' LSTM and GRUs, peephole, coupled, MUT1-3, multiplicative: side by side on text",
+        "the slides' LSTM, both GRUs (gru-z-keep, gru-z-new; were slides-gru-keep, slides-gru), "
+        "peephole, coupled, MUT1-3, multiplicative: side by side on text",
     ),
     "gradient-flow": (
         "gradient_flow",

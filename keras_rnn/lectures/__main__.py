@@ -13,6 +13,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from keras_rnn import UserError, output_directory, report_errors  # noqa: E402
 from keras_rnn.lectures import EXPERIMENTS, load  # noqa: E402
 
+# TensorFlow splits a reduction (a matmul, a sum) among its intra-op threads, one per core by
+# default, and a different split adds in a different order: the trained numbers would depend on
+# the student's core count. One thread and deterministic ops make them the same on any count.
+THREADS = 1
+
+
+def fix_threads() -> None:
+    """Before any TensorFlow op runs: one intra-op thread, deterministic kernels."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.experimental.enable_op_determinism()
+
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -37,7 +50,15 @@ def main(argv=None) -> int:
         module.add_arguments(parser)
         args = parser.parse_args(argv[1:])
         out = output_directory(args.out, "--out")
-        results = module.run(args, out)
+        fix_threads()
+        numbers = module.run(args, out)
+        settings = {key: value for key, value in vars(args).items() if key != "out"}  # defaults filled in
+        results = {
+            "lecture": name,
+            "hyper_parameters": {**settings, **getattr(module, "FIXED", {})},
+            "threads": {"intra_op": THREADS, "op_determinism": True},
+            **numbers,
+        }
         (out / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         print(
             f"wrote {out / f'{name}.json'} and {', '.join(p.name for p in sorted(Path(out).glob('*.png')))}"

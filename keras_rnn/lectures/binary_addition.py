@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+FIXED = {"optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32, "loss": "binary cross-entropy"}
+
+
 def bits(numbers: np.ndarray, length: int) -> np.ndarray:
     """Integers [N] -> their `length` bits, least significant first [N, length]."""
     return ((numbers[:, None] >> np.arange(length)) & 1).astype(np.float32)
@@ -122,8 +125,8 @@ def draw(curves: dict, results: dict, args, path) -> None:
     from keras_rnn.plots import plt, save_figure
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name, losses in curves.items():
-        left.plot(range(1, len(losses) + 1), losses, label=name)
+    for (name, losses), style in zip(curves.items(), ("-", "--")):
+        left.plot(range(1, len(losses) + 1), losses, linestyle=style, color="black", label=name)
     left.set_yscale("log")
     left.set_xlabel("epoch")
     left.set_ylabel("training loss (binary cross-entropy)")
@@ -133,8 +136,11 @@ def draw(curves: dict, results: dict, args, path) -> None:
         f"RNN, {args.test_bits}-bit": results["rnn"][f"exact_{args.test_bits}_bit"],
         f"feed-forward, unseen {args.bits}-bit": results["feedforward"]["unseen_exact"],
     }
-    right.barh(list(bars), [100 * v for v in bars.values()], color=["tab:blue", "tab:blue", "tab:orange"])
-    right.set_xlim(0, 100)
+    shown = right.barh(
+        list(bars), [100 * v for v in bars.values()], color=["0.35", "0.35", "0.8"], edgecolor="black"
+    )
+    right.bar_label(shown, fmt="%.1f%%", padding=3)
+    right.set_xlim(0, 115)
     right.set_xlabel("sums right in every bit (%)")
     right.set_title(f"trained on {args.train_pairs} pairs of {args.bits}-bit numbers")
     save_figure(fig, path)

@@ -1,17 +1,25 @@
 """esn-init: initialise like an echo state network, then learn every connection with momentum
 (Sutskever, Martens, Dahl & Hinton 2013), against Keras' default initialisation.
 
-The task is the lecture's frequency generator (`keras_rnn.data.series.frequency_generator`,
-as the ESN task poses it): the input is a slowly changing frequency and the previous value of
-a sine wave at that frequency, the target its next value, so the network must hold the wave's
-phase and speed in its state. Three networks of `--units` tanh units on the same windows:
+The task is the lecture's frequency generator (`keras_rnn.data.series.frequency_generator`), in
+one of two forms (`--inputs`):
+
+- `frequency-and-sine` (default; how the char-LM's ESN task poses it): the input is a slowly
+  changing frequency **and the previous value** of a sine wave at that frequency, the target
+  its next value: one-step prediction;
+- `frequency` (the deck's form): the frequency only; the target is the sine at that frequency
+  from phase 0 at the window's start, so the network must generate the wave itself.
+
+Trained with SGD and Nesterov momentum (`--optimizer nesterov`), or with rmsprop with momentum
+(`--optimizer rmsprop`, the form Sutskever 2012 uses, cited by the deck). Three networks of
+`--units` tanh units on the same windows:
 
 - **ESN**: a `SimpleRNN` whose recurrent weights are an echo state network's (sparse,
   `--nonzero` incoming weights per unit, spectral radius `--spectral-radius`, inputs uniform in
   ±`--input-scaling`), left untrained; only the linear readout is fitted, in closed form
   (`RidgeReadout`): the classic ESN, and the starting point of the next one;
 - **ESN init, all trained**: the ESN above (its fitted readout included), every connection
-  then trained by `model.fit` with SGD and Nesterov momentum `--momentum`;
+  then trained by `model.fit` with momentum `--momentum` (SGD with Nesterov momentum, or rmsprop);
 - **ESN reservoir, random readout, all trained**: the same recurrent and input weights, the
   readout initialised as Keras does, trained the same way;
 - **default init, all trained**: Keras' default initialisation (Glorot inputs, orthogonal
@@ -35,7 +43,19 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--window", type=int, default=200, help="training window (steps); the first 50 warm up"
     )
-    parser.add_argument("--learning-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--inputs",
+        choices=list(INPUTS),
+        default="frequency-and-sine",
+        help="frequency-and-sine: one-step prediction (default); frequency: the deck's form, frequency in, sine out",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        default="nesterov",
+        help="nesterov: SGD with Nesterov momentum (default); rmsprop: rmsprop with momentum (Sutskever 2012)",
+    )
+    parser.add_argument("--learning-rate", type=float, help="default: 0.01 for nesterov, 0.001 for rmsprop")
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--spectral-radius", type=float, default=1.1)
     parser.add_argument(
@@ -45,6 +65,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+INPUTS = {
+    "frequency-and-sine": "input the frequency and the sine's previous value, target its next value "
+    "(one-step prediction)",
+    "frequency": "input the frequency only, target the sine from phase 0 at the window's start "
+    "(the deck's form: the network generates the wave)",
+}
+OPTIMIZERS = {"nesterov": ("SGD, Nesterov momentum", 0.01), "rmsprop": ("rmsprop with momentum", 0.001)}
+FIXED = {"batch_size": 16, "clipnorm": 1.0, "warmup_steps": 50, "train_fraction": 0.8, "ridge_alpha": 1e-6}
 VARIANTS = {
     "esn_init": "ESN init",
     "esn_reservoir": "ESN reservoir, random readout",
@@ -68,7 +96,8 @@ def network(args, esn_init: bool):
 
     from keras_rnn.layers import ESNInitializer
 
-    inputs = keras.Input((None, 2), name="frequency_and_previous_value")
+    features = 2 if args.inputs == "frequency-and-sine" else 1
+    inputs = keras.Input((None, features), name=args.inputs.replace("-", "_"))
     start = (
         {
             "recurrent_initializer": ESNInitializer(args.spectral_radius, args.nonzero, seed=args.seed),
@@ -88,7 +117,7 @@ def fit_readout(model, train) -> None:
     from keras_rnn.layers.readout import RidgeReadout
 
     states = model.get_layer("rnn")
-    ridge = RidgeReadout(1, alpha=1e-6)
+    ridge = RidgeReadout(1, alpha=FIXED["ridge_alpha"])
     ridge.build((None, None, states.units))
     x, y, w = train
     ridge.accumulate(states(x), y, w)
@@ -96,7 +125,31 @@ def fit_readout(model, train) -> None:
     model.get_layer("readout").set_weights([ridge.kernel.numpy(), ridge.bias.numpy()])
 
 
+def series(args):
+    """(train, validation) windows of the chosen form: inputs, targets, weights."""
+    from keras_rnn.data.series import frequency_generator
+    from keras_rnn.tasks import esn
+
+    if args.inputs == "frequency-and-sine":
+        problem = esn.make_problem(esn.Config(series="frequency", length=args.length, seed=args.seed))
+        inputs, targets = problem.inputs, problem.targets
+    else:  # the frequency alone; each window's sine restarts at phase 0 (else its phase is unknowable)
+        frequency, _ = frequency_generator(args.length, seed=args.seed)
+        inputs, targets = ((frequency - 0.03) / 0.02)[:, None], frequency[:, None]
+    cut = int(FIXED["train_fraction"] * len(inputs))
+    train = windows(inputs[:cut], targets[:cut], args.window)
+    validation = windows(inputs[cut:], targets[cut:], args.window)
+    if args.inputs == "frequency":  # targets: the frequencies so far -> the sine of their sum
+        train, validation = (
+            (x, np.sin(2 * np.pi * np.cumsum(y, axis=1)).astype(np.float32), w)
+            for x, y, w in (train, validation)
+        )
+    return train, validation
+
+
 def run(args, out) -> dict:
+    if args.learning_rate is None:
+        args.learning_rate = OPTIMIZERS[args.optimizer][1]
     if args.units < 1 or args.epochs < 1 or args.nonzero < 1 or args.window <= WARMUP:
         raise UserError(f"need --units, --epochs, --nonzero >= 1 and --window > {WARMUP}")
     if not 0 <= args.momentum < 1 or args.learning_rate <= 0 or args.spectral_radius <= 0:
@@ -105,14 +158,11 @@ def run(args, out) -> dict:
         raise UserError(f"--length must be at least 5 windows ({5 * args.window} steps)")
     import keras
 
-    from keras_rnn.tasks import esn
-
-    problem = esn.make_problem(esn.Config(series="frequency", length=args.length, seed=args.seed))
-    cut = int(0.8 * len(problem.inputs))
-    train = windows(problem.inputs[:cut], problem.targets[:cut], args.window)
-    validation = windows(problem.inputs[cut:], problem.targets[cut:], args.window)
+    train, validation = series(args)
     results = {
-        "task": problem.description,
+        "task": f"frequency generator: {INPUTS[args.inputs]}",
+        "optimizer": OPTIMIZERS[args.optimizer][0],
+        "target_variance": float(np.var(validation[1][:, WARMUP:])),
         "train_windows": len(train[0]),
         "validation_windows": len(validation[0]),
     }
@@ -122,8 +172,10 @@ def run(args, out) -> dict:
         model = network(args, esn_init=name != "default_init")
         if name == "esn_init":
             fit_readout(model, train)
-        optimizer = keras.optimizers.SGD(
-            args.learning_rate, momentum=args.momentum, nesterov=True, clipnorm=1.0
+        optimizer = (
+            keras.optimizers.SGD(args.learning_rate, momentum=args.momentum, nesterov=True, clipnorm=1.0)
+            if args.optimizer == "nesterov"
+            else keras.optimizers.RMSprop(args.learning_rate, momentum=args.momentum, clipnorm=1.0)
         )
         model.compile(optimizer=optimizer, loss="mse")
         before = model.evaluate(validation[0], validation[1], sample_weight=validation[2], verbose=0)
@@ -134,7 +186,7 @@ def run(args, out) -> dict:
             train[1],
             sample_weight=train[2],
             validation_data=validation,
-            batch_size=16,
+            batch_size=FIXED["batch_size"],
             epochs=args.epochs,
             shuffle=True,
             verbose=0,
@@ -149,7 +201,7 @@ def run(args, out) -> dict:
     draw(curves, results["esn_untrained"]["val_loss"], args, out / "esn_init.png")
     print(
         f"validation MSE: untrained ESN (ridge readout) {results['esn_untrained']['val_loss']:.2e}; after "
-        f"{args.epochs} epochs of SGD + momentum: "
+        f"{args.epochs} epochs of {OPTIMIZERS[args.optimizer][0]}: "
         + ", ".join(f"{VARIANTS[name]} {results[name]['val_loss']:.2e}" for name in VARIANTS)
     )
     return results
@@ -158,13 +210,24 @@ def run(args, out) -> dict:
 def draw(curves: dict, esn_only: float, args, path) -> None:
     from keras_rnn.plots import plt, save_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, losses in curves.items():
-        ax.plot(range(len(losses)), losses, label=f"{VARIANTS[name]}, all trained")
-    ax.axhline(esn_only, color="grey", linestyle="--", label="untrained ESN, ridge readout")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (name, losses), style in zip(curves.items(), ("o-", "s--", "^:")):
+        ax.plot(
+            range(len(losses)),
+            losses,
+            style,
+            color="black",
+            markevery=max(1, len(losses) // 10),
+            label=f"{VARIANTS[name]}, all trained: {losses[-1]:.2g}",
+        )
+    ax.axhline(esn_only, color="0.5", linestyle="-.", label=f"untrained ESN, ridge readout: {esn_only:.2g}")
     ax.set_yscale("log")
-    ax.set_xlabel(f"epoch (SGD, Nesterov momentum {args.momentum:g})")
+    ax.set_xlabel(
+        f"epoch ({OPTIMIZERS[args.optimizer][0]} {args.momentum:g}, learning rate {args.learning_rate:g})"
+    )
     ax.set_ylabel("validation loss (MSE)")
-    ax.set_title(f"frequency generator, {args.units} tanh units")
-    ax.legend()
+    form = "frequency and previous sine in" if args.inputs == "frequency-and-sine" else "frequency only in"
+    ax.set_title(f"frequency generator ({form}, sine out), {args.units} tanh units", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     save_figure(fig, path)

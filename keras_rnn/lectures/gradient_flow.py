@@ -28,6 +28,11 @@ import numpy as np
 
 from keras_rnn import UserError
 
+FIXED = {
+    "input_features": 8,
+    "adding_problem": "Adam 0.01, clipnorm 1, 2,000 training and 1,000 test sequences, batch 50",
+}
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--units", type=int, default=32)
@@ -175,8 +180,10 @@ def draw_long_range(steps: list, errors: dict, args, path) -> None:
     from keras_rnn.plots import plt, save_figure
 
     fig, axis = plt.subplots(figsize=(6, 4))
-    for cell, values in errors.items():
-        axis.plot(steps, values, "o-", label=cell)
+    for (cell, values), style in zip(errors.items(), ("o-", "s--", "^:")):
+        axis.plot(steps, values, style, label=cell)
+        for t, value in zip(steps, values):
+            axis.annotate(f"{value:.2g}", (t, value), textcoords="offset points", xytext=(4, 4), fontsize=7)
     axis.axhline(ADDING_BASELINE_MSE, color="grey", linestyle="--", label="always 1 (nothing remembered)")
     axis.set_xscale("log")
     axis.set_yscale("log")
@@ -188,17 +195,40 @@ def draw_long_range(steps: list, errors: dict, args, path) -> None:
 
 
 def draw(curves: dict, exact: dict, path) -> None:
+    """Every curve over its whole range: colour = the scale s, line style = the network, markers
+    on the clipped curve (it lies on the linear s = 1 line)."""
     from keras_rnn.plots import plt, save_figure
 
-    fig, axis = plt.subplots(figsize=(8, 5))
+    fig, axis = plt.subplots(figsize=(8.5, 5.5))
+    colours = {"0.5": "tab:blue", "1.0": "tab:orange", "1.5": "tab:red"}
     for name, values in curves.items():
-        axis.plot(range(1, len(values) + 1), values, label=name)
-    for values in exact.values():
-        axis.plot(range(1, len(values) + 1), values, "k:", linewidth=1)
+        steps = range(1, len(values) + 1)
+        scale = name.split("s=")[-1].split(",")[0] if "s=" in name else None
+        if "clipped" in name:
+            style = dict(color="black", linestyle="none", marker="x", markevery=max(1, len(values) // 12))
+        elif name.startswith("linear"):
+            style = dict(color=colours[scale], linestyle="-", linewidth=2)
+        elif name.startswith("Elman"):
+            style = dict(color=colours[scale], linestyle="--", linewidth=2)
+        else:
+            style = dict(
+                color="tab:green",
+                linestyle="-.",
+                linewidth=2,
+                marker="o",
+                markevery=max(1, len(values) // 10),
+            )
+        axis.plot(steps, values, label=name, **style)
+    for i, values in enumerate(exact.values()):
+        axis.plot(
+            range(1, len(values) + 1), values, "k:", linewidth=1, label="s^T (exact)" if i == 0 else None
+        )
+    everything = [v for values in curves.values() for v in values if v > 0]
     axis.set_yscale("log")
-    axis.set_ylim(1e-40, 1e20)
+    axis.set_ylim(min(everything) / 10, max(everything) * 10)  # the whole range, nothing cut off
     axis.set_xlabel("T (steps back)")
     axis.set_ylabel("‖∂h_T/∂h_0‖ (spectral norm)")
-    axis.set_title("gradient flow through time (dotted: s^T, exact for the linear RNN)")
-    axis.legend(fontsize=8)
+    axis.set_title("gradient flow through time (solid: linear, dashed: tanh; dotted: s^T exact)", fontsize=10)
+    axis.grid(alpha=0.3, which="major")
+    axis.legend(fontsize=8, loc="lower left")
     save_figure(fig, path)

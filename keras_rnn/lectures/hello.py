@@ -24,6 +24,9 @@ SLIDE_SOFTMAX = [
 ]
 
 
+FIXED = {"optimizer": "Adam", "stop_below_loss": 0.01, "sequence": "hell -> ello, one per epoch"}
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--units", type=int, default=3, help="hidden units (the slide: 3)")
     parser.add_argument("--epochs", type=int, default=500, help="most training epochs (one sequence each)")
@@ -108,6 +111,7 @@ def run(args, out) -> dict:
         results[name] = {
             "epochs": len(losses),
             "final_loss": losses[-1],
+            "predicted": "".join(VOCAB[p] for p in predicted),  # each step's most likely next character
             "targets_right": int(sum(VOCAB[p] == c for p, c in zip(predicted, "ello"))),
             "greedy_from_h": greedy(model),
         }
@@ -116,7 +120,7 @@ def run(args, out) -> dict:
                 one_hot("hell"), verbose=0
             )[0]
             results[name]["hidden_states"] = states.round(4).tolist()
-    draw(table, np.array(results["elman"]["hidden_states"]), out / "hello.png")
+    draw(table, results, out / "hello.png")
     e, m = results["elman"], results["memoryless"]
     print(
         f"slide table: rounding differs in rows {[r['step'] for r in table['rows'] if r['slide_rounding_differs']]}"
@@ -127,26 +131,72 @@ def run(args, out) -> dict:
     return results
 
 
-def draw(table: dict, states: np.ndarray, path) -> None:
+def draw(table: dict, results: dict, path) -> None:
+    """The slide's table (its printed softmax beside the computed one, the truncated entries
+    marked), the trained RNN's hidden states, and what the RNN and the memoryless model say."""
     from keras_rnn.plots import plt, save_figure
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, middle, right) = plt.subplots(
+        1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [5, 2, 3]}
+    )
     left.axis("off")
-    cells = [
-        [
-            f"{c}→{t}",
-            " ".join(f"{s:+.1f}" for s in row["scores"]),
-            " ".join(f"{p:.2f}" for p in row["softmax"]),
-        ]
-        for c, t, row in zip("hell", "ello", table["rows"])
+    cells, marked = [], []
+    for r, (c, t, row) in enumerate(zip("hell", "ello", table["rows"])):
+        differs = set(row["slide_rounding_differs"])
+        computed = [f"{p:.2f}" + ("*" if v in differs else "") for v, p in zip(VOCAB, row["softmax"])]
+        printed = [f"{p:.2f}" + ("*" if v in differs else "") for v, p in zip(VOCAB, row["slide"])]
+        cells.append(
+            [f"{c}→{t}", " ".join(f"{s:+.1f}" for s in row["scores"]), " ".join(computed), " ".join(printed)]
+        )
+        marked += [(r + 1, 2), (r + 1, 3)] if differs else []
+    labels = ["step", "scores (h e l o)", "softmax, rounded", "the slide prints"]
+    shown = left.table(cellText=cells, colLabels=labels, loc="center", colWidths=[0.12, 0.3, 0.29, 0.29])
+    shown.auto_set_font_size(False)
+    shown.set_fontsize(9)
+    shown.scale(1, 1.7)
+    for key in marked:
+        shown[key].set_facecolor("#e0e0e0")  # grey prints: the rows with a truncated entry
+    notes = [
+        f"step {row['step']}: {VOCAB[j]} = {row['softmax'][j]:.4f}, printed {row['slide'][j]:.2f}"
+        for row in table["rows"]
+        for j, v in enumerate(VOCAB)
+        if v in row["slide_rounding_differs"]
     ]
-    left.table(cellText=cells, colLabels=["step", "scores (h e l o)", "softmax"], loc="center").scale(1, 1.6)
-    left.set_title("the slide's output scores")
-    image = right.imshow(states.T, cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
-    right.set_xticks(range(4), list("hell"))
-    right.set_yticks(range(states.shape[1]))
-    right.set_xlabel("input character")
-    right.set_ylabel("hidden unit")
-    right.set_title("trained Elman RNN: hidden state")
-    fig.colorbar(image, ax=right)
+    left.set_title("the slide's output scores and their softmax", fontsize=10)
+    left.text(
+        0.5,
+        0.02,
+        "* truncated, not rounded, on the slide: " + "; ".join(notes),
+        ha="center",
+        fontsize=8,
+        transform=left.transAxes,
+    )
+    states = np.array(results["elman"]["hidden_states"])
+    image = middle.imshow(states.T, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for (step, unit), value in np.ndenumerate(states):
+        shade = "white" if abs(value) > 0.5 else "black"
+        middle.text(step, unit, f"{value:+.2f}", ha="center", va="center", fontsize=8, color=shade)
+    middle.set_xticks(range(4), list("hell"))
+    middle.set_yticks(range(states.shape[1]))
+    middle.set_xlabel("input character")
+    middle.set_ylabel("hidden unit")
+    middle.set_title("trained Elman RNN: hidden state", fontsize=10)
+    fig.colorbar(image, ax=middle, label="tanh activation (−1 … +1)")
+    right.axis("off")
+    elman, memoryless = results["elman"], results["memoryless"]
+    rows = [[c, t, p, q] for c, t, p, q in zip("hell", "ello", elman["predicted"], memoryless["predicted"])]
+    rows.append(["from 'h'", "ello", elman["greedy_from_h"], memoryless["greedy_from_h"]])
+    rows.append(["right", "4 of 4", f"{elman['targets_right']} of 4", f"{memoryless['targets_right']} of 4"])
+    said = right.table(cellText=rows, colLabels=["input", "target", "Elman RNN", "memoryless"], loc="center")
+    said.auto_set_font_size(False)
+    said.set_fontsize(9)
+    said.scale(1, 1.5)
+    for r, row in enumerate(rows[:5]):
+        for col in (2, 3):
+            if row[col] != row[1]:
+                said[r + 1, col].set_text_props(fontweight="bold", color="firebrick")
+    right.set_title(
+        "next character: with and without memory\n(wrong in bold red; 'from h': fed its own output)",
+        fontsize=10,
+    )
     save_figure(fig, path)

@@ -32,6 +32,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+# what the lecture fixes in its code (not options): recorded in min-char-rnn.json beside the options
+FIXED = {
+    "init": "weights N(0, 0.01²), biases 0",
+    "optimizer": "Adagrad, accumulator from 0, epsilon 1e-8",
+    "clip_value": 5.0,
+    "loss": "cross-entropy summed over the chunk",
+    "smoothing": "0.999 s + 0.001 loss, from seq_length · ln V",
+    "iterations_per_epoch": 100,
+    "sample_every": 100,
+    "sample_length": 200,
+}
+
+
 def lecture_loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):  # noqa: N803 - the lecture's names
     """The lecture's lossFun, as written (float64): loss, gradients of Wxh, Whh, Why, bh, by, last h."""
     xs, hs, ys, ps = {}, {}, {}, {}

@@ -29,7 +29,13 @@ from keras_rnn.config import TrainConfig, option
 from keras_rnn.data import text as text_data
 from keras_rnn.data.text import load_corpus, make_datasets
 from keras_rnn.export import ServingSpec, after_checks, finite_check, request_signature
-from keras_rnn.layers.cells import LECTURE_CELLS, SAME_SIZE_INPUT, lecture_cell
+from keras_rnn.layers.cells import (
+    CELL_ALIASES,
+    CELL_ALIASES_HELP,
+    LECTURE_CELLS,
+    SAME_SIZE_INPUT,
+    lecture_cell,
+)
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TRAINING_BYTES
 from keras_rnn.metrics import bits_per_char
 from keras_rnn.recurrent import CELLS, CellStack, RecurrentStack, StackLayers, states_per_layer
@@ -44,8 +50,10 @@ SAMPLES_FILE = "samples.txt"
 class Config(TrainConfig):
     cell: str = option(
         "lstm",
-        "recurrent cell: rnn (Elman), lstm, gru, or one of the lectures' cells (docs/lectures.md)",
-        choices=[*CELLS, *LECTURE_CELLS],
+        "recurrent cell: rnn (Elman), lstm, gru, or one of the lectures' cells (docs/lectures.md); "
+        + CELL_ALIASES_HELP,
+        choices=[*CELLS, *LECTURE_CELLS, *CELL_ALIASES],
+        legacy=CELL_ALIASES,
     )
     factors: int = option(0, "factors of the multiplicative RNN (--cell mrnn; 0 = --units)")
     units: int = option(256, "units per recurrent layer")

@@ -36,11 +36,11 @@ from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_spl
 from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
 from keras_rnn.layers.sequence import (
-    CELL_CHOICES,
     POOLINGS,
     ESNClassifier,
     SequencePooling,
     StepMask,
+    cell_option,
     recurrent_stack,
 )
 from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
@@ -78,9 +78,7 @@ class Config(TrainConfig):
         "rnn (a trained recurrent stack) or esn (a fixed reservoir with a closed-form ridge readout)",
         choices=["rnn", "esn"],
     )
-    cell: str = option(
-        "gru", "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell", choices=CELL_CHOICES
-    )
+    cell: str = cell_option()
     units: int = option(64, "units per recurrent layer (and direction)")
     layers: int = option(1, "stacked recurrent layers")
     bidirectional: bool = option(True, "read each sequence both ways")

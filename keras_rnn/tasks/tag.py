@@ -33,7 +33,7 @@ from keras_rnn.data.conll import TaggedText
 from keras_rnn.data.tagging import TagIds, TagVocabulary, words_in_graph
 from keras_rnn.evaluation import EvaluationCallback, best_checkpoint_summary, format_scores, print_answers
 from keras_rnn.export import ServingSpec, after_checks
-from keras_rnn.layers.sequence import CELL_CHOICES, StepMask, recurrent_stack
+from keras_rnn.layers.sequence import StepMask, cell_option, recurrent_stack
 from keras_rnn.limits import MAX_TAG_BATCH, MAX_TAG_WORDS, MAX_TEXT_CHARS
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
@@ -59,9 +59,7 @@ class Config(TrainConfig):
         "rnn (a recurrent stack) or window (1-D convolutions over --window words)",
         choices=["rnn", "window"],
     )
-    cell: str = option(
-        "gru", "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell", choices=CELL_CHOICES
-    )
+    cell: str = cell_option()
     units: int = option(128, "units per recurrent layer and direction (--model window: filters)")
     layers: int = option(1, "stacked recurrent (or convolution) layers")
     bidirectional: bool = option(True, "read each sequence both ways (--no-bidirectional: left to right)")

@@ -236,8 +236,9 @@ class TranslateServing(EncoderDecoderServing):
     def translate(self, source, beam_width, max_length, length_penalty):
         checks = self.request_checks(source, beam_width, max_length, "source sentence")
         source, beam_width, max_length = after_checks(checks, source, beam_width, max_length)
-        out = self.decode(source, beam_width, max_length, length_penalty)
-        return {k: out[k] for k in ("translation", "score", "attention", "length")}
+        # translation, score, attention, length, and the tokens of attention's rows and columns
+        # (source_tokens, target_tokens; "" pads them): the app draws the map from them
+        return self.decode(source, beam_width, max_length, length_penalty)
 
     def decode(self, source, beam_width, max_length, length_penalty=0.0) -> dict:
         source_ids, source_lengths = self.vectorizer.source(source)
