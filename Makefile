@@ -84,5 +84,6 @@ bench: bench-install
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts --variant esn_committee3="--model esn --reservoirs 3" --peers \
 		--name classify_japanese_vowels_esn_committee
+	nice $(PY) benchmarks/tag_punctuation.py --text ../shared/data/bible-en-es/train.tsv --minutes 8
 
 .PHONY: install demo app lint test bench-install bench

@@ -19,6 +19,10 @@ MAX_SERIES_STEPS = 10_000  # time steps of one labelled series
 MAX_SERIES_FEATURES = 1_000  # features (dimensions, channels) per time step
 MAX_TEXT_CHARS = 10_000  # characters of one labelled text
 MAX_CLASSIFY_BATCH = 1_024  # classify: series or texts in one request
+# Tagging (--task tag; keras_rnn/data/conll.py): one CoNLL sequence, and what the served `tag` signature
+# accepts. A King James verse has at most 90 words; 1,000 words hold a long paragraph.
+MAX_TAG_WORDS = 1_000  # words of one sequence (a CoNLL sequence, a served text)
+MAX_TAG_BATCH = 1_024  # tag: texts in one request (each at most MAX_TEXT_CHARS characters)
 # The web app (python -m keras_rnn.app): besides the limits above, which it applies before calling a model.
 MAX_UPLOAD_BYTES = 8 * 2**20  # app: bytes of one request body (an uploaded image or CSV, a form)
 MAX_APP_SECONDS = 120  # app: seconds one request may run (a streamed generation included), then it stops

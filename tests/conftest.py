@@ -152,3 +152,27 @@ def classify_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
         "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
     )
     return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"
+
+
+@pytest.fixture(scope="session")
+def tag_exported(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    """The tiny punctuation tagger of tests/test_tag.py, trained and exported in this process:
+    (CoNLL directory, run, SavedModel version, LiteRT version)."""
+    from keras_rnn import runs, training
+    from keras_rnn.data import punctuation
+    from keras_rnn.export import writer
+    from keras_rnn.tasks import tag
+    from tests.test_tag import TRAIN_OPTIONS, tiny_text
+
+    root = tmp_path_factory.mktemp("tag")
+    (root / "text.txt").write_text(tiny_text(), encoding="utf-8")
+    punctuation.make_files(root / "text.txt", root / "data", seed=0)
+    files = {
+        f"{s}_file": str(root / "data" / f"{n}.conll")
+        for s, n in [("train", "train"), ("validation", "valid"), ("test", "test")]
+    }
+    cfg = tag.Config(**files, **TRAIN_OPTIONS)
+    run_dir = runs.prepare_run_dir("tag", cfg, str(root / "run"))
+    training.train(tag.TASK, cfg, run_dir)
+    writer.export(tag.TASK.serving(tag.TASK.load(run_dir)), root / "out")
+    return root / "data", run_dir, root / "out" / "tag" / "1", root / "out" / "litert" / "tag" / "1"

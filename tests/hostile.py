@@ -330,6 +330,22 @@ def broken_metadata(meta: dict) -> dict[str, str]:
     return {**out, "not_json.json": "{", "list.json": "[]"}
 
 
+def broken_tag_metadata(meta: dict) -> dict[str, str]:
+    """tag.json edited by hand, in ways the tag host must refuse (the names say how)."""
+    edits = {
+        "tag_no_tags.json": {"tags": []},
+        "tag_more_tags.json": {"tags": [*meta["tags"], "extra/lower"]},
+        "tag_more_words.json": {"words": [*meta["words"], "extra"]},
+        "tag_longer.json": {"length": meta["length"] + 1},
+        "tag_zero_length.json": {"length": 0},
+        "tag_numbers.json": {"words": [1, 2, 3]},
+        "tag_other_task.json": {"task": "classify"},
+        "tag_string_length.json": {"length": str(meta["length"])},
+    }
+    out = {name: json.dumps({**meta, **edit}) for name, edit in edits.items()}
+    return {**out, "tag_not_json.json": "{", "tag_list.json": "[]"}
+
+
 def summary(case: dict) -> dict:
     """A case, short enough for an assertion message."""
     return {
@@ -396,6 +412,7 @@ def valid_tensor(draw, name: str, spec: dict, batch: int):
     values = {
         "prompt": st.text(max_size=30),
         "source": st.text(max_size=30),
+        "text": st.text(max_size=60),
         "images": st.sampled_from(GOOD_IMAGES).map(IMAGES.get),
         "num_chars": st.integers(1, 40),
         "num_steps": st.integers(1, 40),
@@ -480,6 +497,12 @@ def host_case(draw, hosts: dict, image_dir: Path):
         argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=2))]
         if draw(st.integers(0, 7)) == 0:
             argv[1] = str(image_dir / draw(st.sampled_from(sorted(broken_metadata(meta)))))
+    elif host == "tag":  # texts, now and then a hand-broken tag.json
+        items = TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)
+        argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=3))]
+        if draw(st.integers(0, 7)) == 0:
+            meta = json.loads(Path(model_args[1]).read_text(encoding="utf-8"))
+            argv[1] = str(image_dir / draw(st.sampled_from(sorted(broken_tag_metadata(meta)))))
     else:
         if host == "caption":
             items = st.one_of(

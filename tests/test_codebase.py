@@ -86,6 +86,7 @@ def test_litert_hosts_import_no_tensorflow(path):
         "keras_rnn.data.subword_py",
         "keras_rnn.data.tokens_py",
         "keras_rnn.data.labelled",
+        "keras_rnn.data.punctuation",  # numpy and tokens_py only (tests/test_tag.py runs the host without TF)
         "keras_rnn.limits",
     )
     heavy = {m for m in imported_modules(path) if m.split(".")[0] in ("tensorflow", "keras")}

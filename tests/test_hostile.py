@@ -1,4 +1,4 @@
-"""Hostile input, generated (tests/hostile.py): every exported signature of the five tasks and
+"""Hostile input, generated (tests/hostile.py): every exported signature of the six tasks and
 every LiteRT host command answers validly or refuses clearly, within a time and memory bound.
 A seeded sweep of 1,400 cases here (about 1 minute with the models made); benchmarks/hostile_sweep.py runs 5,000+."""
 
@@ -27,6 +27,7 @@ SAVEDMODELS = {
     "caption": ("caption_exported", lambda dirs: dirs[1]),
     "esn": ("esn_exported", lambda path: path),
     "classify": ("classify_exported", lambda dirs: dirs[1]),
+    "tag": ("tag_exported", lambda dirs: dirs[2]),
 }
 HOSTS = {
     "charlm": (
@@ -43,6 +44,11 @@ HOSTS = {
         "classify_exported",
         "keras_rnn.hosts.classify",
         lambda dirs: [str(dirs[2] / "classify_classify.tflite"), str(dirs[2] / "classify.json")],
+    ),
+    "tag": (
+        "tag_exported",
+        "keras_rnn.hosts.tag",
+        lambda dirs: [str(dirs[3] / "tag_tag.tflite"), str(dirs[3] / "tag.json")],
     ),
 }
 
@@ -79,6 +85,10 @@ def hosts(request, tmp_path_factory):
         for name, data in hostile.series_files(meta["features"], meta["length"]).items():
             (files / name).write_bytes(data)
         for name, text in hostile.broken_metadata(meta).items():
+            (files / name).write_text(text, encoding="utf-8")
+    if "tag" in commands:
+        meta = json.loads(Path(commands["tag"][1][1]).read_text(encoding="utf-8"))
+        for name, text in hostile.broken_tag_metadata(meta).items():
             (files / name).write_text(text, encoding="utf-8")
     worker = hostile.Worker(hostile.HOST_WORKER)
     yield worker, commands, files

@@ -68,9 +68,9 @@ def print_example(savedmodel: Path, body: dict) -> None:
     )
     for name, value in outputs.items():
         value = value.numpy()
-        if value.dtype == object:
-            for v in value.ravel():
-                print(f"--- {name} ---\n{v.decode('utf-8', 'replace')}")
+        if value.dtype == object:  # one line per row (a row of strings: joined by spaces)
+            for row in value.reshape(len(value), -1) if value.ndim else [[value.item()]]:
+                print(f"--- {name} ---\n{' '.join(v.decode('utf-8', 'replace') for v in row)}")
         else:
             shown = value if value.size <= 20 else f"{value.dtype} array of shape {value.shape}"
             print(f"--- {name} --- {shown}")

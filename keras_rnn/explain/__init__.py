@@ -24,7 +24,8 @@ KINDS = {
         "saliency",
         "caption",
         "which pixels each caption word depends on (vanilla and guided backprop), feature maps; "
-        "on classify runs: which time steps or tokens decided the label",
+        "on classify runs: which time steps or tokens decided the label; on tag runs: which words "
+        "decided a word's tag",
     ),
     "occlusion": (
         "occlusion",

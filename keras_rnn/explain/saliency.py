@@ -1,5 +1,6 @@
 """Saliency: which pixels each word of the caption depends on, and the encoder's feature maps;
-for a classify run, which steps or tokens decided its label (`keras_rnn.explain.classifier`).
+for a classify run, which steps or tokens decided its label (`keras_rnn.explain.classifier`); for a
+tag run, which words decided one word's tag (`keras_rnn.explain.tagger`).
 
 For each word w_t of the image's greedy caption, the gradient of log p(w_t | w_<t, image)
 with respect to the pixels (Simonyan, Vedaldi & Zisserman 2014), its largest absolute value
@@ -27,15 +28,17 @@ from keras_rnn.explain.captioner import (
 )
 
 EDGE = 2  # pixels: a gradient peaks on the object's edge, where its colour meets the background
-TASKS = ("caption", "classify")
+TASKS = ("caption", "classify", "tag")
 
 
 def for_task(task: str):
-    """The module that explains `task`'s runs: this one, or the classifier's."""
-    if task == "classify":
-        from keras_rnn.explain import classifier
+    """The module that explains `task`'s runs: this one, the classifier's or the tagger's."""
+    if task in ("classify", "tag"):
+        import importlib
 
-        return classifier
+        return importlib.import_module(
+            f"keras_rnn.explain.{'classifier' if task == 'classify' else 'tagger'}"
+        )
     return sys.modules[__name__]
 
 

@@ -52,3 +52,16 @@ def require_signature(runner, names: set, what: str, meta: dict) -> dict:
     if state_size != meta["state_size"]:
         raise ValueError(f"the metadata says state_size {meta['state_size']}, {what} has {state_size}")
     return {name: d["index"] for name, d in details.items()}
+
+
+def check_text(text: str) -> None:
+    """A UserError for a text the SavedModel would refuse: not UTF-8 (a command line's stray
+    bytes), or over `limits.MAX_TEXT_CHARS` characters."""
+    from keras_rnn.limits import MAX_TEXT_CHARS
+
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{text!r} is not valid UTF-8") from None
+    if len(text) > MAX_TEXT_CHARS:
+        raise UserError(f"a text of {len(text):,} characters: at most {MAX_TEXT_CHARS:,}")

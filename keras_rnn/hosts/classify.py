@@ -24,7 +24,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, report_errors
 from keras_rnn.data import labelled, tokens_py
-from keras_rnn.hosts import load_litert, read_metadata
+from keras_rnn.hosts import check_text, load_litert, read_metadata
 from keras_rnn.limits import MAX_SERIES_FEATURES, MAX_SERIES_STEPS, MAX_TEXT_CHARS
 
 UNKNOWN_ID = 1  # ids: 0 padding, 1 unknown, then the vocabulary's tokens
@@ -130,12 +130,7 @@ class ClassifyLiteRT:
     # ---------------------------------------------------------------- text
     def token_ids(self, text: str) -> list[int]:
         """The ids the SavedModel's tokenizer gives `text`, refused over the model's fixed length."""
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UserError(f"{text!r} is not valid UTF-8") from None
-        if len(text) > MAX_TEXT_CHARS:
-            raise UserError(f"a text of {len(text):,} characters: at most {MAX_TEXT_CHARS:,}")
+        check_text(text)
         tokens = tokens_py.tokenize(text, self.meta["level"], self.meta.get("lowercase", False))
         if len(tokens) > self.length:
             shown = text if len(text) <= 40 else text[:40] + "..."

@@ -1,4 +1,5 @@
-"""Layers that turn a whole sequence into one vector (one label per sequence: `--task classify`).
+"""Layers that turn a whole sequence into one vector (one label per sequence: `--task classify`),
+and the recurrent stack the sequence labellers share (`--task classify`, `--task tag`).
 
 - `StepMask`: (sequences [B, T, ...], lengths [B]) -> the steps that are real [B, T] (bool): the
   mask recurrent layers and the pooling take, from the lengths a request sends (zero-padded
@@ -8,7 +9,9 @@
 - `SequencePooling`: states [B, T, D] (and that mask) -> [B, D'] by the lectures' ways to read
   a many-to-one network: the last state, the mean over the steps, attention pooling (a learned
   score per step, softmax over the real steps), or the states at `points` evenly spaced steps
-  (concatenated: [B, points * D]; order kept at a fixed size, the reservoir classifier's read-out).
+  (concatenated: [B, points * D]; order kept at a fixed size, the reservoir classifier's read-out);
+- `recurrent_stack`: stacked GRU / LSTM / Elman / lecture-cell layers, each returning every
+  step's state, bidirectional or not, masked by the lengths.
 """
 
 from __future__ import annotations
@@ -16,10 +19,38 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_rnn.config import option
+from keras_rnn.layers.cells import CELL_ALIASES, CELL_ALIASES_HELP, LECTURE_CELLS, lecture_cell
 from keras_rnn.layers.readout import RidgeReadout, closed_form_step
 from keras_rnn.layers.reservoir import Reservoir
 
 POOLINGS = ("last", "mean", "attention", "points")
+RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
+
+
+def cell_option():
+    """The `--cell` option of the sequence labellers (a renamed lecture cell read by its old name too)."""
+    return option(
+        "gru",
+        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell; " + CELL_ALIASES_HELP,
+        choices=[*RNN_LAYERS, *LECTURE_CELLS, *CELL_ALIASES],
+        legacy=CELL_ALIASES,
+    )
+
+
+def recurrent_stack(x, mask, cell: str, units: int, layers: int, bidirectional: bool, suffix: str = ""):
+    """Every step's state [B, T, units (x 2 bidirectional)] of `layers` stacked recurrent layers
+    (named rnn_i, or bidirectional_i around them, + suffix) over x [B, T, D], reading the steps of
+    `mask`."""
+    for i in range(layers):
+        if cell in LECTURE_CELLS:
+            rnn = keras.layers.RNN(lecture_cell(cell, units), return_sequences=True, name=f"rnn_{i}{suffix}")
+        else:
+            rnn = RNN_LAYERS[cell](units, return_sequences=True, name=f"rnn_{i}{suffix}")
+        if bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}{suffix}")
+        x = rnn(x, mask=mask)
+    return x
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")

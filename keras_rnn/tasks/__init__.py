@@ -11,6 +11,7 @@ _MODULES = {
     "charlm": "keras_rnn.tasks.charlm",
     "classify": "keras_rnn.tasks.classify",
     "esn": "keras_rnn.tasks.esn",
+    "tag": "keras_rnn.tasks.tag",
     "translate": "keras_rnn.tasks.translate",
 }
 

@@ -35,15 +35,20 @@ from keras_rnn.data import labelled
 from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_splits, make_dataset, padded
 from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
-from keras_rnn.layers.cells import CELL_ALIASES, CELL_ALIASES_HELP, LECTURE_CELLS, lecture_cell
-from keras_rnn.layers.sequence import POOLINGS, ESNClassifier, SequencePooling, StepMask
+from keras_rnn.layers.sequence import (
+    POOLINGS,
+    ESNClassifier,
+    SequencePooling,
+    StepMask,
+    cell_option,
+    recurrent_stack,
+)
 from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
 NAME = "classify"
 ESN_BATCH = 1024  # sequences per batch of the closed-form fit (all in one epoch)
-RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
 
 
 @dataclasses.dataclass
@@ -78,12 +83,7 @@ class Config(TrainConfig):
         "rnn (a trained recurrent stack) or esn (a fixed reservoir with a closed-form ridge readout)",
         choices=["rnn", "esn"],
     )
-    cell: str = option(
-        "gru",
-        "recurrent cell: gru, lstm, rnn (Elman) or a lecture cell; " + CELL_ALIASES_HELP,
-        choices=[*RNN_LAYERS, *LECTURE_CELLS, *CELL_ALIASES],
-        legacy=CELL_ALIASES,
-    )
+    cell: str = cell_option()
     units: int = option(64, "units per recurrent layer (and direction)")
     layers: int = option(1, "stacked recurrent layers")
     committee: int = option(
@@ -179,16 +179,7 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
 def member_logits(cfg: Config, x, mask, classes: int, suffix: str = ""):
     """One recurrent stack -> pooling -> dropout -> logits; a committee's members are independent
     stacks (own initial weights) over the same standardised inputs, their logits averaged."""
-    for i in range(cfg.layers):
-        if cfg.cell in LECTURE_CELLS:
-            rnn = keras.layers.RNN(
-                lecture_cell(cfg.cell, cfg.units), return_sequences=True, name=f"rnn_{i}{suffix}"
-            )
-        else:
-            rnn = RNN_LAYERS[cfg.cell](cfg.units, return_sequences=True, name=f"rnn_{i}{suffix}")
-        if cfg.bidirectional:
-            rnn = keras.layers.Bidirectional(rnn, name=f"bidirectional_{i}{suffix}")
-        x = rnn(x, mask=mask)
+    x = recurrent_stack(x, mask, cfg.cell, cfg.units, cfg.layers, cfg.bidirectional, suffix)
     x = SequencePooling(cfg.pooling, cfg.points, name=f"pooling{suffix}")(x, mask=mask)
     x = keras.layers.Dropout(cfg.dropout, name=f"dropout{suffix}")(x)
     return keras.layers.Dense(classes, dtype="float32", name=f"logits{suffix}")(x)
