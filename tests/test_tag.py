@@ -245,3 +245,21 @@ def test_the_dataset_weighs_only_real_words(trained):
     assert lengths.numpy().tolist() == [len(w) for w in data.words]
     np.testing.assert_array_equal(weights.numpy().sum(1), lengths.numpy())
     assert words.shape == suffixes.shape == tags.shape == weights.shape
+
+
+def test_app_tag_panel_restores_text_as_the_savedmodel_does(trained, tmp_path):
+    """The app's tag panel in a real browser: the restored text and tags are the `tag` signature's
+    own answer for the same text; an empty form is a message."""
+    from tests import browser
+
+    text = "and god said let there be light"
+    answer = tf.saved_model.load(str(trained[2])).signatures["tag"](text=tf.constant([text]))
+    restored = answer["restored"][0].numpy().decode()
+    tags = [t.decode() for t in answer["tags"][0].numpy() if t]
+    with browser.page(tmp_path, tag=trained[2]) as driver:
+        assert browser.submit(driver, "tag", {"texts": text}) == ""
+        assert driver.find_element("css selector", "#tag-result .restored").text == restored
+        shown = driver.find_elements("css selector", "#tag-result .tokens span")
+        assert [s.text for s in shown] == tags
+        browser.screenshot(driver, "tag")
+        assert browser.submit(driver, "tag", {"texts": ""}) != ""
