@@ -77,7 +77,9 @@ for line in sys.stdin:
         out = fn(**{k: value(v) for k, v in case["inputs"].items()})
         reply = {"outcome": "answer", "outputs": {
             k: {"shape": t.shape.as_list(),
-                "finite": bool(np.all(np.isfinite(t.numpy()))) if t.dtype.is_floating else True}
+                "finite": bool(np.all(np.isfinite(t.numpy()))) if t.dtype.is_floating else True,
+                "texts": [v.decode("utf-8", "replace")[:200] for v in t.numpy().ravel()[:4]]
+                if t.dtype == tf.string else None}
             for k, t in out.items()}}
     except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
         reply = {"outcome": "error", "type": type(err).__name__, "message": str(err)[:2000]}
@@ -208,6 +210,22 @@ def png(width: int, height: int, pixels: bytes | None = None, channels: int = 3)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
+def animation(frames: int, size: int) -> bytes:
+    """A GIF of `frames` frames of size x size, red and blue in turn: two frames encoded by Pillow
+    (a few KB each), repeated (Pillow itself takes 20 s for 300 such frames)."""
+    from PIL import Image
+
+    encoded = []
+    for colour in (0, 1):
+        image, out = Image.new("P", (size, size), colour), io.BytesIO()
+        image.putpalette([255, 0, 0, 0, 0, 255])
+        image.save(out, "GIF", optimize=False)
+        encoded.append(out.getvalue())
+    start = 13 + 3 * 2 ** ((encoded[0][10] & 7) + 1)  # after the header and the global colour table
+    assert encoded[0][:start] == encoded[1][:start]
+    return encoded[0][:start] + b"".join(encoded[i % 2][start:-1] for i in range(frames)) + b";"
+
+
 def image_files() -> dict[str, bytes]:
     """Files a captioning user might send, broken ones among them (the names say how)."""
     from PIL import Image
@@ -225,6 +243,7 @@ def image_files() -> dict[str, bytes]:
         "one_pixel.png": png(1, 1, b"\xff\0\0"),
         "photo.jpg": jpeg.getvalue(),
         "anim.gif": gif.getvalue(),
+        "frames.gif": animation(30, 2000),  # 120 M pixels in all: answered from the first frame
         "bomb.png": png(20000, 20000),
         "wide.png": png(2**31 - 1, 1),
         "zero.png": png(0, 0),
@@ -240,7 +259,7 @@ def image_files() -> dict[str, bytes]:
 
 
 IMAGES = image_files()
-GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif")
+GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif", "frames.gif")
 IMAGE_NAMES = st.one_of(st.sampled_from(GOOD_IMAGES), st.sampled_from(sorted(IMAGES)))  # half good ones
 
 

@@ -32,7 +32,8 @@ class CaptionLiteRT(EncoderDecoderLiteRT):
         super().__init__("caption", litert_dir, num_threads, quantized)
 
     def pixels(self, image_file) -> np.ndarray:
-        """An image file -> uint8 [1, S, S, 3] RGB."""
+        """An image file -> uint8 [1, S, S, 3] RGB; an animated GIF's first frame (Pillow decodes no
+        other; the SavedModel reads the same one), its size the canvas that frame needs."""
         from PIL import Image
 
         size = self.meta["image_size"]
