@@ -156,6 +156,9 @@ def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
     if reply["outcome"] == "error":
         internal = [m for m in INTERNAL if m in reply["message"]]
         return ("other", f"unchecked: {reply['message'][:300]}") if internal else ("error", "")
+    refuse = must_refuse(case)
+    if refuse:
+        return "other", f"answered, but {refuse}"
     rows = {v["shape"][0] for v in case["inputs"].values() if v.get("batched")}
     for name, output in reply["outputs"].items():
         if not output["finite"]:
@@ -163,6 +166,15 @@ def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
         if len(rows) != 1 or output["shape"][:1] != list(rows):
             return "other", f"{name} has shape {output['shape']} for request rows {sorted(rows)}"
     return "answer", ""
+
+
+def must_refuse(case: dict) -> str:
+    """Why the documented limits refuse a request that the checks of shape and type let through
+    ("" where they do not)."""
+    temperature = case["inputs"].get("temperature", {}).get("value", [1.0])
+    if case["model"] == "charlm" and not all(0 < t < math.inf for t in temperature):
+        return f"temperature {temperature} is not finite and > 0"
+    return ""
 
 
 def judge_host(reply: dict) -> tuple[str, str]:

@@ -182,7 +182,9 @@ def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
         ({"n": 0}, "num_chars must be > 0"),
         ({"n": 10**7}, "num_chars must be <="),
         ({"top_k": -1}, "top_k must be >= 0"),
-        ({"temperature": float("nan")}, "temperature must be > 0"),
+        ({"temperature": float("nan")}, "temperature must be finite and > 0"),
+        ({"temperature": float("inf")}, "temperature must be finite and > 0"),
+        ({"temperature": -float("inf")}, "temperature must be finite and > 0"),
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)

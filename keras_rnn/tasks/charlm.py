@@ -182,8 +182,10 @@ class CharLMServing(tf.Module):
                 tf.debugging.assert_less_equal(
                     num_chars, MAX_GENERATE_CHARS, message=f"num_chars must be <= {MAX_GENERATE_CHARS}"
                 ),
-                tf.debugging.assert_positive(
-                    temperature, message="temperature must be > 0 (use top_k=1 for greedy)"
+                tf.debugging.assert_equal(
+                    tf.math.is_finite(temperature) & (temperature > 0),
+                    True,
+                    message="temperature must be finite and > 0 (use top_k=1 for greedy)",
                 ),
                 tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no top-k filter)"),
                 tf.debugging.assert_less_equal(
