@@ -210,3 +210,54 @@ def test_export_killed_at_random_moments_leaves_no_partial_version(trained_run, 
             (litert / "charlm.json").read_text()
         )
     assert 'name: "charlm"' in (out / "models.config").read_text()
+
+
+def damaged_copy(run_dir, tmp_path, name: str, damage) -> object:
+    """A copy of the finished run `run_dir` with its file `name` damaged: damage(bytes) -> bytes."""
+    import shutil
+
+    copy = tmp_path / f"damaged_{name}_{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("backup", "*.png"))
+    (copy / name).write_bytes(damage((copy / name).read_bytes()))
+    return copy
+
+
+# A run file cut, overwritten or edited by hand -> what the error line says about it
+DAMAGES = [
+    ("model.keras", lambda data: data[: len(data) // 2], "model.keras is damaged"),
+    ("model.keras", lambda data: b"", "model.keras is damaged"),
+    ("config.json", lambda data: data[:-5], "config.json is damaged (JSONDecodeError"),
+    ("config.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "config.json is damaged (RecursionError"),
+    (
+        "config.json",
+        lambda data: data.replace(b'"units": 48', b'"units": "many"'),
+        "'units' is 'many', not a int",
+    ),
+    ("config.json", lambda data: b'["units"]', "config.json is damaged (ValueError: not a JSON object"),
+    ("vocab.json", lambda data: bytes(range(256)), "vocab.json is damaged (UnicodeDecodeError"),
+    ("vocab.json", lambda data: b"{}", "vocab.json is damaged (KeyError: missing entry 'chars'"),
+]
+
+
+@pytest.mark.parametrize("command", ["export.py", "predict.py"])
+def test_a_damaged_run_directory_is_one_error_line_naming_the_file(trained_run, tmp_path, command, capsys):
+    """export.py and predict.py on a finished run whose model.keras, config.json or vocab.json was
+    cut, overwritten or edited: one `error:` line naming the file and what is wrong, exit code 2,
+    nothing exported (in-process, as the console scripts call them; the first also as a command)."""
+    from keras_rnn.commands import export, predict
+
+    main = {"export.py": export.main, "predict.py": predict.main}[command]
+    for number, (name, damage, message) in enumerate(DAMAGES):
+        run_dir = damaged_copy(trained_run, tmp_path, name, damage)
+        args = ["--task", "charlm", "--run-dir", str(run_dir), "--out", str(tmp_path / "out")]
+        args = args if command == "export.py" else [*args[:4], "--num-chars", "5"]
+        if number == 0:
+            proc = run_cli(command, *args, check=False)
+            code, stderr = proc.returncode, proc.stderr
+        else:
+            code, stderr = main(args), capsys.readouterr().err
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (name, code, stderr[-2000:])
+        assert message in lines[0] and str(run_dir) in lines[0], (message, lines[0])
+    assert not (tmp_path / "out" / "charlm").exists()
+
