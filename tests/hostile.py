@@ -22,6 +22,7 @@ import base64
 import io
 import json
 import math
+import os
 import select
 import struct
 import subprocess
@@ -478,6 +479,10 @@ def savedmodel_case(draw, specs: dict, model: str | None = None):
     return {"model": model, "signature": signature, "inputs": inputs}
 
 
+# Command-line text: bytes that are not UTF-8 arrive as lone surrogates (os.fsdecode)
+ARGV_TEXT = st.one_of(
+    TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t), st.just(os.fsdecode(b"\xff\xfe"))
+)
 OPTION_TEXT = st.one_of(
     st.sampled_from(["", "abc", "1e5", "nan", "-inf", "0x10", " 3"]), SCALAR_INTS.map(str)
 )
@@ -491,7 +496,7 @@ def host_case(draw, hosts: dict, image_dir: Path):
     if host == "charlm":
         argv = list(model_args)
         for option, values in [
-            ("--prompt", TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)),
+            ("--prompt", ARGV_TEXT),
             ("--num-chars", st.one_of(st.integers(-2, 80).map(str), OPTION_TEXT)),
             ("--temperature", st.one_of(FLOATS.map(repr), OPTION_TEXT)),
             ("--top-k", st.one_of(st.integers(-2, 50).map(str), OPTION_TEXT)),
@@ -518,7 +523,7 @@ def host_case(draw, hosts: dict, image_dir: Path):
                 st.sampled_from([str(image_dir), str(image_dir / "missing.png")]),
             )
         else:
-            items = TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)
+            items = ARGV_TEXT
         argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=3))]
         if draw(st.booleans()):
             argv += ["--max-length", draw(st.one_of(small_ints("max_length").map(str), OPTION_TEXT))]

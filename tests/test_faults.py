@@ -261,3 +261,20 @@ def test_a_damaged_run_directory_is_one_error_line_naming_the_file(trained_run, 
         assert message in lines[0] and str(run_dir) in lines[0], (message, lines[0])
     assert not (tmp_path / "out" / "charlm").exists()
 
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--temperature", "nan"], "a finite --temperature > 0"),
+        (["--temperature", "inf"], "a finite --temperature > 0"),
+        (["--prompt", os.fsdecode(b"\xff\xfe")], "--prompt is not UTF-8 text"),
+    ],
+    ids=["nan", "inf", "not-utf8"],
+)
+def test_predict_refuses_a_hostile_option_in_one_line(trained_run, option, message, capsys):
+    from keras_rnn.commands import predict
+
+    code = predict.main(["--task", "charlm", "--run-dir", str(trained_run), "--num-chars", "5", *option])
+    captured = capsys.readouterr()
+    assert code == 2 and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.err.startswith("error: ") and message in captured.err and not captured.out, captured

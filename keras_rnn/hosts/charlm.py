@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import UserError, report_errors
+from keras_rnn import UserError, command_line_text, report_errors
 from keras_rnn.hosts import load_litert, read_metadata, require_signature
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS
 
@@ -107,7 +107,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        check_options(args.num_chars, args.temperature, args.top_k, args.prompt)
+        check_options(
+            args.num_chars, args.temperature, args.top_k, command_line_text(args.prompt, "--prompt")
+        )
         model = load_litert(CharLMLiteRT, args.tflite, args.metadata)
         print(
             args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed)

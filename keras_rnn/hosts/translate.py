@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from keras_rnn import command_line_text
 from keras_rnn.data.subword_py import SubwordTokenizerPy, SubwordVocabulary
 from keras_rnn.hosts.encoder_decoder import EncoderDecoderLiteRT, greedy_loop, join_words, run_host, tokenize
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
@@ -98,7 +99,9 @@ def main(argv=None) -> int:
     return run_host(
         args,
         TranslateLiteRT,
-        lambda model, sentence: model.translate(sentence, args.max_length),
+        lambda model, sentence: model.translate(
+            command_line_text(sentence, f"{sentence!r}"), args.max_length
+        ),
         MAX_OUTPUT_TOKENS,
     )
 
