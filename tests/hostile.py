@@ -362,6 +362,64 @@ def broken_metadata(meta: dict) -> dict[str, str]:
     return {**out, "not_json.json": "{", "list.json": "[]"}
 
 
+def broken_sidecars(commands: dict, directory: Path) -> dict[str, dict]:
+    """Host command lines whose NAME.json was edited by hand, or whose models were mixed up, in
+    ways the host must refuse (the names say how): {name: case}, for the hosts in `commands`
+    (HOSTS' values by name)."""
+    cases = {}
+    if "charlm" in commands:
+        module, (tflite, sidecar) = commands["charlm"]
+        meta = json.loads(Path(sidecar).read_text(encoding="utf-8"))
+        for name, text in {
+            "integer_chars": json.dumps({**meta, "chars": list(range(len(meta["chars"])))}),
+            "ten_chars": json.dumps({**meta, "chars": meta["chars"][:10]}),
+            "unknown_id": json.dumps({**meta, "unknown_id": 1_000_000}),
+            "deep": "[" * 100_000 + "]" * 100_000,
+        }.items():
+            (directory / f"charlm_{name}.json").write_text(text, encoding="utf-8")
+            cases[f"charlm_{name}"] = {
+                "module": module,
+                "argv": [tflite, str(directory / f"charlm_{name}.json")],
+            }
+    edits = {  # "longer": the vocabulary with a few more tokens than the model has
+        "translate": {
+            "max_source_len": 10**7,
+            "source_length": 10**7,
+            "source_vocab": "longer",
+            "target_end_id": -1,
+        },
+        "caption": {"vocab": "longer", "end_id": 10**6, "image_size": 10**4},
+    }
+    item = {"translate": "hello", "caption": str(directory / "good.png")}
+    for host in sorted(set(edits) & set(commands)):
+        module, (litert,) = commands[host]
+        meta = json.loads((Path(litert) / f"{host}.json").read_text(encoding="utf-8"))
+        for key, value in edits[host].items():
+            value = [*meta[key], "extra", "tokens"] if value == "longer" else value
+            edited = linked_copy(litert, directory / f"{host}_{key}", {**meta, key: value})
+            cases[f"{host}_{key}"] = {"module": module, "argv": [edited, item[host]]}
+    if {"caption", "translate"} <= set(commands):  # the translation encoder as caption_encoder.tflite
+        module, (litert,) = commands["caption"]
+        encoder = Path(commands["translate"][1][0]) / "translate_encoder.tflite"
+        edited = linked_copy(litert, directory / "caption_encoder", None, {"caption_encoder.tflite": encoder})
+        cases["caption_translation_encoder"] = {"module": module, "argv": [edited, item["caption"]]}
+    return cases
+
+
+def linked_copy(litert, directory: Path, meta: dict | None, replaced: dict | None = None) -> str:
+    """`directory` made a LiteRT version like `litert` (its files linked, `replaced` ones by others),
+    with NAME.json holding `meta` where given."""
+    directory.mkdir(exist_ok=True)
+    for file in Path(litert).iterdir():
+        link = directory / file.name
+        link.unlink(missing_ok=True)
+        link.symlink_to((replaced or {}).get(file.name, file))
+    if meta is not None:
+        (directory / f"{meta['task']}.json").unlink()
+        (directory / f"{meta['task']}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return str(directory)
+
+
 def summary(case: dict) -> dict:
     """A case, short enough for an assertion message."""
     return {

@@ -80,6 +80,8 @@ def hosts(request, tmp_path_factory):
     wanted = selected(request, "test_every_host_command_answers_or_refuses_hostile_input", "host")
     if runs(request, "test_an_animation_is_read_from_its_first_frame_by_the_savedmodel_and_the_host"):
         wanted = sorted({*wanted, "caption"})
+    if runs(request, "test_every_host_refuses_a_sidecar_that_does_not_fit_its_model"):
+        wanted = sorted({*wanted, "charlm", "translate", "caption"})
     for host in wanted:
         fixture, module, args = HOSTS[host]
         commands[host] = (module, args(request.getfixturevalue(fixture)))
@@ -150,3 +152,11 @@ def test_an_animation_is_read_from_its_first_frame_by_the_savedmodel_and_the_hos
         captions[frames] = served["outputs"]["caption"]["texts"][0], host["stdout"].split("\t")[-1].strip()
     assert captions[300] == captions[1] and captions[1][0] == captions[1][1], captions
 
+
+def test_every_host_refuses_a_sidecar_that_does_not_fit_its_model(hosts):
+    """NAME.json edited by hand (tokens of another type or count, ids out of range, sizes of
+    10^7, a 100,000-deep array) or another task's encoder in the model's place: one error line."""
+    worker, commands, files = hosts
+    for name, case in hostile.broken_sidecars(commands, files).items():
+        reply = worker.ask(case)
+        assert hostile.judge_host(reply) == ("error", ""), (name, reply)
