@@ -143,8 +143,8 @@ def load_run(run_dir: Path, config_cls, vocab_cls=None) -> Run:
 
     run_dir = Path(run_dir)
     cfg = read_run_file(run_dir / CONFIG_FILE, lambda path: config_lib.load(config_cls, path))
-    model = read_run_file(run_dir / MODEL_FILE, lambda path: keras.saving.load_model(path, compile=False))
     vocab = read_run_file(run_dir / VOCAB_FILE, vocab_cls.load) if vocab_cls is not None else None
+    model = read_run_file(run_dir / MODEL_FILE, lambda path: keras.saving.load_model(path, compile=False))
     return Run(run_dir, cfg, portable_copy(model), vocab)
 
 

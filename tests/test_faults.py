@@ -222,20 +222,20 @@ def damaged_copy(run_dir, tmp_path, name: str, damage) -> object:
     return copy
 
 
-# A run file cut, overwritten or edited by hand -> what the error line says about it
+# A run file cut, overwritten or edited by hand -> what the error line says is wrong with it
 DAMAGES = [
-    ("model.keras", lambda data: data[: len(data) // 2], "model.keras is damaged"),
-    ("model.keras", lambda data: b"", "model.keras is damaged"),
-    ("config.json", lambda data: data[:-5], "config.json is damaged (JSONDecodeError"),
-    ("config.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "config.json is damaged (RecursionError"),
+    ("model.keras", lambda data: data[: len(data) // 2], "ValueError"),
+    ("model.keras", lambda data: b"", "ValueError"),
+    ("config.json", lambda data: data[:-5], "JSONDecodeError"),
+    ("config.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
     (
         "config.json",
         lambda data: data.replace(b'"units": 48', b'"units": "many"'),
         "'units' is 'many', not a int",
     ),
-    ("config.json", lambda data: b'["units"]', "config.json is damaged (ValueError: not a JSON object"),
-    ("vocab.json", lambda data: bytes(range(256)), "vocab.json is damaged (UnicodeDecodeError"),
-    ("vocab.json", lambda data: b"{}", "vocab.json is damaged (KeyError: missing entry 'chars'"),
+    ("config.json", lambda data: b'["units"]', "not a JSON object"),
+    ("vocab.json", lambda data: bytes(range(256)), "UnicodeDecodeError"),
+    ("vocab.json", lambda data: b"{}", "missing entry 'chars'"),
 ]
 
 
@@ -256,9 +256,10 @@ def test_a_damaged_run_directory_is_one_error_line_naming_the_file(trained_run, 
             code, stderr = proc.returncode, proc.stderr
         else:
             code, stderr = main(args), capsys.readouterr().err
-        lines = stderr.strip().splitlines()
-        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (name, code, stderr[-2000:])
-        assert message in lines[0] and str(run_dir) in lines[0], (message, lines[0])
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]  # TensorFlow logs aside
+        assert code == 2 and len(errors) == 1 and stderr.strip().endswith(errors[0]), (name, stderr[-2000:])
+        named = f"{run_dir / name} is damaged"
+        assert "Traceback" not in stderr and named in errors[0] and message in errors[0], (message, errors)
     assert not (tmp_path / "out" / "charlm").exists()
 
 
