@@ -179,7 +179,7 @@ def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
     assert len(call(prompt="\u4e2d\u6587?!").decode()) == 40  # unknown characters: mapped, not fatal
     assert len(call(prompt="").decode()) == 40  # empty prompt = newline
     for kwargs, message in [
-        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"temperature": 0.0}, "temperature must be finite and > 0"),
         ({"n": 0}, "num_chars must be > 0"),
         ({"n": 10**7}, "num_chars must be <="),
         ({"top_k": -1}, "top_k must be >= 0"),
