@@ -7,7 +7,8 @@ echo state network), then sends seeded hypothesis-generated requests to every ex
 signature (in a process that cannot import keras) and command lines to every LiteRT host
 (in a process that never imports TensorFlow), and counts the outcomes per target: a valid
 answer, a clear error, or anything else (with the first such cases and why). Four fifths of the
-cases go to the signatures, one fifth to the hosts.
+cases go to the signatures, one fifth to the hosts; then the hosts get hand-broken metadata
+files and export.py / predict.py damaged copies of the char-LM run (16 more cases).
 
 Results: benchmarks/results/hostile_sweep.json.
 """
@@ -115,6 +116,15 @@ def sweep(cases: int, out: Path, image_dir: Path) -> dict:
             hostile.host_case({host: command}, image_dir),
             host_outcome,
         )
+    for name, case in hostile.broken_sidecars(commands, image_dir).items():  # hand-broken NAME.json
+        outcome, why, shown = host_outcome(case)
+        counts["host broken metadata"][outcome] += 1
+        if outcome == "other":
+            others.append({"case": [name, *shown], "why": why})
+    for command, outcome, why in damaged_runs(out.parent / "charlm", out.parent / "damaged"):
+        counts[f"{command} damaged run"][outcome] += 1
+        if outcome == "other":
+            others.append({"case": command, "why": why})
     savedmodels.close()
     hosts.close()
     total = collections.Counter()
@@ -125,6 +135,36 @@ def sweep(cases: int, out: Path, image_dir: Path) -> dict:
         "per_target": {k: dict(v) for k, v in sorted(counts.items())},
         "others": others,
     }
+
+
+def damaged_runs(run_dir: Path, directory: Path):
+    """(command, outcome, why) of export.py and predict.py on copies of the char-LM run with one
+    file damaged each (tests/test_faults.py's DAMAGES): an error is exit code 2, one `error:` line."""
+    from tests.test_faults import DAMAGES, damaged_copy
+
+    directory.mkdir()
+    for name, damage, _ in DAMAGES:
+        copy = damaged_copy(run_dir, directory, name, damage)
+        for command, extra in (
+            ("export.py", ["--out", directory / "out"]),
+            ("predict.py", ["--num-chars", "5"]),
+        ):
+            proc = subprocess.run(
+                [sys.executable, command, "--task", "charlm", "--run-dir", copy, *extra],
+                cwd=ROOT, capture_output=True, text=True,
+            )  # fmt: skip
+            lines = proc.stderr.strip().splitlines()
+            clear = (
+                proc.returncode == 2
+                and lines
+                and lines[-1].startswith("error: ")
+                and "Traceback" not in proc.stderr
+            )
+            yield (
+                command,
+                "error" if clear else "other",
+                f"{name}: exit {proc.returncode}: {proc.stderr[-300:]}",
+            )
 
 
 def main() -> None:

@@ -24,6 +24,16 @@ def report_errors(fn, also: tuple = ()) -> int:
         return 2
 
 
+def command_line_text(text: str, what: str) -> str:
+    """`text` from the command line, or a UserError where it is not UTF-8: Python reads such bytes
+    of argv as lone surrogates (os.fsdecode), which no model input or printed answer can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} is not UTF-8 text: give it in UTF-8") from None
+    return text
+
+
 def write_atomically(path, text: str) -> None:
     """Write `text` to `path` under a temporary name, then rename it into place: a process killed
     at any moment leaves the old file or the new one, never half of one."""

@@ -232,4 +232,14 @@ def normalized(saved: dict, config_cls) -> dict:
 
 
 def load(config_cls, path: Path):
-    return config_cls(**normalized(json.loads(Path(path).read_text()), config_cls))
+    """The options a run was made with (a ValueError or TypeError where the file is not such)."""
+    saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(saved, dict):
+        raise ValueError("not a JSON object")
+    saved, hints = normalized(saved, config_cls), get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        kind, value = _base_type(hints[f.name]), saved[f.name]
+        wanted = (int, float) if kind is float else kind
+        if kind in (int, float, str, bool) and value is not None and not isinstance(value, wanted):
+            raise TypeError(f"'{f.name}' is {value!r}, not a {kind.__name__}")
+    return config_cls(**saved)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -141,10 +142,27 @@ def load_run(run_dir: Path, config_cls, vocab_cls=None) -> Run:
     from keras_rnn.export.portable import portable_copy
 
     run_dir = Path(run_dir)
-    cfg = config_lib.load(config_cls, run_dir / CONFIG_FILE)
-    model = portable_copy(keras.saving.load_model(run_dir / MODEL_FILE, compile=False))
-    vocab = vocab_cls.load(run_dir / VOCAB_FILE) if vocab_cls is not None else None
-    return Run(run_dir, cfg, model, vocab)
+    cfg = read_run_file(run_dir / CONFIG_FILE, lambda path: config_lib.load(config_cls, path))
+    vocab = read_run_file(run_dir / VOCAB_FILE, vocab_cls.load) if vocab_cls is not None else None
+    model = read_run_file(run_dir / MODEL_FILE, lambda path: keras.saving.load_model(path, compile=False))
+    return Run(run_dir, cfg, portable_copy(model), vocab)
+
+
+# What reading a damaged run file raises: a model.keras cut short (not a zip file), a JSON file
+# broken, not UTF-8, 100,000 arrays deep, or holding other entries or types than a run writes
+DAMAGED = (OSError, EOFError, zipfile.BadZipFile, ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
+def read_run_file(path: Path, read: Callable[[Path], Any]):
+    """`read(path)`, or a UserError naming the file and what is wrong with it."""
+    try:
+        return read(path)
+    except (*DAMAGED, RecursionError) as err:
+        detail = f"missing entry {err}" if isinstance(err, KeyError) else " ".join(str(err).split())[:200]
+        raise UserError(
+            f"{path} is damaged or not what a finished run writes ({type(err).__name__}: {detail}): "
+            "restore it, or train the run again"
+        ) from None
 
 
 def _resumable_config(run_dir: Path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,11 +44,30 @@ def make_corpus(n_lines: int = 400, seed: int = 0) -> str:
     )
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The directory `build(directory)` fills, made once per test session, whatever the number of
+    pytest-xdist workers: the first worker to ask builds it under a file lock, the others wait for
+    it and share it (the session's trained and exported models are read, never changed, by tests)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory above each worker's own
+    directory = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / ".built").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            build(directory)
+            (directory / ".built").touch()
+    return directory
+
+
 @pytest.fixture(scope="session")
 def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "tiny.txt"
-    path.write_text(make_corpus(), encoding="utf-8")
-    return path
+    def build(directory):
+        (directory / "tiny.txt").write_text(make_corpus(), encoding="utf-8")
+
+    return built_once(tmp_path_factory, "corpus", build) / "tiny.txt"
 
 
 TRAIN_ARGS = [
@@ -77,16 +98,27 @@ TRAIN_ARGS = [
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, corpus_file) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / "charlm"
-    run_cli("train.py", "--task", "charlm", "--text-file", corpus_file, "--run-dir", run_dir, *TRAIN_ARGS)
-    return run_dir
+    def build(root):
+        run_cli(
+            "train.py",
+            "--task",
+            "charlm",
+            "--text-file",
+            corpus_file,
+            "--run-dir",
+            root / "charlm",
+            *TRAIN_ARGS,
+        )
+
+    return built_once(tmp_path_factory, "runs", build) / "charlm"
 
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, trained_run) -> Path:
-    out = tmp_path_factory.mktemp("saved_models")
-    run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", out, "--no-sample")
-    return out
+    def build(out):
+        run_cli("export.py", "--task", "charlm", "--run-dir", trained_run, "--out", out, "--no-sample")
+
+    return built_once(tmp_path_factory, "saved_models", build)
 
 
 # Each task's trained and exported model, once per test session: the task's own tests and the
@@ -96,11 +128,20 @@ def translate_run(tmp_path_factory) -> Path:
     from tests.test_translate import TRAIN_ARGS as TRANSLATE_ARGS
     from tests.test_translate import tiny_pairs_file
 
-    tmp = tmp_path_factory.mktemp("translate")
-    run_dir = tmp / "run"
-    pairs = tiny_pairs_file(tmp / "pairs.tsv")
-    run_cli("train.py", "--task", "translate", "--pairs-file", pairs, "--run-dir", run_dir, *TRANSLATE_ARGS)
-    return run_dir
+    def build(tmp):
+        pairs = tiny_pairs_file(tmp / "pairs.tsv")
+        run_cli(
+            "train.py",
+            "--task",
+            "translate",
+            "--pairs-file",
+            pairs,
+            "--run-dir",
+            tmp / "run",
+            *TRANSLATE_ARGS,
+        )
+
+    return built_once(tmp_path_factory, "translate", build) / "run"
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +150,10 @@ def translate_exported(translate_run, tmp_path_factory) -> tuple[Path, Path]:
     from keras_rnn.export import writer
     from keras_rnn.tasks import translate
 
-    out = tmp_path_factory.mktemp("translate_models")
-    writer.export(translate.TASK.serving(translate.TASK.load(translate_run)), out)
+    def build(out):
+        writer.export(translate.TASK.serving(translate.TASK.load(translate_run)), out)
+
+    out = built_once(tmp_path_factory, "translate_models", build)
     return out / "translate" / "1", out / "litert" / "translate" / "1"
 
 
@@ -119,9 +162,13 @@ def caption_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(run, SavedModel version, LiteRT version) directories."""
     from tests.test_caption import TRAIN_ARGS as CAPTION_ARGS
 
-    root = tmp_path_factory.mktemp("caption")
-    run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *CAPTION_ARGS)
-    run_cli("export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample")
+    def build(root):
+        run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *CAPTION_ARGS)
+        run_cli(
+            "export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
+        )
+
+    root = built_once(tmp_path_factory, "caption", build)
     return root / "run", root / "out" / "caption" / "1", root / "out" / "litert" / "caption" / "1"
 
 
@@ -133,11 +180,13 @@ def esn_exported(tmp_path_factory) -> Path:
     from keras_rnn.tasks import esn
     from tests.test_esn import SMALL
 
-    root = tmp_path_factory.mktemp("esn_session")
-    cfg = esn.Config(**SMALL)
-    run_dir = runs.prepare_run_dir("esn", cfg, str(root / "run"))
-    training.train(esn.TASK, cfg, run_dir)
-    return writer.export(esn.TASK.serving(esn.TASK.load(run_dir)), root / "saved_models")["savedmodel"]
+    def build(root):
+        cfg = esn.Config(**SMALL)
+        run_dir = runs.prepare_run_dir("esn", cfg, str(root / "run"))
+        training.train(esn.TASK, cfg, run_dir)
+        writer.export(esn.TASK.serving(esn.TASK.load(run_dir)), root / "saved_models")
+
+    return built_once(tmp_path_factory, "esn_session", build) / "saved_models" / "esn" / "1"
 
 
 @pytest.fixture(scope="session")
@@ -146,11 +195,13 @@ def classify_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
     LiteRT version) directories."""
     from tests.test_classify import TRAIN_ARGS as CLASSIFY_ARGS
 
-    root = tmp_path_factory.mktemp("classify")
-    run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *CLASSIFY_ARGS)
-    run_cli(
-        "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
-    )
+    def build(root):
+        run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *CLASSIFY_ARGS)
+        run_cli(
+            "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
+        )
+
+    root = built_once(tmp_path_factory, "classify", build)
     return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"
 
 

@@ -22,6 +22,7 @@ import base64
 import io
 import json
 import math
+import os
 import select
 import struct
 import subprocess
@@ -77,7 +78,9 @@ for line in sys.stdin:
         out = fn(**{k: value(v) for k, v in case["inputs"].items()})
         reply = {"outcome": "answer", "outputs": {
             k: {"shape": t.shape.as_list(),
-                "finite": bool(np.all(np.isfinite(t.numpy()))) if t.dtype.is_floating else True}
+                "finite": bool(np.all(np.isfinite(t.numpy()))) if t.dtype.is_floating else True,
+                "texts": [v.decode("utf-8", "replace")[:200] for v in t.numpy().ravel()[:4]]
+                if t.dtype == tf.string else None}
             for k, t in out.items()}}
     except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
         reply = {"outcome": "error", "type": type(err).__name__, "message": str(err)[:2000]}
@@ -154,6 +157,9 @@ def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
     if reply["outcome"] == "error":
         internal = [m for m in INTERNAL if m in reply["message"]]
         return ("other", f"unchecked: {reply['message'][:300]}") if internal else ("error", "")
+    refuse = must_refuse(case)
+    if refuse:
+        return "other", f"answered, but {refuse}"
     rows = {v["shape"][0] for v in case["inputs"].values() if v.get("batched")}
     for name, output in reply["outputs"].items():
         if not output["finite"]:
@@ -161,6 +167,15 @@ def judge_savedmodel(case: dict, reply: dict) -> tuple[str, str]:
         if len(rows) != 1 or output["shape"][:1] != list(rows):
             return "other", f"{name} has shape {output['shape']} for request rows {sorted(rows)}"
     return "answer", ""
+
+
+def must_refuse(case: dict) -> str:
+    """Why the documented limits refuse a request that the checks of shape and type let through
+    ("" where they do not)."""
+    temperature = case["inputs"].get("temperature", {}).get("value", [1.0])
+    if case["model"] == "charlm" and not all(0 < t < math.inf for t in temperature):
+        return f"temperature {temperature} is not finite and > 0"
+    return ""
 
 
 def judge_host(reply: dict) -> tuple[str, str]:
@@ -208,6 +223,22 @@ def png(width: int, height: int, pixels: bytes | None = None, channels: int = 3)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
+def animation(frames: int, size: int) -> bytes:
+    """A GIF of `frames` frames of size x size, red and blue in turn: two frames encoded by Pillow
+    (a few KB each), repeated (Pillow itself takes 20 s for 300 such frames)."""
+    from PIL import Image
+
+    encoded = []
+    for colour in (0, 1):
+        image, out = Image.new("P", (size, size), colour), io.BytesIO()
+        image.putpalette([255, 0, 0, 0, 0, 255])
+        image.save(out, "GIF", optimize=False)
+        encoded.append(out.getvalue())
+    start = 13 + 3 * 2 ** ((encoded[0][10] & 7) + 1)  # after the header and the global colour table
+    assert encoded[0][:start] == encoded[1][:start]
+    return encoded[0][:start] + b"".join(encoded[i % 2][start:-1] for i in range(frames)) + b";"
+
+
 def image_files() -> dict[str, bytes]:
     """Files a captioning user might send, broken ones among them (the names say how)."""
     from PIL import Image
@@ -225,6 +256,7 @@ def image_files() -> dict[str, bytes]:
         "one_pixel.png": png(1, 1, b"\xff\0\0"),
         "photo.jpg": jpeg.getvalue(),
         "anim.gif": gif.getvalue(),
+        "frames.gif": animation(30, 2000),  # 120 M pixels in all: answered from the first frame
         "bomb.png": png(20000, 20000),
         "wide.png": png(2**31 - 1, 1),
         "zero.png": png(0, 0),
@@ -240,7 +272,7 @@ def image_files() -> dict[str, bytes]:
 
 
 IMAGES = image_files()
-GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif")
+GOOD_IMAGES = ("good.png", "gray.png", "rgba.png", "one_pixel.png", "photo.jpg", "anim.gif", "frames.gif")
 IMAGE_NAMES = st.one_of(st.sampled_from(GOOD_IMAGES), st.sampled_from(sorted(IMAGES)))  # half good ones
 
 
@@ -344,6 +376,64 @@ def broken_tag_metadata(meta: dict) -> dict[str, str]:
     }
     out = {name: json.dumps({**meta, **edit}) for name, edit in edits.items()}
     return {**out, "tag_not_json.json": "{", "tag_list.json": "[]"}
+
+
+def broken_sidecars(commands: dict, directory: Path) -> dict[str, dict]:
+    """Host command lines whose NAME.json was edited by hand, or whose models were mixed up, in
+    ways the host must refuse (the names say how): {name: case}, for the hosts in `commands`
+    (HOSTS' values by name)."""
+    cases = {}
+    if "charlm" in commands:
+        module, (tflite, sidecar) = commands["charlm"]
+        meta = json.loads(Path(sidecar).read_text(encoding="utf-8"))
+        for name, text in {
+            "integer_chars": json.dumps({**meta, "chars": list(range(len(meta["chars"])))}),
+            "ten_chars": json.dumps({**meta, "chars": meta["chars"][:10]}),
+            "unknown_id": json.dumps({**meta, "unknown_id": 1_000_000}),
+            "deep": "[" * 100_000 + "]" * 100_000,
+        }.items():
+            (directory / f"charlm_{name}.json").write_text(text, encoding="utf-8")
+            cases[f"charlm_{name}"] = {
+                "module": module,
+                "argv": [tflite, str(directory / f"charlm_{name}.json")],
+            }
+    edits = {  # "longer": the vocabulary with a few more tokens than the model has
+        "translate": {
+            "max_source_len": 10**7,
+            "source_length": 10**7,
+            "source_vocab": "longer",
+            "target_end_id": -1,
+        },
+        "caption": {"vocab": "longer", "end_id": 10**6, "image_size": 10**4},
+    }
+    item = {"translate": "hello", "caption": str(directory / "good.png")}
+    for host in sorted(set(edits) & set(commands)):
+        module, (litert,) = commands[host]
+        meta = json.loads((Path(litert) / f"{host}.json").read_text(encoding="utf-8"))
+        for key, value in edits[host].items():
+            value = [*meta[key], "extra", "tokens"] if value == "longer" else value
+            edited = linked_copy(litert, directory / f"{host}_{key}", {**meta, key: value})
+            cases[f"{host}_{key}"] = {"module": module, "argv": [edited, item[host]]}
+    if {"caption", "translate"} <= set(commands):  # the translation encoder as caption_encoder.tflite
+        module, (litert,) = commands["caption"]
+        encoder = Path(commands["translate"][1][0]) / "translate_encoder.tflite"
+        edited = linked_copy(litert, directory / "caption_encoder", None, {"caption_encoder.tflite": encoder})
+        cases["caption_translation_encoder"] = {"module": module, "argv": [edited, item["caption"]]}
+    return cases
+
+
+def linked_copy(litert, directory: Path, meta: dict | None, replaced: dict | None = None) -> str:
+    """`directory` made a LiteRT version like `litert` (its files linked, `replaced` ones by others),
+    with NAME.json holding `meta` where given."""
+    directory.mkdir(exist_ok=True)
+    for file in Path(litert).iterdir():
+        link = directory / file.name
+        link.unlink(missing_ok=True)
+        link.symlink_to((replaced or {}).get(file.name, file))
+    if meta is not None:
+        (directory / f"{meta['task']}.json").unlink()
+        (directory / f"{meta['task']}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return str(directory)
 
 
 def summary(case: dict) -> dict:
@@ -464,6 +554,10 @@ def savedmodel_case(draw, specs: dict, model: str | None = None):
     return {"model": model, "signature": signature, "inputs": inputs}
 
 
+# Command-line text: bytes that are not UTF-8 arrive as lone surrogates (os.fsdecode)
+ARGV_TEXT = st.one_of(
+    TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t), st.just(os.fsdecode(b"\xff\xfe"))
+)
 OPTION_TEXT = st.one_of(
     st.sampled_from(["", "abc", "1e5", "nan", "-inf", "0x10", " 3"]), SCALAR_INTS.map(str)
 )
@@ -477,7 +571,7 @@ def host_case(draw, hosts: dict, image_dir: Path):
     if host == "charlm":
         argv = list(model_args)
         for option, values in [
-            ("--prompt", TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)),
+            ("--prompt", ARGV_TEXT),
             ("--num-chars", st.one_of(st.integers(-2, 80).map(str), OPTION_TEXT)),
             ("--temperature", st.one_of(FLOATS.map(repr), OPTION_TEXT)),
             ("--top-k", st.one_of(st.integers(-2, 50).map(str), OPTION_TEXT)),
@@ -510,7 +604,7 @@ def host_case(draw, hosts: dict, image_dir: Path):
                 st.sampled_from([str(image_dir), str(image_dir / "missing.png")]),
             )
         else:
-            items = TEXT.filter(lambda t: isinstance(t, str) and "\0" not in t)
+            items = ARGV_TEXT
         argv = [*model_args, *draw(st.lists(items, min_size=1, max_size=3))]
         if draw(st.booleans()):
             argv += ["--max-length", draw(st.one_of(small_ints("max_length").map(str), OPTION_TEXT))]

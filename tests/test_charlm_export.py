@@ -19,6 +19,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_rnn import decoding
 from keras_rnn.hosts.charlm import CharLMLiteRT
 from keras_rnn.tasks import charlm
+from tests import hostile
 from tests.conftest import CORPUS_WORDS, ROOT, TRAIN_ARGS, run_cli
 from tests.export_harness import (
     assert_builtin_ops_only,
@@ -178,11 +179,13 @@ def test_sampling_is_seeded_and_bad_requests_fail_clearly(paths):
     assert len(call(prompt="\u4e2d\u6587?!").decode()) == 40  # unknown characters: mapped, not fatal
     assert len(call(prompt="").decode()) == 40  # empty prompt = newline
     for kwargs, message in [
-        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"temperature": 0.0}, "temperature must be finite and > 0"),
         ({"n": 0}, "num_chars must be > 0"),
         ({"n": 10**7}, "num_chars must be <="),
         ({"top_k": -1}, "top_k must be >= 0"),
-        ({"temperature": float("nan")}, "temperature must be > 0"),
+        ({"temperature": float("nan")}, "temperature must be finite and > 0"),
+        ({"temperature": float("inf")}, "temperature must be finite and > 0"),
+        ({"temperature": -float("inf")}, "temperature must be finite and > 0"),
     ]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             call(**kwargs)
@@ -275,7 +278,7 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run, corpus_file):
 @pytest.mark.parametrize(
     "command", [["predict.py", "--task", "charlm"], ["-m", "keras_rnn.sample"]], ids=["predict", "old-name"]
 )
-def test_sample_command_matches_the_served_model(trained_run, paths, command):
+def test_sample_command_matches_the_served_model(trained_run, paths, command, capsys):
     proc = run_cli(
         *command,
         "--run-dir",
@@ -292,15 +295,21 @@ def test_sample_command_matches_the_served_model(trained_run, paths, command):
     assert "never saw ('λ')" in proc.stderr
     served = served_text(paths["savedmodel"], "the λ", 30, 0.7, 0, 4)
     assert proc.stdout == "the λ" + served + "\n"
-    for args, message in [
+    from keras_rnn.commands import predict
+
+    for args, message in [  # refused in-process, as the command's entry point calls main
         (["--temperature", "0"], "--temperature > 0"),
         (["--num-chars", "200000"], "100,000"),
         (["--prompt", "x" * 10_001], "at most 10,000 characters"),
     ]:
-        bad = run_cli(*command, "--run-dir", trained_run, *args, check=False)
-        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[
-            -1500:
-        ]
+        argv = [*command[1:], "--run-dir", str(trained_run), *args]
+        code = (
+            predict.main(argv)
+            if command[0] == "predict.py"
+            else predict.main(argv[1:], default_task="charlm")
+        )
+        stderr = capsys.readouterr().err
+        assert code == 2 and stderr.startswith("error: ") and message in stderr, stderr[-1500:]
 
 
 def test_host_sampler_follows_softmax_and_top_k():
@@ -332,29 +341,13 @@ def test_host_sampler_follows_softmax_and_top_k():
     ids=["gru", "slides-gru-one-hot", "elman", "peephole-lstm", "mut2", "mrnn-one-hot"],
 )
 def test_every_cell_exports_and_matches_keras_in_savedmodel_and_litert(tmp_path, corpus_file, cell_args):
+    from keras_rnn.commands import export, train
+
     args = [a for a in TRAIN_ARGS if a not in ("--cell", "lstm")]
     args[args.index("--epochs") + 1], args[args.index("--steps-per-epoch") + 1] = "1", "15"
-    run_cli(
-        "train.py",
-        "--task",
-        "charlm",
-        "--text-file",
-        corpus_file,
-        "--run-dir",
-        tmp_path / "run",
-        *args,
-        *cell_args,
-    )
-    run_cli(
-        "export.py",
-        "--task",
-        "charlm",
-        "--run-dir",
-        tmp_path / "run",
-        "--out",
-        tmp_path / "out",
-        "--no-sample",
-    )
+    where = ["--task", "charlm", "--run-dir", str(tmp_path / "run")]  # in-process: the CLIs have their tests
+    assert train.main([*where, "--text-file", str(corpus_file), *args, *cell_args]) == 0
+    assert export.main([*where, "--out", str(tmp_path / "out"), "--no-sample"]) == 0
     run = charlm.TASK.load(tmp_path / "run")
     sampler = decoding.KerasStepSampler(charlm.TASK.step_model(run), run.vocab)
     litert_dir = tmp_path / "out" / "litert" / "charlm" / "1"
@@ -409,14 +402,17 @@ def test_litert_host_commands_report_bad_input_in_one_line(paths, tmp_path):
             "--max-length must be in [1, 64]",
         ),
     ]
+    worker = hostile.Worker(hostile.HOST_WORKER)  # one process without TensorFlow runs every command line
     for args, message in cases:
-        proc = run_cli("-m", *args, check=False)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-        assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and message in proc.stderr, (
-            proc.stderr
-        )
-    negative_seed = run_cli("-m", *host, "--num-chars", "5", "--seed", "-1")  # accepted, as by the SavedModel
-    assert len(negative_seed.stdout) >= 5
+        reply = worker.ask({"module": args[0], "argv": [str(a) for a in args[1:]]})
+        assert hostile.judge_host(reply) == ("error", "") and message in reply["stderr"], reply
+    negative_seed = worker.ask(
+        {"module": host[0], "argv": [str(a) for a in [*host[1:], "--num-chars", "5", "--seed", "-1"]]}
+    )
+    assert negative_seed["exit"] == 0 and len(negative_seed["stdout"]) >= 5, (
+        negative_seed
+    )  # as by the SavedModel
+    worker.close()
 
 
 # ---------------------------------------------------------------- trained on a GPU, served anywhere

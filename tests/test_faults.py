@@ -154,7 +154,7 @@ LOADABLE = r"""
 import json, sys
 sys.modules["keras"] = sys.modules["keras_rnn"] = None
 import tensorflow as tf
-print(json.dumps(sorted(tf.saved_model.load(sys.argv[1]).signatures)))
+print(json.dumps({path: sorted(tf.saved_model.load(path).signatures) for path in sys.argv[1:]}))
 """
 
 
@@ -197,16 +197,85 @@ def test_export_killed_at_random_moments_leaves_no_partial_version(trained_run, 
     versions = published_versions(out)
     last = max(versions["charlm"])  # killed between its two renames, an export leaves a LiteRT version only
     assert versions["charlm"][0] == 1 and last == max(versions["litert"]) and last >= 2, versions
-    for version in versions["charlm"]:
-        proc = subprocess.run(
-            [sys.executable, "-c", LOADABLE, str(out / "charlm" / str(version))],
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 0 and "generate" in proc.stdout, (version, proc.stderr[-1000:])
+    paths = [str(out / "charlm" / str(version)) for version in versions["charlm"]]
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADABLE, *paths], capture_output=True, text=True
+    )  # TF alone
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert all("generate" in loaded[path] for path in paths), loaded
     for version in versions["litert"]:
         litert = out / "litert" / "charlm" / str(version)
         assert (litert / "charlm_step.tflite").stat().st_size and json.loads(
             (litert / "charlm.json").read_text()
         )
     assert 'name: "charlm"' in (out / "models.config").read_text()
+
+
+def damaged_copy(run_dir, tmp_path, name: str, damage) -> object:
+    """A copy of the finished run `run_dir` with its file `name` damaged: damage(bytes) -> bytes."""
+    import shutil
+
+    copy = tmp_path / f"damaged_{name}_{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("backup", "*.png"))
+    (copy / name).write_bytes(damage((copy / name).read_bytes()))
+    return copy
+
+
+# A run file cut, overwritten or edited by hand -> what the error line says is wrong with it
+DAMAGES = [
+    ("model.keras", lambda data: data[: len(data) // 2], "ValueError"),
+    ("model.keras", lambda data: b"", "ValueError"),
+    ("config.json", lambda data: data[:-5], "JSONDecodeError"),
+    ("config.json", lambda data: b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+    (
+        "config.json",
+        lambda data: data.replace(b'"units": 48', b'"units": "many"'),
+        "'units' is 'many', not a int",
+    ),
+    ("config.json", lambda data: b'["units"]', "not a JSON object"),
+    ("vocab.json", lambda data: bytes(range(256)), "UnicodeDecodeError"),
+    ("vocab.json", lambda data: b"{}", "missing entry 'chars'"),
+]
+
+
+@pytest.mark.parametrize("command", ["export.py", "predict.py"])
+def test_a_damaged_run_directory_is_one_error_line_naming_the_file(trained_run, tmp_path, command, capsys):
+    """export.py and predict.py on a finished run whose model.keras, config.json or vocab.json was
+    cut, overwritten or edited: one `error:` line naming the file and what is wrong, exit code 2,
+    nothing exported (in-process, as the console scripts call them; the first also as a command)."""
+    from keras_rnn.commands import export, predict
+
+    main = {"export.py": export.main, "predict.py": predict.main}[command]
+    for number, (name, damage, message) in enumerate(DAMAGES):
+        run_dir = damaged_copy(trained_run, tmp_path, name, damage)
+        args = ["--task", "charlm", "--run-dir", str(run_dir), "--out", str(tmp_path / "out")]
+        args = args if command == "export.py" else [*args[:4], "--num-chars", "5"]
+        if number == 0:
+            proc = run_cli(command, *args, check=False)
+            code, stderr = proc.returncode, proc.stderr
+        else:
+            code, stderr = main(args), capsys.readouterr().err
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]  # TensorFlow logs aside
+        assert code == 2 and len(errors) == 1 and stderr.strip().endswith(errors[0]), (name, stderr[-2000:])
+        named = f"{run_dir / name} is damaged"
+        assert "Traceback" not in stderr and named in errors[0] and message in errors[0], (message, errors)
+    assert not (tmp_path / "out" / "charlm").exists()
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--temperature", "nan"], "a finite --temperature > 0"),
+        (["--temperature", "inf"], "a finite --temperature > 0"),
+        (["--prompt", os.fsdecode(b"\xff\xfe")], "--prompt is not UTF-8 text"),
+    ],
+    ids=["nan", "inf", "not-utf8"],
+)
+def test_predict_refuses_a_hostile_option_in_one_line(trained_run, option, message, capsys):
+    from keras_rnn.commands import predict
+
+    code = predict.main(["--task", "charlm", "--run-dir", str(trained_run), "--num-chars", "5", *option])
+    captured = capsys.readouterr()
+    assert code == 2 and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.err.startswith("error: ") and message in captured.err and not captured.out, captured

@@ -59,9 +59,15 @@ def selected(request, test, parameter: str) -> list[str]:
     return sorted({i.callspec.params[parameter] for i in items if getattr(i, "originalname", "") == test})
 
 
+def runs(request, test) -> bool:
+    return any(getattr(i, "originalname", "") == test for i in request.session.items)
+
+
 @pytest.fixture(scope="module")
 def savedmodels(request):
     models = selected(request, "test_every_signature_answers_or_refuses_hostile_requests", "model")
+    if runs(request, "test_an_animation_is_read_from_its_first_frame_by_the_savedmodel_and_the_host"):
+        models = sorted({*models, "caption"})
     paths = {}
     for model in models:
         fixture, path = SAVEDMODELS[model]
@@ -77,7 +83,12 @@ def hosts(request, tmp_path_factory):
     for name, data in hostile.image_files().items():
         (files / name).write_bytes(data)
     commands = {}
-    for host in selected(request, "test_every_host_command_answers_or_refuses_hostile_input", "host"):
+    wanted = selected(request, "test_every_host_command_answers_or_refuses_hostile_input", "host")
+    if runs(request, "test_an_animation_is_read_from_its_first_frame_by_the_savedmodel_and_the_host"):
+        wanted = sorted({*wanted, "caption"})
+    if runs(request, "test_every_host_refuses_a_sidecar_that_does_not_fit_its_model"):
+        wanted = sorted({*wanted, "charlm", "translate", "caption"})
+    for host in wanted:
         fixture, module, args = HOSTS[host]
         commands[host] = (module, args(request.getfixturevalue(fixture)))
     if "classify" in commands:
@@ -128,3 +139,34 @@ def test_every_host_command_answers_or_refuses_hostile_input(hosts, host):
     sweep()
     print(host, {k: seen.count(k) for k in set(seen)})
     assert seen.count("answer") >= 5 and seen.count("error") >= 5, seen
+
+
+def test_an_animation_is_read_from_its_first_frame_by_the_savedmodel_and_the_host(savedmodels, hosts):
+    """300 frames of 2000 x 2000 (1.2 G pixels, 30 times the per-image limit, in a 1.2 MB GIF): the
+    `caption` signature and the LiteRT host caption the first frame, as they caption that frame
+    alone, each in under 5 s and 300 MB (decoding every frame took 18 s and 1.2 GB)."""
+    worker, commands, files = hosts
+    specs = savedmodels.info["caption"]["caption"]
+    captions = {}
+    for frames in (1, 300):  # the first request also warms the model up
+        gif = files / f"animation_{frames}.gif"
+        gif.write_bytes(hostile.animation(frames, 2000))
+        request = {"images": [gif.read_bytes()], "beam_width": 1, "max_length": 20}
+        inputs = {k: hostile.encoded(specs[k]["dtype"], v, k == "images") for k, v in request.items()}
+        served = savedmodels.ask({"model": "caption", "signature": "caption", "inputs": inputs})
+        module, args = commands["caption"]
+        host = worker.ask({"module": module, "argv": [*args, str(gif), "--max-length", "20"]})
+        for reply in (served, host) if frames > 1 else ():  # (the first call also loads the graph)
+            assert reply["seconds"] <= 5 and reply["memory_mb"] <= 300, reply
+        assert served["outcome"] == "answer" and host["exit"] == 0, (served, host)
+        captions[frames] = served["outputs"]["caption"]["texts"][0], host["stdout"].split("\t")[-1].strip()
+    assert captions[300] == captions[1] and captions[1][0] == captions[1][1], captions
+
+
+def test_every_host_refuses_a_sidecar_that_does_not_fit_its_model(hosts):
+    """NAME.json edited by hand (tokens of another type or count, ids out of range, sizes of
+    10^7, a 100,000-deep array) or another task's encoder in the model's place: one error line."""
+    worker, commands, files = hosts
+    for name, case in hostile.broken_sidecars(commands, files).items():
+        reply = worker.ask(case)
+        assert hostile.judge_host(reply) == ("error", ""), (name, reply)

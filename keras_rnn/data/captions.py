@@ -28,6 +28,7 @@ from keras_rnn.data.tokens import (
     token_ids,
     tokenize,
 )
+from keras_rnn.limits import MAX_IMAGE_PIXELS
 
 START_ID, END_ID = 2, 3
 SPLIT_SEEDS = (0, 10_000, 20_000)  # generated scenes: training, validation, test from --data-seed + these
@@ -47,10 +48,21 @@ def read_image_file(path):
         data = Path(path).read_bytes()
     except OSError as e:
         raise UserError(f"{path}: {e.strerror}") from None
+    if int(declared_pixels(data)) > MAX_IMAGE_PIXELS:  # checked before decoding, as the server does
+        raise UserError(f"{path}: the image declares over {MAX_IMAGE_PIXELS:,} pixels (the limit)")
     try:
-        return data, tf.io.decode_image(data, channels=3, expand_animations=False)
+        return data, decode_image(data)
     except tf.errors.InvalidArgumentError:
         raise UserError(f"{path}: not a readable PNG, JPEG, GIF or BMP image") from None
+
+
+def decode_image(data):
+    """Encoded image bytes -> uint8 [H, W, 3]; an animated GIF's first frame, as Pillow (the LiteRT
+    host) reads it: TensorFlow's GIF decoder decodes every frame before it keeps the first, so the
+    file is cut after its first image (300 frames of 2000 x 2000 took 18 s and 1.2 GB)."""
+    is_gif = tf.equal(tf.strings.substr(data, 0, 4), b"GIF8")
+    data = tf.cond(is_gif, lambda: first_gif_image(data), lambda: tf.identity(data))
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
 
 
 def resize(image, size: int):
@@ -181,7 +193,8 @@ def make_dataset(split: Split, lookup, cfg, name: str, shuffle: bool):
 def declared_pixels(data):
     """Width x height an encoded image declares in its header (PNG, JPEG, GIF, BMP; 0 for anything
     else, which decoding then refuses), read without decoding: a tiny file can declare a
-    20000 x 20000 image, so servers check this first (keras_rnn.limits)."""
+    20000 x 20000 image, so servers check this first (keras_rnn.limits). A GIF counts the canvas
+    its first frame needs (the one frame decoded: `decode_image`)."""
     data = tf.strings.join([data, tf.constant(b"\0" * 32)])  # short files: read zeros, not past the end
 
     def number(position, length, big_endian):
@@ -191,7 +204,6 @@ def declared_pixels(data):
 
     head = tf.strings.substr(data, 0, 8)
     png = number(16, 4, True) * number(20, 4, True)
-    gif = number(6, 2, False) * number(8, 2, False)
     height = tf.abs(tf.bitcast(tf.cast(number(22, 4, False), tf.uint32), tf.int32))  # negative: top-down
     bmp = number(18, 4, False) * tf.cast(height, tf.int64)
 
@@ -203,8 +215,63 @@ def declared_pixels(data):
         [
             (tf.equal(head, b"\x89PNG\r\n\x1a\n"), lambda: png),
             (tf.equal(tf.strings.substr(head, 0, 3), b"\xff\xd8\xff"), jpeg),
-            (tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"), lambda: gif),
+            (tf.equal(tf.strings.substr(head, 0, 4), b"GIF8"), lambda: tf.reduce_prod(gif_canvas(data)[1:])),
             (tf.equal(tf.strings.substr(head, 0, 2), b"BM"), lambda: bmp),
         ],
         default=lambda: tf.constant(0, tf.int64),
     )
+
+
+GIF_BLOCK, GIF_EXTENSION, GIF_IMAGE, GIF_DONE, GIF_BROKEN = range(5)  # where gif_canvas's walk is
+
+
+def gif_canvas(data):
+    """(end, width, height) of a GIF's first image, read from its block structure without decoding:
+    the offset after its last data sub-block (0 where the file is not a GIF well-formed up to there),
+    and the canvas it needs: the logical screen, widened where the image lies outside it (as Pillow
+    sizes it). One loop step per block or 255-byte sub-block."""
+    raw = tf.cast(tf.io.decode_raw(tf.strings.join([data, tf.constant(b"\0" * 16)]), tf.uint8), tf.int64)
+    size = tf.cast(tf.strings.length(data), tf.int64)
+    at = {stage: tf.constant(stage, tf.int64) for stage in range(5)}
+
+    def word(i):  # little-endian 16 bits
+        return raw[i] + 256 * raw[i + 1]
+
+    def colour_table(flags):  # bytes of the colour table that a descriptor's flags announce
+        return tf.where(flags >= 128, 3 * 2 ** (flags % 8 + 1), tf.constant(0, tf.int64))
+
+    def step(pos, stage, width, height):
+        byte = raw[pos]
+        in_data = (stage == GIF_EXTENSION) | (stage == GIF_IMAGE)
+        extension = (stage == GIF_BLOCK) & (byte == 0x21)  # label byte, then sub-blocks
+        image = (stage == GIF_BLOCK) & (byte == 0x2C)  # 9 descriptor bytes, colours, LZW size, sub-blocks
+        data_end = in_data & (byte == 0)
+        next_pos = tf.where(
+            extension, pos + 2, tf.where(image, pos + 11 + colour_table(raw[pos + 9]), pos + byte + 1)
+        )
+        after_data = tf.where(stage == GIF_IMAGE, at[GIF_DONE], at[GIF_BLOCK])
+        next_stage = tf.where(
+            extension,
+            at[GIF_EXTENSION],
+            tf.where(
+                image, at[GIF_IMAGE], tf.where(data_end, after_data, tf.where(in_data, stage, at[GIF_BROKEN]))
+            ),
+        )
+        width = tf.where(image, tf.maximum(width, word(pos + 1) + word(pos + 5)), width)
+        height = tf.where(image, tf.maximum(height, word(pos + 3) + word(pos + 7)), height)
+        return tf.where(data_end, pos + 1, next_pos), next_stage, width, height
+
+    pos, stage, width, height = tf.while_loop(
+        lambda pos, stage, width, height: (pos < size) & (stage < GIF_DONE),
+        step,
+        (13 + colour_table(raw[10]), at[GIF_BLOCK], word(6), word(8)),
+    )
+    return tf.where(stage == GIF_DONE, pos, 0), width, height
+
+
+def first_gif_image(data):
+    """A GIF cut after its first image and closed with the trailer (its signature only, which the
+    decoder refuses, where the file breaks off before its first image ends)."""
+    end, _, _ = gif_canvas(data)
+    cut = tf.strings.substr(data, tf.constant(0, tf.int64), tf.maximum(end, 6))
+    return tf.strings.join([cut, tf.constant(b";")])

@@ -29,7 +29,10 @@ def read_metadata(path, task: str, required: dict) -> dict:
     """`TASK.json` as export.py wrote it: a JSON object of `task`'s export holding each required
     key with a value of its type (non-empty where it is a list); a ValueError saying what is
     wrong otherwise (another task's file, a hand-edited one)."""
-    meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError(f"{path} is not an export's metadata (arrays or objects nested too deep)") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not an export's metadata (not a JSON object)")
     if meta.get("task", task) != task:
@@ -65,3 +68,28 @@ def check_text(text: str) -> None:
         raise UserError(f"{text!r} is not valid UTF-8") from None
     if len(text) > MAX_TEXT_CHARS:
         raise UserError(f"a text of {len(text):,} characters: at most {MAX_TEXT_CHARS:,}")
+
+
+# The metadata checked against the model it names: a hand-edited or mixed-up file is an error
+# here, not an IndexError or a LiteRT RESHAPE failure in the middle of decoding.
+def require_shape(what: str, details: dict, wanted: list) -> None:
+    shape = [int(n) for n in details["shape"]]
+    if shape != wanted:
+        raise ValueError(f"{what} has shape {shape}, the metadata says {wanted}")
+
+
+def require_tokens(meta: dict, path, key: str, size: int) -> None:
+    """`meta[key]` lists `size` strings: the model's tokens, one per id."""
+    tokens = meta[key]
+    if len(tokens) != size or not all(isinstance(t, str) for t in tokens):
+        raise ValueError(
+            f"{path}: '{key}' must list the model's {size:,} tokens as strings ({len(tokens):,} entries)"
+        )
+
+
+def require_ids(meta: dict, path, size: int, *keys: str) -> None:
+    """Each `meta[key]` is an id in [0, size)."""
+    for key in keys:
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
+            raise ValueError(f"{path}: '{key}' must be an id in [0, {size:,}), not {value!r}")

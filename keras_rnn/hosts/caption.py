@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from keras_rnn import UserError
+from keras_rnn.hosts import require_shape
 from keras_rnn.hosts.encoder_decoder import EncoderDecoderLiteRT, greedy_loop, join_words, run_host
 from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS
 
@@ -27,12 +28,16 @@ from keras_rnn.limits import MAX_CAPTION_TOKENS, MAX_IMAGE_PIXELS
 class CaptionLiteRT(EncoderDecoderLiteRT):
     REQUIRED = {"image_size": int, "vocab": list, "max_caption_len": int, "start_id": int, "end_id": int}
     STEP_INPUTS = {"token", "state", "memory"}
+    ENCODER_INPUT, WORDS, WORD_IDS = "image", "vocab", ("start_id", "end_id")
 
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
         super().__init__("caption", litert_dir, num_threads, quantized)
+        size = self.meta["image_size"]
+        require_shape("the encoder's image", self.encoder_input, [1, size, size, 3])
 
     def pixels(self, image_file) -> np.ndarray:
-        """An image file -> uint8 [1, S, S, 3] RGB."""
+        """An image file -> uint8 [1, S, S, 3] RGB; an animated GIF's first frame (Pillow decodes no
+        other; the SavedModel reads the same one), its size the canvas that frame needs."""
         from PIL import Image
 
         size = self.meta["image_size"]

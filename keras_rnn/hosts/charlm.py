@@ -21,8 +21,8 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_rnn import UserError, report_errors
-from keras_rnn.hosts import load_litert, read_metadata, require_signature
+from keras_rnn import UserError, command_line_text, report_errors
+from keras_rnn.hosts import load_litert, read_metadata, require_ids, require_signature, require_tokens
 from keras_rnn.limits import MAX_GENERATE_CHARS, MAX_PROMPT_CHARS
 
 
@@ -48,7 +48,11 @@ class CharLMLiteRT:
         # re-allocates tensors on every call, a large share of a small step's time).
         runner = self.interpreter.get_signature_runner("step")
         self.inputs = require_signature(runner, {"token", "state"}, f"{tflite_path}'s step", self.meta)
-        self.outputs = {name: d["index"] for name, d in runner.get_output_details().items()}
+        outputs = runner.get_output_details()
+        self.outputs = {name: d["index"] for name, d in outputs.items()}
+        ids = int(outputs["logits"]["shape"][-1])  # the unknown character (id 0), then `chars`
+        require_tokens(self.meta, metadata_path, "chars", ids - 1)
+        require_ids(self.meta, metadata_path, ids, "unknown_id")
         self.index = {c: i + 1 for i, c in enumerate(self.meta["chars"])}
         self.unknown = self.meta["unknown_id"]
 
@@ -107,7 +111,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        check_options(args.num_chars, args.temperature, args.top_k, args.prompt)
+        check_options(
+            args.num_chars, args.temperature, args.top_k, command_line_text(args.prompt, "--prompt")
+        )
         model = load_litert(CharLMLiteRT, args.tflite, args.metadata)
         print(
             args.prompt + model.generate(args.prompt, args.num_chars, args.temperature, args.top_k, args.seed)

@@ -12,7 +12,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_rnn import UserError, report_errors
-from keras_rnn.hosts import load_litert, read_metadata, require_signature
+from keras_rnn.hosts import load_litert, read_metadata, require_ids, require_signature, require_tokens
 
 # Copied from keras_rnn.data.tokens.DETOKENIZE (this file must not import TensorFlow;
 # a test checks that the two stay equal).
@@ -57,10 +57,14 @@ class EncoderDecoderLiteRT:
 
     REQUIRED: dict = {}  # metadata keys the host reads, and their types
     STEP_INPUTS: set = set()
+    ENCODER_INPUT = ""  # the encoder's one input
+    WORDS = ""  # the metadata's list of the decoder's output tokens (one per logit)
+    WORD_IDS: tuple = ()  # the metadata's ids of those tokens
 
     def __init__(self, name: str, litert_dir, num_threads: int = 1, quantized: bool = False):
         litert_dir = Path(litert_dir)
-        self.meta = read_metadata(litert_dir / f"{name}.json", name, {"state_size": int, **self.REQUIRED})
+        self.path = litert_dir / f"{name}.json"
+        self.meta = read_metadata(self.path, name, {"state_size": int, **self.REQUIRED})
         suffix = "_drq" if quantized else ""
         self.encoder = Interpreter(
             model_path=str(litert_dir / f"{name}_encoder{suffix}.tflite"), num_threads=num_threads
@@ -69,6 +73,16 @@ class EncoderDecoderLiteRT:
             model_path=str(litert_dir / f"{name}_decoder_step{suffix}.tflite"), num_threads=num_threads
         ).get_signature_runner("decoder_step")
         require_signature(self.step, self.STEP_INPUTS, f"{name}_decoder_step{suffix}.tflite", self.meta)
+        encoder_inputs = self.encoder.get_input_details()
+        if set(encoder_inputs) != {self.ENCODER_INPUT}:
+            raise ValueError(
+                f"{name}_encoder{suffix}.tflite takes {sorted(encoder_inputs)}, not ['{self.ENCODER_INPUT}']: "
+                "a model of another task?"
+            )
+        self.encoder_input = encoder_inputs[self.ENCODER_INPUT]
+        words = int(self.step.get_output_details()["logits"]["shape"][-1])
+        require_tokens(self.meta, self.path, self.WORDS, words)
+        require_ids(self.meta, self.path, words, *self.WORD_IDS)
 
 
 def run_host(args, host_cls, answer, max_length_limit: int) -> int:

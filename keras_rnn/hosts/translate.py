@@ -16,7 +16,9 @@ import sys
 
 import numpy as np
 
+from keras_rnn import command_line_text
 from keras_rnn.data.subword_py import SubwordTokenizerPy, SubwordVocabulary
+from keras_rnn.hosts import require_ids, require_shape
 from keras_rnn.hosts.encoder_decoder import EncoderDecoderLiteRT, greedy_loop, join_words, run_host, tokenize
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
 
@@ -30,9 +32,23 @@ class TranslateLiteRT(EncoderDecoderLiteRT):
         "max_source_len": int,
     }
     STEP_INPUTS = {"token", "state", "memory", "mask"}
+    ENCODER_INPUT, WORDS, WORD_IDS = "source", "target_vocab", ("target_start_id", "target_end_id")
 
     def __init__(self, litert_dir, num_threads: int = 1, quantized: bool = False):
         super().__init__("translate", litert_dir, num_threads, quantized)
+        length = self.meta["source_length"]
+        require_shape("the encoder's source", self.encoder_input, [1, length])
+        if not 0 < self.meta["max_source_len"] < length:  # the tokens, then <end>
+            raise ValueError(
+                f"{self.path}: 'max_source_len' must be in [1, {length - 1}] (source_length - 1)"
+            )
+        require_ids(self.meta, self.path, len(self.meta["source_vocab"]), "unknown_id", "source_end_id")
+        probe = np.zeros([1, length], np.int32)
+        probe[0, 0] = len(self.meta["source_vocab"]) - 1  # the largest id the metadata can give
+        try:
+            self.encoder(source=probe)
+        except RuntimeError:
+            raise ValueError(f"{self.path}: 'source_vocab' has more tokens than the encoder knows") from None
         self.level, self.lowercase = self.meta["level"], self.meta.get("lowercase", True)
         if self.level == "subword":  # the SavedModel's subword tokenizer, in plain Python
             self.source_tokenizer = SubwordTokenizerPy(
@@ -98,7 +114,9 @@ def main(argv=None) -> int:
     return run_host(
         args,
         TranslateLiteRT,
-        lambda model, sentence: model.translate(sentence, args.max_length),
+        lambda model, sentence: model.translate(
+            command_line_text(sentence, f"{sentence!r}"), args.max_length
+        ),
         MAX_OUTPUT_TOKENS,
     )
 

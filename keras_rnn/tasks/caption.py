@@ -199,7 +199,7 @@ class CaptionServing(EncoderDecoderServing):
         size = self.cfg.image_size
 
         def one(data):
-            return resize(tf.io.decode_image(data, channels=3, expand_animations=False), size)
+            return resize(caption_data.decode_image(data), size)
 
         return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
 

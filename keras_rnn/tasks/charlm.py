@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_rnn import UserError, decoding
+from keras_rnn import UserError, command_line_text, decoding
 from keras_rnn import config as config_lib
 from keras_rnn.callbacks import ResetStates
 from keras_rnn.config import TrainConfig, option
@@ -190,8 +190,10 @@ class CharLMServing(tf.Module):
                 tf.debugging.assert_less_equal(
                     num_chars, MAX_GENERATE_CHARS, message=f"num_chars must be <= {MAX_GENERATE_CHARS}"
                 ),
-                tf.debugging.assert_positive(
-                    temperature, message="temperature must be > 0 (use top_k=1 for greedy)"
+                tf.debugging.assert_equal(
+                    tf.math.is_finite(temperature) & (temperature > 0),
+                    True,
+                    message="temperature must be finite and > 0 (use top_k=1 for greedy)",
                 ),
                 tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no top-k filter)"),
                 tf.debugging.assert_less_equal(
@@ -411,8 +413,11 @@ class CharLMTask(Task):
     def predict(self, run: Run, args) -> None:
         """Print the prompt and its continuation, sampled by the same in-graph sampler as the
         exported `generate` (the same seed gives the same text as the served model)."""
-        if args.num_chars <= 0 or args.temperature <= 0 or args.top_k < 0:
-            raise UserError("need --num-chars > 0, --temperature > 0 and --top-k >= 0 (--top-k 1 is greedy)")
+        if args.num_chars <= 0 or not 0 < args.temperature < math.inf or args.top_k < 0:
+            raise UserError(
+                "need --num-chars > 0, a finite --temperature > 0 and --top-k >= 0 (--top-k 1 is greedy)"
+            )
+        command_line_text(args.prompt, "--prompt")
         if args.num_chars > MAX_GENERATE_CHARS or len(args.prompt) > MAX_PROMPT_CHARS:
             raise UserError(
                 f"need --num-chars <= {MAX_GENERATE_CHARS:,} and a --prompt of at most "

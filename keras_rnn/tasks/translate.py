@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_rnn import UserError, metrics, plots
+from keras_rnn import UserError, command_line_text, metrics, plots
 from keras_rnn import config as config_lib
 from keras_rnn.config import TrainConfig, option
 from keras_rnn.data.tokens import END, PAD_ID, tokenize
@@ -442,7 +442,10 @@ class TranslateTask(Task):
             for sentence, path in zip(args.sentences, write_heatmaps(module, args.sentences, directory)):
                 print(f"attention map of {sentence!r}: {path}")
 
-        ed.predict(module, args, args.sentences, lambda: tf.constant(args.sentences), answer, draw_maps)
+        def read():
+            return tf.constant([command_line_text(s, f"the sentence {s!r}") for s in args.sentences])
+
+        ed.predict(module, args, args.sentences, read, answer, draw_maps)
 
 
 TASK = TranslateTask()
