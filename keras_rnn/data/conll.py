@@ -24,6 +24,7 @@ class TaggedText:
     tags: list[list[str]]
     source: str = ""
     lines: list[int] = field(default_factory=list)  # the line each sequence starts on
+    tag_names: list[str] | None = None  # a named set's tags (its ClassLabel's names), seen or not
 
     def __len__(self) -> int:
         return len(self.words)
@@ -82,7 +83,8 @@ def read_conll(path) -> TaggedText:
 
 
 def tag_set(data: TaggedText) -> list[str]:
-    return sorted({tag for tags in data.tags for tag in tags})
+    """The run's tags: a named set's own list, else the tags training holds, sorted."""
+    return list(data.tag_names) if data.tag_names else sorted({tag for tags in data.tags for tag in tags})
 
 
 def check_tags(data: TaggedText, training: TaggedText) -> None:

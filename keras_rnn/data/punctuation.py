@@ -50,6 +50,11 @@ def parts(tag: str) -> tuple[str, str]:
     return punct, case if case in CASES else "lower"
 
 
+def is_scheme(tags: list[str]) -> bool:
+    """Whether a run's tags are this PUNCT/CASE scheme (else, e.g. NER tags, nothing is restored)."""
+    return all("/" in t and parts(t)[0] in PUNCTUATION and t.partition("/")[2] in CASES for t in tags)
+
+
 def case_of(word: str) -> str:
     if tokens_py.lower(word) == word:
         return "lower"
@@ -241,3 +246,30 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+OUTSIDE = "O"
+
+
+def token_scores(predicted: list[str], truth: list[str], tags: list[str]) -> dict:
+    """Scores of tags outside the PUNCT/CASE scheme (NER, part of speech): `f1` is the micro F1
+    per word over every tag but the "outside" tag `O` (over all tags when there is none): a word
+    counts as found when its true tag t != O is predicted; a predicted t != O on a word whose true
+    tag differs is a false positive. Per word, not per entity span (CoNLL's scorer counts spans)."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"{len(predicted)} predicted tags for {len(truth)} words")
+    counted = [t for t in tags if t != OUTSIDE]
+    tp = sum(p == t and t in counted for p, t in zip(predicted, truth))
+    fp = sum(p in counted and p != t for p, t in zip(predicted, truth))
+    fn = sum(t in counted and p != t for p, t in zip(predicted, truth))
+    overall = prf(tp, fp, fn)
+    return {
+        "words": len(truth),
+        "f1": overall["f1"],
+        "precision": overall["precision"],
+        "recall": overall["recall"],
+        "f1_excludes": [OUTSIDE] if OUTSIDE in tags else [],
+        "tag_accuracy": sum(p == t for p, t in zip(predicted, truth)) / max(1, len(truth)),
+        "tags": per_class(predicted, truth, tags),
+        "tag_confusion": confusion(predicted, truth, tags),
+    }

@@ -1,8 +1,10 @@
 """Tagged sequences as a tagger reads them (`--task tag`): the splits, the run's vocabulary, the
 words of a served text, and the tf.data pipeline.
 
-- `load_splits`: training, validation (a seeded 10% of training without `--validation-file`)
-  and test sequences, read by `keras_rnn.data.conll`, every held-out tag seen in training;
+- `load_splits`: training, validation (a seeded 10% of training without `--validation-file`
+  or a named set's validation split) and test sequences, read by `keras_rnn.data.conll` or, with
+  `--dataset`, from tensorflow-datasets (`keras_rnn.data.tfds_sets.tagged_splits`), every
+  held-out tag one of training's;
 - `TagVocabulary`: what a run keeps in vocab.json: the tags, the words (the most frequent,
   seen at least `--min-count` times: the rest share the unknown id, so it is trained), and the
   words' last three characters, the fallback that tells unknown words apart (`-eth`, `-ing`);
@@ -39,14 +41,25 @@ class Splits:
 
 
 def load_splits(cfg) -> Splits:
-    if not cfg.train_file:
-        raise UserError("--task tag needs --train-file (CoNLL: token<TAB>tag per line; see docs/tag.md)")
-    train = conll.read_conll(cfg.train_file)
-    if cfg.validation_file:
-        validation = conll.read_conll(cfg.validation_file)
+    """From CoNLL files, or `--dataset`, a tensorflow-datasets set (`keras_rnn.data.tfds_sets`)."""
+    if cfg.dataset and cfg.train_file:
+        raise UserError("give either --train-file or --dataset, not both")
+    if not cfg.train_file and not cfg.dataset:
+        raise UserError(
+            "--task tag needs --train-file (CoNLL: token<TAB>tag per line) or --dataset (a "
+            "tensorflow-datasets set, e.g. conll2003); see docs/tag.md"
+        )
+    named = {}
+    if cfg.dataset:
+        from keras_rnn.data.tfds_sets import tagged_splits
+
+        named = tagged_splits(cfg.dataset, cfg.token_feature, cfg.tag_feature, cfg.tfds_data_dir)
+    train = named["train"] if named else conll.read_conll(cfg.train_file)
+    if cfg.validation_file or "validation" in named:
+        validation = conll.read_conll(cfg.validation_file) if cfg.validation_file else named["validation"]
     else:
         train, validation = conll.hold_out(train, VALIDATION_FRACTION, config_lib.data_seed(cfg))
-    test = conll.read_conll(cfg.test_file) if cfg.test_file else None
+    test = conll.read_conll(cfg.test_file) if cfg.test_file else named.get("test")
     for held in (validation, test):
         if held is not None:
             conll.check_tags(held, train)

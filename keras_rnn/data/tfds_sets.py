@@ -49,3 +49,59 @@ def split_names(builder) -> list[str]:
     does not list them yet, as under `tfds.testing.mock_data`)."""
     order = {"train": 0, "validation": 1, "test": 2}
     return sorted(builder.info.splits or order, key=lambda s: order.get(s, 3))
+
+
+def tagged_splits(name: str, token_feature: str, tag_feature: str, data_dir: str | None = None):
+    """{split: TaggedText} of a `tensorflow-datasets` sequence-labelling set (e.g. conll2003:
+    `tokens` and `ner`, `pos` or `chunks`): `token_feature` a Sequence of Text, `tag_feature` a
+    Sequence of ClassLabel, tags as the ClassLabel's names (all of them, in its order: the run's
+    tags). A `dev` split is the validation split. Sequences whose token and tag counts differ,
+    empty ones and ones over MAX_TAG_WORDS are skipped and counted."""
+    import tensorflow_datasets as tfds
+
+    from keras_rnn.data.conll import TaggedText
+    from keras_rnn.limits import MAX_TAG_WORDS
+
+    builder = prepared_builder(name, data_dir=data_dir)
+    features = dict(builder.info.features.items())
+    tokens, tags = features.get(token_feature), features.get(tag_feature)
+
+    def inner(feature):
+        return feature.feature if isinstance(feature, tfds.features.Sequence) else None
+
+    if not isinstance(inner(tokens), tfds.features.Text) or not isinstance(
+        inner(tags), tfds.features.ClassLabel
+    ):
+        raise UserError(
+            f"tensorflow-datasets '{name}' has no sequence of texts --token-feature {token_feature!r} and "
+            f"sequence of ClassLabels --tag-feature {tag_feature!r} (its features: {', '.join(features)})"
+        )
+    names = list(inner(tags).names)
+    splits = split_names(builder)
+    if "train" not in splits:
+        raise UserError(f"tensorflow-datasets '{name}' has no train split (it has {', '.join(splits)})")
+
+    def read(split):
+        out, skipped = TaggedText([], [], f"tensorflow-datasets {name} {split}", tag_names=names), 0
+        for number, example in enumerate(tfds.as_numpy(builder.as_dataset(split=split)), 1):
+            words = [w.decode("utf-8").strip() for w in example[token_feature]]
+            ids = example[tag_feature]
+            if not words or len(words) != len(ids) or len(words) > MAX_TAG_WORDS or not all(words):
+                skipped += 1
+                continue
+            out.words.append(words)
+            out.tags.append([names[int(i)] for i in ids])
+            out.lines.append(number)
+        if skipped:
+            print(f"{out.source}: skipped {skipped} sequence(s): empty, over {MAX_TAG_WORDS:,} words, or "
+                  "token and tag counts differing")  # fmt: skip
+        if not out.words:
+            raise UserError(f"{out.source} holds no usable sequence")
+        return out
+
+    found = {"train": read("train")}
+    for split, held in (("validation", ("validation", "dev")), ("test", ("test",))):
+        available = [s for s in held if s in splits]
+        if available:
+            found[split] = read(available[0])
+    return found

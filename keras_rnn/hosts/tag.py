@@ -10,7 +10,8 @@ tags are the SavedModel's (tests check); texts with more words than the fixed le
     python -m keras_rnn.hosts.tag saved_models/litert/tag/1/tag_tag.tflite \\
         saved_models/litert/tag/1/tag.json "and god said let there be light"
 
-prints `text<TAB>restored text<TAB>tags` per text (the tags space-separated).
+prints `text<TAB>restored text<TAB>tags` per text (the tags space-separated; tags outside the
+punctuation scheme, e.g. NER, restore nothing: the text itself).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
         model = load_litert(TagLiteRT, args.tflite, args.metadata)
         answers = [model.tag(text) for text in args.texts]  # every text checked before the first answer
         for text, (words, tags) in zip(args.texts, answers):
-            print(f"{text}\t{punctuation.restore(words, tags)}\t{' '.join(tags)}")
+            restored = punctuation.restore(words, tags) if punctuation.is_scheme(model.tags) else text
+            print(f"{text}\t{restored}\t{' '.join(tags)}")
 
     return report_errors(run, also=(OSError,))
 

@@ -4,15 +4,17 @@ follows it and its capitals (`keras_rnn.data.punctuation` makes such files from 
 Reading order: config -> model -> serving -> evaluation -> task.
 
 - Data (`keras_rnn.data.conll`, `keras_rnn.data.tagging`): CoNLL files (`token<TAB>tag`, a blank
-  line between sequences); without `--validation-file` a seeded 10% of training picks the
-  checkpoint; the test sequences are scored once, with the best checkpoint.
+  line between sequences), or `--dataset`, a tensorflow-datasets set (`--token-feature`,
+  `--tag-feature`: conll2003's `tokens` and `ner`); without a validation file or split a seeded
+  10% of training picks the checkpoint; the test sequences are scored once, with the best checkpoint.
 - `--model rnn`: word embedding beside an embedding of the word's last three characters (the
   fallback for words outside the vocabulary) -> stacked GRU / LSTM / Elman / lecture cells,
   bidirectional by default (`--no-bidirectional`: left context only), masked by the lengths ->
   a softmax per step. `--model window`: the same embeddings -> `--layers` 1-D convolutions of
   `--window` words (no recurrence: each tag sees a fixed window), the benchmark's peer.
 - Loss: cross-entropy per real word (the padding weighs 0); the checkpoint is picked by the
-  validation punctuation F1 (`keras_rnn.data.punctuation.scores`).
+  validation punctuation F1 (`keras_rnn.data.punctuation.scores`); for tags outside the
+  punctuation scheme (NER) the micro F1 over every tag but `O` (`punctuation.token_scores`).
 - Served: the `tag` signature, text -> tags [B, words] and the restored text; LiteRT: the same
   model at a fixed length (twice the longest training sequence), builtin ops only.
 """
@@ -54,6 +56,19 @@ class Config(TrainConfig):
         None, "held-out CoNLL sequences that pick the checkpoint (default: a seeded 10% of --train-file)"
     )
     test_file: str | None = option(None, "held-out CoNLL sequences scored once with the best checkpoint")
+    dataset: str | None = option(
+        None,
+        "a tensorflow-datasets sequence-labelling set, e.g. conll2003: its train, validation (or dev) "
+        "and test splits (downloaded once, when online)",
+    )
+    tfds_data_dir: str | None = option(
+        None, "where tensorflow-datasets keeps --dataset (default ~/tensorflow_datasets)"
+    )
+    token_feature: str = option("tokens", "--dataset: the feature holding the words (a sequence of texts)")
+    tag_feature: str = option(
+        "ner",
+        "--dataset: the feature holding the tags to learn (a sequence of ClassLabels; conll2003: ner, pos, chunks)",
+    )
     model: str = option(
         "rnn",
         "rnn (a recurrent stack) or window (1-D convolutions over --window words)",
@@ -118,6 +133,7 @@ class TagServing(tf.Module):
         self.model, self.vocab, self.cfg = model, vocab, cfg
         self.ids = TagIds(vocab)
         self.tags = tf.constant(vocab.tags)
+        self.restores = punctuation.is_scheme(vocab.tags)  # else (NER tags) `restored` is the text itself
         split = [punctuation.parts(tag) for tag in vocab.tags]
         self.marks = tf.constant([punctuation.WRITTEN.get(p, "") for p, _ in split])
         self.cases = tf.constant([punctuation.CASES.index(c) for _, c in split], tf.int32)
@@ -149,7 +165,10 @@ class TagServing(tf.Module):
         inputs = [tf.concat([ids.to_tensor(0), pad], axis=1) for ids in (word_ids, suffix_ids)]
         best = tf.argmax(self.model([*inputs, lengths], training=False), axis=-1, output_type=tf.int32)
         best = tf.RaggedTensor.from_tensor(best, lengths=lengths)
-        restored = tf.strings.reduce_join(self.restored_words(words, best), axis=1, separator=" ")
+        if self.restores:
+            restored = tf.strings.reduce_join(self.restored_words(words, best), axis=1, separator=" ")
+        else:
+            restored = tf.identity(text)
         return {"tags": tf.gather(self.tags, best).to_tensor(""), "restored": restored}
 
     def restored_words(self, words: tf.RaggedTensor, best: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -192,14 +211,16 @@ def predicted_tags(model: keras.Model, vocab: TagVocabulary, data: TaggedText) -
 
 
 def evaluate(model: keras.Model, vocab: TagVocabulary, data: TaggedText) -> dict:
-    predicted = predicted_tags(model, vocab, data)
-    return punctuation.scores(sum(predicted, []), sum(data.tags, []), vocab.tags)
+    predicted, truth = sum(predicted_tags(model, vocab, data), []), sum(data.tags, [])
+    if punctuation.is_scheme(vocab.tags):
+        return punctuation.scores(predicted, truth, vocab.tags)
+    return punctuation.token_scores(predicted, truth, vocab.tags)
 
 
 def headline(found: dict) -> dict:
     """The numbers logged per epoch and printed."""
     keys = ("f1", "capitalisation_accuracy", "tag_accuracy")
-    return {k: found[k] for k in keys}
+    return {k: found[k] for k in keys if k in found}
 
 
 # ---------------------------------------------------------------- the task interface
@@ -223,7 +244,7 @@ class TagTask(Task):
 
         def test(best: keras.Model) -> dict:
             if splits.test is None:
-                return {"test_sequences": 0, "test_note": "no --test-file: no test scores"}
+                return {"test_sequences": 0, "test_note": "no --test-file or test split: no test scores"}
             found = evaluate(best, vocab, splits.test)
             print(f"test: {format_scores(headline(found), 4)}")
             return {"test_sequences": len(splits.test), **{f"test_{k}": v for k, v in found.items()}}
@@ -268,18 +289,22 @@ class TagTask(Task):
 
     def add_predict_arguments(self, parser) -> None:
         parser.add_argument(
-            "texts", nargs="+", help="texts to punctuate and capitalise (words separated by spaces)"
+            "texts", nargs="+", help="texts to tag: punctuate and capitalise (words separated by spaces)"
         )
 
     def predict(self, run: Run, args) -> None:
-        """Print `text<TAB>restored text` per text."""
+        """Print `text<TAB>restored text` per text (tags outside the punctuation scheme: `text<TAB>tags`)."""
         for text in args.texts:
             if len(text) > MAX_TEXT_CHARS or len(punctuation.words_of(text)) > MAX_TAG_WORDS:
                 raise UserError(
                     f"texts hold at most {MAX_TEXT_CHARS:,} characters and {MAX_TAG_WORDS:,} words"
                 )
-        answer = tf.function(TagServing(run.model, run.vocab, run.config).tag)(tf.constant(args.texts))
-        print_answers(args.texts, answer["restored"].numpy())
+        module = TagServing(run.model, run.vocab, run.config)
+        answer = tf.function(module.tag)(tf.constant(args.texts))
+        if module.restores:
+            print_answers(args.texts, answer["restored"].numpy())
+        else:
+            print_answers(args.texts, [b" ".join(t for t in tags if t) for tags in answer["tags"].numpy()])
 
 
 TASK = TagTask()
