@@ -38,7 +38,11 @@ NER = [
 def mock_conll2003(self, split, **kwargs):
     """Sentences of people, places and other words (tags by the word), 60 a split."""
     rng = random.Random(split)
-    tagged = {**{w: "B-PER" for w in PEOPLE}, **{w: "B-LOC" for w in PLACES}, **{w: "O" for w in OTHERS}}
+    tagged = {
+        **dict.fromkeys(PEOPLE, "B-PER"),
+        **dict.fromkeys(PLACES, "B-LOC"),
+        **dict.fromkeys(OTHERS, "O"),
+    }
 
     def example():
         words = [rng.choice(PEOPLE), rng.choice(OTHERS[:2]), *rng.sample(OTHERS[2:], 1), rng.choice(PLACES)]
