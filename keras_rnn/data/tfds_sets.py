@@ -7,8 +7,9 @@ from pathlib import Path
 from keras_rnn import UserError
 
 
-def prepared_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None):
-    """The tfds builder of `name`, prepared (downloads when online; `manual_dir` builds offline)."""
+def prepared_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None, check=None):
+    """The tfds builder of `name`, prepared (downloads when online; `manual_dir` builds offline);
+    `check(builder)` refuses a set from its info before anything is downloaded."""
     import tensorflow as tf  # noqa: F401  (tensorflow before tensorflow_datasets)
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core.download import download_manager
@@ -21,6 +22,8 @@ def prepared_builder(name: str, data_dir: str | None = None, manual_dir: str | N
             f"unknown tensorflow-datasets set {name!r} ({first}): see "
             "https://www.tensorflow.org/datasets/catalog for the names"
         ) from None
+    if check is not None:
+        check(builder)
     if manual_dir is not None and not Path(manual_dir).is_dir():
         raise UserError(
             f"--tfds-manual-dir {manual_dir} is not a directory: give the folder holding the "
@@ -62,21 +65,21 @@ def tagged_splits(name: str, token_feature: str, tag_feature: str, data_dir: str
     from keras_rnn.data.conll import TaggedText
     from keras_rnn.limits import MAX_TAG_WORDS
 
-    builder = prepared_builder(name, data_dir=data_dir)
-    features = dict(builder.info.features.items())
-    tokens, tags = features.get(token_feature), features.get(tag_feature)
-
-    def inner(feature):
+    def inner(builder, key):
+        feature = dict(builder.info.features.items()).get(key)  # a FeaturesDict has no .get
         return feature.feature if isinstance(feature, tfds.features.Sequence) else None
 
-    if not isinstance(inner(tokens), tfds.features.Text) or not isinstance(
-        inner(tags), tfds.features.ClassLabel
-    ):
-        raise UserError(
-            f"tensorflow-datasets '{name}' has no sequence of texts --token-feature {token_feature!r} and "
-            f"sequence of ClassLabels --tag-feature {tag_feature!r} (its features: {', '.join(features)})"
-        )
-    names = list(inner(tags).names)
+    def check(builder):
+        words, tags = inner(builder, token_feature), inner(builder, tag_feature)
+        if not isinstance(words, tfds.features.Text) or not isinstance(tags, tfds.features.ClassLabel):
+            raise UserError(
+                f"tensorflow-datasets '{name}' has no sequence of texts --token-feature {token_feature!r} "
+                f"and sequence of ClassLabels --tag-feature {tag_feature!r} (its features: "
+                f"{', '.join(builder.info.features)})"
+            )
+
+    builder = prepared_builder(name, data_dir=data_dir, check=check)
+    names = list(inner(builder, tag_feature).names)
     splits = split_names(builder)
     if "train" not in splits:
         raise UserError(f"tensorflow-datasets '{name}' has no train split (it has {', '.join(splits)})")
