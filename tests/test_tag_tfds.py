@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras_rnn import UserError
 from keras_rnn.data import punctuation, tagging
 from keras_rnn.tasks import tag
-from tests.export_harness import serve
+from tests.export_harness import run_without_tensorflow, serve
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
@@ -92,6 +92,13 @@ def test_a_tfds_ner_set_trains_scores_without_o_exports_and_serves_class_names(n
     answer = serve(exported["savedmodel"], {"signature_name": "tag", "inputs": {"text": texts}})
     assert answer["tags"] == [["B-PER", "O", "B-LOC", ""], ["O", "O", "B-PER", "O"]]
     assert answer["restored"] == texts  # NER tags restore nothing: the text itself
+    code = "from keras_rnn.hosts.tag import main\nassert main({!r}) == 0"
+    tflite, metadata = exported["metadata"].parent / "tag_tag.tflite", exported["metadata"]
+    lines = run_without_tensorflow(code.format([str(tflite), str(metadata), *texts]))
+    assert lines.split("\n") == [
+        "John saw Rome\tJohn saw Rome\tB-PER O B-LOC",
+        "the city Mary left\tthe city Mary left\tO O B-PER O",
+    ]
 
 
 def test_token_scores_count_every_tag_but_o():
