@@ -19,12 +19,18 @@ from keras_rnn.lectures import EXPERIMENTS, load  # noqa: E402
 THREADS = 1
 
 
-def fix_threads() -> None:
-    """Before any TensorFlow op runs: one intra-op thread, deterministic kernels."""
+def fix_threads() -> int:
+    """Before any TensorFlow op runs: one intra-op thread, deterministic kernels. Returns the
+    intra-op thread count in effect: a caller that ran TensorFlow before (main() called in-process)
+    keeps its own (0: TensorFlow's default, one per core), and the JSON says so."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    except RuntimeError:  # "cannot be modified after initialization"
+        pass
     tf.config.experimental.enable_op_determinism()
+    return tf.config.threading.get_intra_op_parallelism_threads()
 
 
 def main(argv=None) -> int:
@@ -50,13 +56,13 @@ def main(argv=None) -> int:
         module.add_arguments(parser)
         args = parser.parse_args(argv[1:])
         out = output_directory(args.out, "--out")
-        fix_threads()
+        threads = fix_threads()
         numbers = module.run(args, out)
         settings = {key: value for key, value in vars(args).items() if key != "out"}  # defaults filled in
         results = {
             "lecture": name,
             "hyper_parameters": {**settings, **getattr(module, "FIXED", {})},
-            "threads": {"intra_op": THREADS, "op_determinism": True},
+            "threads": {"intra_op": threads, "op_determinism": True},
             **numbers,
         }
         (out / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
