@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,10 +26,8 @@ def fix_threads() -> int:
     keeps its own (0: TensorFlow's default, one per core), and the JSON says so."""
     import tensorflow as tf
 
-    try:
+    with contextlib.suppress(RuntimeError):  # "cannot be modified after initialization"
         tf.config.threading.set_intra_op_parallelism_threads(THREADS)
-    except RuntimeError:  # "cannot be modified after initialization"
-        pass
     tf.config.experimental.enable_op_determinism()
     return tf.config.threading.get_intra_op_parallelism_threads()
 
