@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import save  # noqa: E402
+from benchmarks.common import run_python, save  # noqa: E402
 from keras_rnn.data import labelled  # noqa: E402
 
 VARIANTS = {"rnn_defaults": "", "esn": "--model esn"}
@@ -46,20 +45,11 @@ print(json.dumps([label.decode() for label in out["label"].numpy()]))
 """
 
 
-def run(args: list, timeout=3600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode:
-        raise SystemExit(f"{args[:3]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return proc
-
-
 def ours(name: str, options: str, train: str, test: str, seed: int, work: Path, check_export: bool) -> dict:
     run_dir = work / f"{name}-{seed}"
     started = time.perf_counter()
     command = ["train.py", "--task", "classify", "--train-file", train, "--test-file", test, "--seed", seed]
-    run([*command, *shlex.split(options), "--run-dir", run_dir])
+    run_python([*command, *shlex.split(options), "--run-dir", run_dir])
     seconds = time.perf_counter() - started
     metrics = json.loads((run_dir / "metrics.json").read_text())
     result = {
@@ -71,7 +61,7 @@ def ours(name: str, options: str, train: str, test: str, seed: int, work: Path, 
         "best_epoch": metrics.get("best_epoch"),
     }
     if check_export:
-        run(
+        run_python(
             [
                 "export.py",
                 "--task",
@@ -91,7 +81,7 @@ def ours(name: str, options: str, train: str, test: str, seed: int, work: Path, 
         np.save(work / "series.npy", series)
         np.save(work / "lengths.npy", data.lengths.astype(np.int32))
         served = json.loads(
-            run(["-c", SERVE, version, work / "series.npy", work / "lengths.npy"])
+            run_python(["-c", SERVE, version, work / "series.npy", work / "lengths.npy"])
             .stdout.strip()
             .splitlines()[-1]
         )

@@ -7,11 +7,24 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
+
+
+def run_python(args: list, timeout: float = 7200) -> subprocess.CompletedProcess:
+    """`python ARGS` in the project directory, its output captured; a failure ends the benchmark
+    with the command's last output."""
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode:
+        raise SystemExit(f"{args[:3]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc
 
 
 def machine() -> dict:

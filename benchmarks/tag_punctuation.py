@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import save  # noqa: E402
+from benchmarks.common import run_python, save  # noqa: E402
 from keras_rnn.data import conll, punctuation  # noqa: E402
 
 VARIANTS = {
@@ -53,15 +52,6 @@ for i in range(0, len(texts), 256):
     out += [t.decode("utf-8") for t in tag(text=tf.constant(texts[i : i + 256]))["restored"].numpy()]
 print(json.dumps(out))
 """
-
-
-def run(args: list, timeout=7200) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode:
-        raise SystemExit(f"{args[:3]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return proc
 
 
 def headline(found: dict) -> dict:
@@ -87,7 +77,7 @@ def neural(name: str, options: list, files: Path, minutes: float, work: Path) ->
         *options,
     ]  # fmt: skip
     started = time.perf_counter()
-    run([*command, "--run-dir", run_dir])
+    run_python([*command, "--run-dir", run_dir])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     from keras_rnn.tasks import tag
 
@@ -106,11 +96,13 @@ def neural(name: str, options: list, files: Path, minutes: float, work: Path) ->
 
 def served_check(run_dir: Path, test: conll.TaggedText, metrics_f1: float, work: Path) -> dict:
     """Export the run; score the SavedModel's restored test verses (tags read back from the text)."""
-    run(["export.py", "--task", "tag", "--run-dir", run_dir, "--out", work / "exported", "--no-sample"])
+    run_python(
+        ["export.py", "--task", "tag", "--run-dir", run_dir, "--out", work / "exported", "--no-sample"]
+    )
     texts = work / "texts.json"
     texts.write_text(json.dumps(test.texts), encoding="utf-8")
     restored = json.loads(
-        run(["-c", SERVE, work / "exported" / "tag" / "1", texts]).stdout.strip().splitlines()[-1]
+        run_python(["-c", SERVE, work / "exported" / "tag" / "1", texts]).stdout.strip().splitlines()[-1]
     )
     predicted = [tag for text in restored for _, tag in punctuation.tagged(text)]
     found = punctuation.scores(predicted, sum(test.tags, []))

@@ -157,19 +157,24 @@ def translate_exported(translate_run, tmp_path_factory) -> tuple[Path, Path]:
     return out / "translate" / "1", out / "litert" / "translate" / "1"
 
 
+def trained_and_exported(tmp_path_factory, task: str, train_args: list) -> tuple[Path, Path, Path]:
+    """`train.py` then `export.py` of `task`, once per session: (run, SavedModel version, LiteRT
+    version) directories."""
+
+    def build(root):
+        run_cli("train.py", "--task", task, "--run-dir", root / "run", *train_args)
+        run_cli("export.py", "--task", task, "--run-dir", root / "run", "--out", root / "out", "--no-sample")
+
+    root = built_once(tmp_path_factory, task, build)
+    return root / "run", root / "out" / task / "1", root / "out" / "litert" / task / "1"
+
+
 @pytest.fixture(scope="session")
 def caption_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(run, SavedModel version, LiteRT version) directories."""
     from tests.test_caption import TRAIN_ARGS as CAPTION_ARGS
 
-    def build(root):
-        run_cli("train.py", "--task", "caption", "--run-dir", root / "run", *CAPTION_ARGS)
-        run_cli(
-            "export.py", "--task", "caption", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
-        )
-
-    root = built_once(tmp_path_factory, "caption", build)
-    return root / "run", root / "out" / "caption" / "1", root / "out" / "litert" / "caption" / "1"
+    return trained_and_exported(tmp_path_factory, "caption", CAPTION_ARGS)
 
 
 @pytest.fixture(scope="session")
@@ -195,14 +200,7 @@ def classify_exported(tmp_path_factory) -> tuple[Path, Path, Path]:
     LiteRT version) directories."""
     from tests.test_classify import TRAIN_ARGS as CLASSIFY_ARGS
 
-    def build(root):
-        run_cli("train.py", "--task", "classify", "--run-dir", root / "run", *CLASSIFY_ARGS)
-        run_cli(
-            "export.py", "--task", "classify", "--run-dir", root / "run", "--out", root / "out", "--no-sample"
-        )
-
-    root = built_once(tmp_path_factory, "classify", build)
-    return root / "run", root / "out" / "classify" / "1", root / "out" / "litert" / "classify" / "1"
+    return trained_and_exported(tmp_path_factory, "classify", CLASSIFY_ARGS)
 
 
 @pytest.fixture(scope="session")
