@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from keras_rnn import UserError
+from keras_rnn import UserError, command_line_text
 
 
 def load_litert(host_cls, *args, **kwargs):
@@ -62,10 +62,7 @@ def check_text(text: str) -> None:
     bytes), or over `limits.MAX_TEXT_CHARS` characters."""
     from keras_rnn.limits import MAX_TEXT_CHARS
 
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UserError(f"{text!r} is not valid UTF-8") from None
+    command_line_text(text, f"the text {text!r}")
     if len(text) > MAX_TEXT_CHARS:
         raise UserError(f"a text of {len(text):,} characters: at most {MAX_TEXT_CHARS:,}")
 
