@@ -42,6 +42,7 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "cpu": cpu,
         "gpus": len(tf.config.list_physical_devices("GPU")),
+        "load_average_1_5_15_min": [round(v, 2) for v in os.getloadavg()],  # when saved: a busy machine?
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
     }

@@ -192,8 +192,9 @@ def main():
                 "sequences_and_words": counts,
             },
             "minutes_per_neural_model": args.minutes,
-            "note": "2 CPU cores shared with other jobs (other helpers' trainings and tests ran at the "
-            "same time): equal wall clock, not equal compute",
+            "note": "equal wall clock for the neural models, not equal compute (the recurrence steps "
+            "word by word, the convolutions do not); machine.load_average: the load as the results "
+            "were saved",
             "targets": {**targets, "wanted": "bidirectional >= crf + 0.05 and >= one_directional + 0.05"},
             "results": results,
         },
