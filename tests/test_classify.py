@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from keras_rnn.data import series as series_data
-from keras_rnn.layers.sequence import ESNClassifier, ReverseSteps, SequencePooling, StepMask
+from keras_rnn.layers.sequence import ESNClassifier, ReverseSteps, SequencePooling, StepMask, TimeWarp
 from keras_rnn.tasks import classify
 from tests.export_harness import assert_builtin_ops_only, serve
 from tests.layer_harness import check_layer
@@ -49,6 +49,19 @@ def test_reverse_steps_through_the_harness_and_within_the_lengths(tmp_path):
     x = np.arange(2 * 4, dtype=np.float32).reshape(2, 4, 1)
     mask = StepMask()([x, np.array([3, 1])])
     assert ReverseSteps()(x, mask=mask).numpy()[..., 0].tolist() == [[2, 1, 0, 3], [4, 5, 6, 7]]
+
+
+def test_time_warp_through_the_harness_and_only_in_training(tmp_path):
+    check_layer(lambda: TimeWarp(0.5, seed=3), (2, 5, 3), (2, 5, 3), tmp_path)  # inference: identity
+    x = np.arange(3 * 6, dtype=np.float32).reshape(3, 6, 1)
+    x[1, 3:] = 0
+    mask = StepMask()([x, np.array([6, 3, 1])])
+    warped = TimeWarp(0.9, seed=1)(x, mask=mask, training=True).numpy()[..., 0]
+    assert warped[:, 0].tolist() == x[:, 0, 0].tolist()  # the ends stay
+    assert warped[0, 5] == x[0, 5, 0] and warped[1, 2] == x[1, 2, 0]
+    assert warped[1, 3:].tolist() == [0, 0, 0] and warped[2].tolist() == x[2, :, 0].tolist()
+    assert (np.diff(warped[0]) > 0).all() and not np.allclose(warped[0], x[0, :, 0])  # monotonic, moved
+    np.testing.assert_array_equal(TimeWarp(0.9)(x, mask=mask).numpy(), x)
 
 
 def test_pooling_reads_only_the_real_steps():

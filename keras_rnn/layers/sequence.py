@@ -6,6 +6,8 @@ and the recurrent stack the sequence labellers share (`--task classify`, `--task
   series may hold real all-zero frames, so the mask does not come from the values);
 - `ReverseSteps`: sequences [B, T, D] (and that mask) -> each sequence reversed within its length,
   the padding left at the end (a reservoir reads it backwards, still causal over the real steps);
+- `TimeWarp`: series [B, T, D] (and that mask) -> in training only, each sequence read at
+  randomly warped times within its length (an augmentation: speaking rate varies);
 - `SequencePooling`: states [B, T, D] (and that mask) -> [B, D'] by the lectures' ways to read
   a many-to-one network: the last state, the mean over the steps, attention pooling (a learned
   score per step, softmax over the real steps), or the states at `points` evenly spaced steps
@@ -89,6 +91,45 @@ class ReverseSteps(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_rnn")
+class TimeWarp(keras.layers.Layer):
+    """Training-time augmentation of series [B, T, D]: each sequence is read at warped times within
+    its own length L (from `mask`; T without one), the ends fixed: step t reads position
+    (L-1) (u + a u (1 - u)) with u = t / (L-1), a drawn uniformly in [-strength, strength] per
+    sequence (monotonic for strength < 1), interpolated linearly between steps. A speaker talks
+    faster at the start and slower at the end, or the reverse; the padding stays as it is. The
+    identity outside training, so exports never carry it."""
+
+    def __init__(self, strength: float = 0.3, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.strength, self.seed = strength, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None, training=None):
+        if not training or not self.strength:
+            return inputs
+        steps = ops.arange(ops.shape(inputs)[1], dtype="float32")[None, :]
+        real = ops.ones_like(inputs[..., 0], dtype="bool") if mask is None else ops.cast(mask, "bool")
+        last = ops.maximum(ops.sum(ops.cast(real, "float32"), axis=1, keepdims=True) - 1, 0)
+        a = keras.random.uniform(ops.shape(last), -self.strength, self.strength, seed=self.seed_generator)
+        u = ops.minimum(steps / ops.maximum(last, 1), 1.0)
+        position = ops.clip(last * (u + a * u * (1 - u)), 0, last)
+        low = ops.floor(position)
+        low_index = ops.cast(low, "int32")
+        high_index = ops.minimum(low_index + 1, ops.cast(last, "int32"))
+        weight = ops.cast(position - low, inputs.dtype)[..., None]
+        below = ops.take_along_axis(inputs, low_index[..., None], axis=1)
+        above = ops.take_along_axis(inputs, high_index[..., None], axis=1)
+        return ops.where(real[..., None], below * (1 - weight) + above * weight, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "strength": self.strength, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")

@@ -40,6 +40,7 @@ from keras_rnn.layers.sequence import (
     ESNClassifier,
     SequencePooling,
     StepMask,
+    TimeWarp,
     cell_option,
     recurrent_stack,
 )
@@ -96,6 +97,10 @@ class Config(TrainConfig):
     )
     dropout: float = option(0.3, "dropout before the classifier layer")
     noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
+    warp: float = option(
+        0.0,
+        "series: warp each training series' time axis within its length by up to this much (0 = off, < 1)",
+    )
     embedding_dim: int = option(64, "text: token embedding size")
     level: str = option("char", "text: tokens are characters or words", choices=["char", "word"])
     vocab_size: int = option(2000, "text: the most frequent tokens kept (others are <unk>)")
@@ -121,6 +126,8 @@ def check_config(cfg: Config) -> None:
     config_lib.require_fraction(cfg, "dropout", "validation_share")
     if cfg.noise < 0 or cfg.alpha < 0:
         raise UserError("--noise and --alpha must be >= 0")
+    if not 0 <= cfg.warp < 1:
+        raise UserError(f"--warp must be in [0, 1), got {cfg.warp}")
     if cfg.model == "esn" and (cfg.dataset or cfg.train_file and is_text(cfg.train_file)):
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
 
@@ -159,16 +166,20 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
     lengths = keras.Input(shape=(), dtype="int32", name="lengths")
     if vocab.kind == "series":
         sequences = keras.Input(shape=(length, vocab.features), name="series")
+    else:
+        sequences = keras.Input(shape=(length,), dtype="int32", name="tokens")
+    mask = StepMask(name="step_mask")([sequences, lengths])
+    if vocab.kind == "series":
         variance = (np.asarray(vocab.std, np.float64) ** 2).tolist()
         x = keras.layers.Normalization(axis=-1, mean=vocab.mean, variance=variance, name="standardize")(
             sequences
         )
+        if cfg.warp:
+            x = TimeWarp(cfg.warp, seed=cfg.seed, name="time_warp")(x, mask=mask)
         if cfg.noise:
             x = keras.layers.GaussianNoise(cfg.noise, name="noise")(x)
     else:
-        sequences = keras.Input(shape=(length,), dtype="int32", name="tokens")
         x = keras.layers.Embedding(len(vocab.tokens), cfg.embedding_dim, name="embedding")(sequences)
-    mask = StepMask(name="step_mask")([sequences, lengths])
     members = [
         member_logits(cfg, x, mask, classes, suffix=f"_{k}" if k else "") for k in range(cfg.committee)
     ]
