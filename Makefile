@@ -79,6 +79,13 @@ bench: bench-install
 		--name classify_select_esn_points$$p --points $$p --pooling mean+points points --alpha 1 3 10; done
 	$(PY) benchmarks/classify_select.py esn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 5 --name classify_select_esn_small \
 		--units 10 --connectivity 1 --input-scaling 0.25 1 --committee 1 10 30 --joint --alpha 0.1 1
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_warp_noise --candidate warp3="--warp 0.3" --candidate noise10="--noise 1.0"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round3 --candidate lstm="--cell lstm" --candidate batch16="--batch-size 16" \
+		--candidate lr5="--learning-rate 5e-3" --candidate units32="--units 32"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 4 \
+		--name classify_select_rnn_rate --candidate defaults="" --candidate rate5e-3="--learning-rate 5e-3"
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts

@@ -57,6 +57,7 @@ class Config(TrainConfig):
     epochs: int = option(100, "passes over the training data (--model esn: one closed-form fit)")
     batch_size: int = config_lib.with_default("batch_size", 32)
     anneal: float = config_lib.with_default("anneal", 1.0)  # the rate decays to 0 over the whole run
+    learning_rate: float = config_lib.with_default("learning_rate", 5e-3)  # chosen by CV (classify.md)
     train_file: str | None = option(
         None,
         "labelled sequences: a .ts (UEA/sktime) or .csv series file, or a text<TAB>label .tsv "
