@@ -86,6 +86,8 @@ bench: bench-install
 		--candidate lr5="--learning-rate 5e-3" --candidate units32="--units 32"
 	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 4 \
 		--name classify_select_rnn_rate --candidate defaults="" --candidate rate5e-3="--learning-rate 5e-3"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round4 --candidate rate1e-2="--learning-rate 1e-2" --candidate points="--pooling points"
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts
