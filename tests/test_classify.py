@@ -181,6 +181,9 @@ def test_bad_files_get_one_error_line(tmp_path, capsys):
         (["--train-file", good, "--test-file", unseen], "test.ts, line 5"),
         (["--train-file", ragged], "ragged.ts, line 4"),
         (["--train-file", text, "--model", "esn"], "--model esn reads series"),
+        (["--train-file", text, "--warp", "0.2"], "--warp warps the series"),
+        (["--train-file", good, "--model", "esn", "--warp", "0.2"], "--warp warps the series"),
+        (["--train-file", good, "--warp", "1"], "--warp must be in [0, 1)"),
     ]:
         code = train(["--task", "classify", "--run-dir", str(tmp_path / "r"), *map(str, args)])
         lines = capsys.readouterr().err.strip().splitlines()

@@ -100,7 +100,7 @@ class Config(TrainConfig):
     noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
     warp: float = option(
         0.0,
-        "series: warp each training series' time axis within its length by up to this much (0 = off, < 1)",
+        "series, --model rnn: warp each training series' time axis within its length by up to this much (0 = off, < 1)",
     )
     embedding_dim: int = option(64, "text: token embedding size")
     level: str = option("char", "text: tokens are characters or words", choices=["char", "word"])
@@ -129,8 +129,11 @@ def check_config(cfg: Config) -> None:
         raise UserError("--noise and --alpha must be >= 0")
     if not 0 <= cfg.warp < 1:
         raise UserError(f"--warp must be in [0, 1), got {cfg.warp}")
-    if cfg.model == "esn" and (cfg.dataset or cfg.train_file and is_text(cfg.train_file)):
+    text = cfg.dataset or cfg.train_file and is_text(cfg.train_file)
+    if cfg.model == "esn" and text:
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
+    if cfg.warp and (text or cfg.model == "esn"):
+        raise UserError("--warp warps the series a recurrent stack trains on: series with --model rnn only")
 
 
 # ---------------------------------------------------------------- model
