@@ -185,14 +185,14 @@ def select_rnn(args) -> dict:
     results = []
     with tempfile.TemporaryDirectory(prefix="classify-select-") as tmp:
         work = Path(tmp)
-        for repeat in range(args.repeats):
+        for repeat in split_seeds(args):
             for k, held in enumerate(folds(data.labels, args.folds, repeat)):
                 kept = np.setdiff1d(np.arange(len(data)), held)
                 write_ts(data, kept, work / f"train-{repeat}-{k}.ts")
                 write_ts(data, held, work / f"held-{repeat}-{k}.ts")
         for name, options in candidates.items():
             errors, seconds = [], []
-            for repeat in range(args.repeats):
+            for repeat in split_seeds(args):
                 wrong = 0
                 for k in range(args.folds):
                     run_dir = work / f"{name}-{repeat}-{k}"
@@ -226,7 +226,13 @@ def select_rnn(args) -> dict:
             }
             results.append(row)
             print(json.dumps(row), flush=True)
-    return {"kind": "rnn", "folds": args.folds, "repeats": args.repeats, "results": results}
+    return {"kind": "rnn", "folds": args.folds, "split_seeds": split_seeds(args), "results": results}
+
+
+def split_seeds(args) -> list[int]:
+    """The repeats' split seeds: `--repeats` of them from `--first-repeat` (a later run can add
+    repeats to an earlier one's without redoing them)."""
+    return list(range(args.first_repeat, args.first_repeat + args.repeats))
 
 
 def main():
@@ -235,6 +241,7 @@ def main():
     parser.add_argument("--train", required=True)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--first-repeat", type=int, default=0, help="rnn: the first repeat's split seed")
     parser.add_argument("--name", default=None)
     parser.add_argument("--candidate", action="append", default=[], help='rnn: NAME="train.py options"')
     # esn grid

@@ -69,6 +69,9 @@ class TrainConfig:
         "(--max-minutes if set, else --epochs; training then runs to the budget's end: no early "
         "stopping); 0 = off",
     )
+    weight_decay: float = option(
+        0.0, "decoupled weight decay (AdamW's): each step shrinks the weights by rate x this (0 = off)"
+    )
     ema: float = option(
         0.0,
         "keep an exponential moving average of the weights with this momentum (e.g. 0.995): "
@@ -154,7 +157,9 @@ def check_shared(cfg: TrainConfig) -> None:
     from keras_rnn import UserError
 
     require_at_least(cfg, 1, "epochs", "batch_size", "steps_per_epoch")
-    require_at_least(cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes")
+    require_at_least(
+        cfg, 0, "patience", "reduce_lr_patience", "clipnorm", "clipvalue", "max_minutes", "weight_decay"
+    )
     require_at_least(cfg, 1, "cluster_timeout")
     if cfg.jit_compile not in JIT_COMPILE:
         raise UserError(f"--jit-compile must be one of {', '.join(JIT_COMPILE)}, got {cfg.jit_compile!r}")

@@ -50,8 +50,9 @@ def make_optimizer(cfg, replicas: int = 1) -> keras.optimizers.Optimizer:
         "adagrad": keras.optimizers.Adagrad,
     }
     averaging = {"use_ema": True, "ema_momentum": cfg.ema} if cfg.ema else {}
+    decay = {"weight_decay": cfg.weight_decay} if cfg.weight_decay else {}
     learning_rate = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
-    return classes[cfg.optimizer](learning_rate=learning_rate, **clipping, **averaging)
+    return classes[cfg.optimizer](learning_rate=learning_rate, **clipping, **averaging, **decay)
 
 
 def standard_callbacks(

@@ -38,7 +38,14 @@ TRAIN_ARGS = [
 
 # ---------------------------------------------------------------- layers
 @pytest.mark.parametrize(
-    "mode, expected", [("mean", (2, 3)), ("last", (2, 3)), ("attention", (2, 3)), ("points", (2, 12))]
+    "mode, expected",
+    [
+        ("mean", (2, 3)),
+        ("last", (2, 3)),
+        ("attention", (2, 3)),
+        ("points", (2, 12)),
+        ("mean+points", (2, 15)),
+    ],
 )
 def test_sequence_pooling_through_the_harness(mode, expected, tmp_path):
     check_layer(lambda: SequencePooling(mode, points=4), (2, 7, 3), expected, tmp_path)
@@ -52,7 +59,9 @@ def test_reverse_steps_through_the_harness_and_within_the_lengths(tmp_path):
 
 
 def test_time_warp_through_the_harness_and_only_in_training(tmp_path):
-    check_layer(lambda: TimeWarp(0.5, seed=3), (2, 5, 3), (2, 5, 3), tmp_path)  # inference: identity
+    check_layer(
+        lambda: TimeWarp(0.5, seed=3, crop=0.2), (2, 5, 3), (2, 5, 3), tmp_path
+    )  # inference: identity
     x = np.arange(3 * 6, dtype=np.float32).reshape(3, 6, 1)
     x[1, 3:] = 0
     mask = StepMask()([x, np.array([6, 3, 1])])
@@ -62,16 +71,22 @@ def test_time_warp_through_the_harness_and_only_in_training(tmp_path):
     assert warped[1, 3:].tolist() == [0, 0, 0] and warped[2].tolist() == x[2, :, 0].tolist()
     assert (np.diff(warped[0]) > 0).all() and not np.allclose(warped[0], x[0, :, 0])  # monotonic, moved
     np.testing.assert_array_equal(TimeWarp(0.9)(x, mask=mask).numpy(), x)
+    cropped = TimeWarp(0.0, seed=1, crop=0.4)(x, mask=mask, training=True).numpy()[..., 0]
+    assert x[0, 0, 0] < cropped[0, 0] < x[0, 2, 0] and x[0, 3, 0] < cropped[0, 5] <= x[0, 5, 0]
+    assert np.allclose(np.diff(cropped[0]), np.diff(cropped[0])[0])  # one part, stretched evenly
+    assert cropped[1, 3:].tolist() == [0, 0, 0] and cropped[2].tolist() == x[2, :, 0].tolist()
 
 
 def test_pooling_reads_only_the_real_steps():
     x = np.arange(2 * 5 * 2, dtype=np.float32).reshape(2, 5, 2)
     mask = StepMask()([x, np.array([3, 1])]).numpy()
     assert mask.tolist() == [[True, True, True, False, False], [True, False, False, False, False]]
-    pooled = {m: SequencePooling(m, points=3)(x, mask=mask).numpy() for m in ("mean", "last", "points")}
+    modes = ("mean", "last", "points", "mean+points")
+    pooled = {m: SequencePooling(m, points=3)(x, mask=mask).numpy() for m in modes}
     np.testing.assert_allclose(pooled["mean"], [x[0, :3].mean(0), x[1, 0]])
     np.testing.assert_allclose(pooled["last"], [x[0, 2], x[1, 0]])
     np.testing.assert_allclose(pooled["points"], [x[0, [0, 1, 2]].ravel(), x[1, [0, 0, 0]].ravel()])
+    np.testing.assert_allclose(pooled["mean+points"], np.concatenate([pooled["mean"], pooled["points"]], 1))
     attention = SequencePooling("attention")
     padded_away = attention(x, mask=mask).numpy()
     x_changed = x.copy()
@@ -181,9 +196,10 @@ def test_bad_files_get_one_error_line(tmp_path, capsys):
         (["--train-file", good, "--test-file", unseen], "test.ts, line 5"),
         (["--train-file", ragged], "ragged.ts, line 4"),
         (["--train-file", text, "--model", "esn"], "--model esn reads series"),
-        (["--train-file", text, "--warp", "0.2"], "--warp warps the series"),
-        (["--train-file", good, "--model", "esn", "--warp", "0.2"], "--warp warps the series"),
+        (["--train-file", text, "--warp", "0.2"], "--warp and --crop change the series"),
+        (["--train-file", good, "--model", "esn", "--crop", "0.2"], "--warp and --crop change the series"),
         (["--train-file", good, "--warp", "1"], "--warp must be in [0, 1)"),
+        (["--train-file", good, "--crop", "0.5"], "--crop must be in [0, 0.5)"),
     ]:
         code = train(["--task", "classify", "--run-dir", str(tmp_path / "r"), *map(str, args)])
         lines = capsys.readouterr().err.strip().splitlines()

@@ -177,6 +177,8 @@ def test_optimizer_gets_clipping_options():
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert opt.clipvalue == 0.5 and opt.clipnorm is None  # by value replaces by norm
     assert training.make_optimizer(charlm.Config(clipnorm=2.0)).clipnorm == 2.0
+    assert training.make_optimizer(charlm.Config(weight_decay=0.1)).weight_decay == 0.1
+    assert training.make_optimizer(charlm.Config()).weight_decay is None
 
 
 def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
@@ -204,6 +206,7 @@ def test_learning_rate_halves_when_validation_stalls(tmp_path, corpus_file):
         ("translate", dict(eval_sentences=0)),  # --select-by bleu needs validation translations
         ("charlm", dict(ema=1.0)),
         ("charlm", dict(anneal=1.5)),
+        ("charlm", dict(weight_decay=-0.1)),
         ("caption", dict(filters=2)),
         ("caption", dict(embedding_dim=0)),
         ("caption", dict(vocab_size=0)),

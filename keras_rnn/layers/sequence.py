@@ -26,7 +26,7 @@ from keras_rnn.layers.cells import CELL_ALIASES, CELL_ALIASES_HELP, LECTURE_CELL
 from keras_rnn.layers.readout import RidgeReadout, closed_form_step
 from keras_rnn.layers.reservoir import Reservoir
 
-POOLINGS = ("last", "mean", "attention", "points")
+POOLINGS = ("last", "mean", "attention", "points", "mean+points")
 RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "rnn": keras.layers.SimpleRNN}
 
 
@@ -96,27 +96,30 @@ class ReverseSteps(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_rnn")
 class TimeWarp(keras.layers.Layer):
     """Training-time augmentation of series [B, T, D]: each sequence is read at warped times within
-    its own length L (from `mask`; T without one), the ends fixed: step t reads position
-    (L-1) (u + a u (1 - u)) with u = t / (L-1), a drawn uniformly in [-strength, strength] per
-    sequence (monotonic for strength < 1), interpolated linearly between steps. A speaker talks
-    faster at the start and slower at the end, or the reverse; the padding stays as it is. The
-    identity outside training, so exports never carry it."""
+    its own length L (from `mask`; T without one): step t reads position s + (e - s) (u + a u (1 - u))
+    with u = t / (L-1), a drawn uniformly in [-strength, strength] per sequence (monotonic for
+    strength < 1), interpolated linearly between steps. A speaker talks faster at the start and
+    slower at the end, or the reverse. The ends s = 0, e = L-1 stay, or with `crop` each moves
+    inwards by up to crop (L-1): a random part of the sequence, read over its whole length. The
+    padding stays as it is. The identity outside training, so exports never carry it."""
 
-    def __init__(self, strength: float = 0.3, seed: int | None = None, **kwargs):
+    def __init__(self, strength: float = 0.3, seed: int | None = None, crop: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.strength, self.seed = strength, seed
+        self.strength, self.seed, self.crop = strength, seed, crop
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
     def call(self, inputs, mask=None, training=None):
-        if not training or not self.strength:
+        if not training or not (self.strength or self.crop):
             return inputs
         steps = ops.arange(ops.shape(inputs)[1], dtype="float32")[None, :]
         real = ops.ones_like(inputs[..., 0], dtype="bool") if mask is None else ops.cast(mask, "bool")
         last = ops.maximum(ops.sum(ops.cast(real, "float32"), axis=1, keepdims=True) - 1, 0)
         a = keras.random.uniform(ops.shape(last), -self.strength, self.strength, seed=self.seed_generator)
+        start = last * keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator)
+        end = last * (1 - keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator))
         u = ops.minimum(steps / ops.maximum(last, 1), 1.0)
-        position = ops.clip(last * (u + a * u * (1 - u)), 0, last)
+        position = ops.clip(start + (end - start) * (u + a * u * (1 - u)), 0, last)
         low = ops.floor(position)
         low_index = ops.cast(low, "int32")
         high_index = ops.minimum(low_index + 1, ops.cast(last, "int32"))
@@ -129,7 +132,7 @@ class TimeWarp(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "strength": self.strength, "seed": self.seed}
+        return {**super().get_config(), "strength": self.strength, "seed": self.seed, "crop": self.crop}
 
 
 @keras.saving.register_keras_serializable(package="keras_rnn")
@@ -158,9 +161,10 @@ class SequencePooling(keras.layers.Layer):
             mask = ops.ones((batch, steps), dtype="bool")
         real = ops.cast(mask, inputs.dtype)
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1)
+        if self.mode == "mean+points":
+            return ops.concatenate([self._mean(inputs, real), self._points(inputs, lengths)], axis=-1)
         if self.mode == "mean":
-            total = ops.sum(inputs * real[..., None], axis=1)
-            return total / ops.maximum(ops.sum(real, axis=1), 1.0)[:, None]
+            return self._mean(inputs, real)
         if self.mode == "attention":
             scores = ops.squeeze(self.score(inputs), -1)
             scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
@@ -168,12 +172,20 @@ class SequencePooling(keras.layers.Layer):
             return ops.sum(inputs * weights[..., None], axis=1)
         if self.mode == "last":
             return self._at(inputs, ops.maximum(lengths - 1, 0)[:, None], lengths)[:, 0]
-        # points: steps round(p (L - 1) / (P - 1)), p = 0 .. P-1 (one point: the last step)
+        return self._points(inputs, lengths)
+
+    @staticmethod
+    def _mean(inputs, real):
+        total = ops.sum(inputs * real[..., None], axis=1)
+        return total / ops.maximum(ops.sum(real, axis=1), 1.0)[:, None]
+
+    def _points(self, inputs, lengths):
+        """The states at steps round(p (L - 1) / (P - 1)), p = 0 .. P-1 (one point: the last step)."""
         fractions = ops.linspace(0.0, 1.0, self.points) if self.points > 1 else ops.ones((1,))
         last = ops.cast(ops.maximum(lengths - 1, 0), "float32")
         index = ops.cast(ops.round(last[:, None] * fractions[None, :]), "int32")
         picked = self._at(inputs, index, lengths)
-        return ops.reshape(picked, (batch, self.points * inputs.shape[-1]))
+        return ops.reshape(picked, (ops.shape(inputs)[0], self.points * inputs.shape[-1]))
 
     @staticmethod
     def _at(inputs, index, lengths):
@@ -182,7 +194,7 @@ class SequencePooling(keras.layers.Layer):
         return picked * ops.cast(lengths > 0, inputs.dtype)[:, None, None]
 
     def compute_output_shape(self, input_shape):
-        width = input_shape[-1] * (self.points if self.mode == "points" else 1)
+        width = input_shape[-1] * {"points": self.points, "mean+points": self.points + 1}.get(self.mode, 1)
         return (input_shape[0], width)
 
     def compute_mask(self, inputs, mask=None):

@@ -102,6 +102,11 @@ class Config(TrainConfig):
         0.0,
         "series, --model rnn: warp each training series' time axis within its length by up to this much (0 = off, < 1)",
     )
+    crop: float = option(
+        0.0,
+        "series, --model rnn: read a random part of each training series over its whole length, "
+        "each end cut by up to this share of the length (0 = off, < 0.5)",
+    )
     embedding_dim: int = option(64, "text: token embedding size")
     level: str = option("char", "text: tokens are characters or words", choices=["char", "word"])
     vocab_size: int = option(2000, "text: the most frequent tokens kept (others are <unk>)")
@@ -129,11 +134,15 @@ def check_config(cfg: Config) -> None:
         raise UserError("--noise and --alpha must be >= 0")
     if not 0 <= cfg.warp < 1:
         raise UserError(f"--warp must be in [0, 1), got {cfg.warp}")
+    if not 0 <= cfg.crop < 0.5:
+        raise UserError(f"--crop must be in [0, 0.5), got {cfg.crop}")
     text = cfg.dataset or cfg.train_file and is_text(cfg.train_file)
     if cfg.model == "esn" and text:
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
-    if cfg.warp and (text or cfg.model == "esn"):
-        raise UserError("--warp warps the series a recurrent stack trains on: series with --model rnn only")
+    if (cfg.warp or cfg.crop) and (text or cfg.model == "esn"):
+        raise UserError(
+            "--warp and --crop change the series a recurrent stack trains on: series with --model rnn only"
+        )
 
 
 # ---------------------------------------------------------------- model
@@ -178,8 +187,8 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
         x = keras.layers.Normalization(axis=-1, mean=vocab.mean, variance=variance, name="standardize")(
             sequences
         )
-        if cfg.warp:
-            x = TimeWarp(cfg.warp, seed=cfg.seed, name="time_warp")(x, mask=mask)
+        if cfg.warp or cfg.crop:
+            x = TimeWarp(cfg.warp, seed=cfg.seed, crop=cfg.crop, name="time_warp")(x, mask=mask)
         if cfg.noise:
             x = keras.layers.GaussianNoise(cfg.noise, name="noise")(x)
     else:
