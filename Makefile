@@ -88,6 +88,22 @@ bench: bench-install
 		--name classify_select_rnn_rate --candidate defaults="" --candidate rate5e-3="--learning-rate 5e-3"
 	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
 		--name classify_select_rnn_round4 --candidate rate1e-2="--learning-rate 1e-2" --candidate points="--pooling points"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 --first-repeat 2 \
+		--name classify_select_rnn_round4b --candidate defaults="" --candidate points="--pooling points"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round5 --candidate meanpoints="--pooling mean+points"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round6 --candidate ema="--ema 0.99" --candidate dropout5="--dropout 0.5"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round7 --candidate decay01="--weight-decay 0.1" --candidate decay1="--weight-decay 1.0"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round8 --candidate crop2="--crop 0.2" --candidate crop35="--crop 0.35"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round9 --candidate units128="--units 128" --candidate units256="--units 256"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round10 --candidate epochs200="--epochs 200" --candidate batch64="--batch-size 64"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round11 --candidate all="--validation-share 0" --candidate committee3="--committee 3"
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts
