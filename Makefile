@@ -102,8 +102,16 @@ bench: bench-install
 		--name classify_select_rnn_round9 --candidate units128="--units 128" --candidate units256="--units 256"
 	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
 		--name classify_select_rnn_round10 --candidate epochs200="--epochs 200" --candidate batch64="--batch-size 64"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 --first-repeat 2 \
+		--name classify_select_rnn_round10b --candidate batch64="--batch-size 64"
 	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
 		--name classify_select_rnn_round11 --candidate all="--validation-share 0" --candidate committee3="--committee 3"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round12 --candidate smooth1="--label-smoothing 0.1" --candidate smooth2="--label-smoothing 0.2"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 --first-repeat 2 \
+		--name classify_select_rnn_round12b --candidate smooth2="--label-smoothing 0.2"
+	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
+		--name classify_select_rnn_round14 --candidate smooth3="--label-smoothing 0.3"
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts

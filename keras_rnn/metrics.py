@@ -32,26 +32,29 @@ def bits_per_char(y_true, y_pred):
 class SmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy of logits against integer targets with label smoothing (Szegedy et al. 2016):
     the target distribution puts 1 - smoothing on the right token and spreads smoothing over the
-    whole vocabulary; averaged over real tokens (padding excluded). Keras' sparse loss has no
-    smoothing; smoothing 0 is its `ignore_class` cross-entropy."""
+    whole vocabulary; averaged over real tokens (padding, `ignore_class`, excluded; None: every
+    target counts, as for class labels). Keras' sparse loss has no smoothing; smoothing 0 is its
+    `ignore_class` cross-entropy."""
 
-    def __init__(self, smoothing: float = 0.1, name="smoothed_crossentropy", **kwargs):
+    def __init__(self, smoothing: float = 0.1, name="smoothed_crossentropy", ignore_class=PAD_ID, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.smoothing = smoothing
+        self.smoothing, self.ignore_class = smoothing, ignore_class
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")
         log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         nll = -ops.squeeze(ops.take_along_axis(log_probs, y_true[..., None], axis=-1), -1)
         loss = (1.0 - self.smoothing) * nll - self.smoothing * ops.mean(log_probs, axis=-1)
-        mask = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
+        if self.ignore_class is None:
+            return loss
+        mask = ops.cast(ops.not_equal(y_true, self.ignore_class), "float32")
         # Per token, weighted so that Keras' mean over all tokens is the mean over the real ones;
         # a scalar here would skip Keras' scaling of each replica's loss under tf.distribute.
         tokens = ops.cast(ops.size(mask), "float32")
         return loss * mask * (tokens / ops.maximum(ops.sum(mask), 1.0))
 
     def get_config(self):
-        return {**super().get_config(), "smoothing": self.smoothing}
+        return {**super().get_config(), "smoothing": self.smoothing, "ignore_class": self.ignore_class}
 
 
 def token_crossentropy(smoothing: float = 0.0) -> keras.losses.Loss:

@@ -348,3 +348,5 @@ def test_label_smoothing_loss_is_masked_cross_entropy_at_zero_and_spreads_mass_o
     nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
     expected = (0.9 * nll - 0.1 * log_probs.mean(-1))[real].mean()
     assert float(SmoothedCrossentropy(0.1)(labels, logits)) == pytest.approx(expected, 1e-5)
+    every = (0.9 * nll - 0.1 * log_probs.mean(-1)).mean()  # class labels: 0 is a class, none ignored
+    assert float(SmoothedCrossentropy(0.1, ignore_class=None)(labels, logits)) == pytest.approx(every, 1e-5)

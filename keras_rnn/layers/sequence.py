@@ -116,8 +116,10 @@ class TimeWarp(keras.layers.Layer):
         real = ops.ones_like(inputs[..., 0], dtype="bool") if mask is None else ops.cast(mask, "bool")
         last = ops.maximum(ops.sum(ops.cast(real, "float32"), axis=1, keepdims=True) - 1, 0)
         a = keras.random.uniform(ops.shape(last), -self.strength, self.strength, seed=self.seed_generator)
-        start = last * keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator)
-        end = last * (1 - keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator))
+        start, end = 0.0, last
+        if self.crop:
+            start = last * keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator)
+            end = last * (1 - keras.random.uniform(ops.shape(last), 0, self.crop, seed=self.seed_generator))
         u = ops.minimum(steps / ops.maximum(last, 1), 1.0)
         position = ops.clip(start + (end - start) * (u + a * u * (1 - u)), 0, last)
         low = ops.floor(position)

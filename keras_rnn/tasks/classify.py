@@ -45,6 +45,7 @@ from keras_rnn.layers.sequence import (
     recurrent_stack,
 )
 from keras_rnn.limits import MAX_CLASSIFY_BATCH, MAX_SERIES_STEPS, MAX_TEXT_CHARS
+from keras_rnn.metrics import SmoothedCrossentropy
 from keras_rnn.runs import Run, load_or_build_vocabulary
 from keras_rnn.tasks.base import Task, TrainingPlan
 
@@ -94,9 +95,11 @@ class Config(TrainConfig):
     bidirectional: bool = option(True, "read each sequence both ways")
     pooling: str = option("mean", "how the states become one vector", choices=list(POOLINGS))
     points: int = option(
-        3, "--pooling points (and the ESN's read-out): states at this many evenly spaced steps"
+        3,
+        "--pooling points and mean+points (and the ESN's read-out): states at this many evenly spaced steps",
     )
     dropout: float = option(0.3, "dropout before the classifier layer")
+    label_smoothing: float = option(0.0, "--model rnn: label smoothing of the training loss (0 = off)")
     noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
     warp: float = option(
         0.0,
@@ -129,7 +132,7 @@ def check_config(cfg: Config) -> None:
         cfg, 1, "units", "layers", "committee", "points", "embedding_dim", "vocab_size"
     )
     config_lib.require_at_least(cfg, 1, "reservoir_units", "reservoirs", "generated")
-    config_lib.require_fraction(cfg, "dropout", "validation_share")
+    config_lib.require_fraction(cfg, "dropout", "validation_share", "label_smoothing")
     if cfg.noise < 0 or cfg.alpha < 0:
         raise UserError("--noise and --alpha must be >= 0")
     if not 0 <= cfg.warp < 1:
@@ -139,6 +142,8 @@ def check_config(cfg: Config) -> None:
     text = cfg.dataset or cfg.train_file and is_text(cfg.train_file)
     if cfg.model == "esn" and text:
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
+    if cfg.model == "esn" and cfg.label_smoothing:
+        raise UserError("--label-smoothing is the loss of a trained stack: --model rnn only")
     if (cfg.warp or cfg.crop) and (text or cfg.model == "esn"):
         raise UserError(
             "--warp and --crop change the series a recurrent stack trains on: series with --model rnn only"
@@ -379,12 +384,15 @@ class ClassifyTask(Task):
             model=model,
             train_data=train,
             validation_data=validation,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=SmoothedCrossentropy(cfg.label_smoothing, ignore_class=None)
+            if cfg.label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             steps_per_epoch=cfg.steps_per_epoch or -(-len(splits.train) // batch),
             epochs=1 if cfg.model == "esn" else None,
             summary=best_checkpoint_summary(self, run_dir, test, kind=vocab.kind, classes=len(vocab.labels)),
-            loss_label="cross-entropy (nats per sequence)",
+            loss_label=("label-smoothed " if cfg.label_smoothing else "")
+            + "cross-entropy (nats per sequence)",
         )
 
     def serving(self, run: Run, xla: bool = False) -> ServingSpec:
