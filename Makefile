@@ -112,6 +112,8 @@ bench: bench-install
 		--name classify_select_rnn_round12b --candidate smooth2="--label-smoothing 0.2"
 	$(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 2 \
 		--name classify_select_rnn_round14 --candidate smooth3="--label-smoothing 0.3"
+	for r in 2 3; do $(PY) benchmarks/classify_select.py rnn --train $(JV)/JapaneseVowels_TRAIN.ts --repeats 1 \
+		--first-repeat $$r --name classify_select_rnn_round14_split$$r --candidate smooth3="--label-smoothing 0.3"; done
 	$(PY) benchmarks/classify_peers.py --train $(JV)/JapaneseVowels_TRAIN.ts --test $(JV)/JapaneseVowels_TEST.ts --seeds 10
 	$(PY) benchmarks/classify_japanese_vowels.py --seeds 10 --train $(JV)/JapaneseVowels_TRAIN.ts \
 		--test $(JV)/JapaneseVowels_TEST.ts

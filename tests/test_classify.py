@@ -199,10 +199,6 @@ def test_bad_files_get_one_error_line(tmp_path, capsys):
         (["--train-file", text, "--warp", "0.2"], "--warp and --crop change the series"),
         (["--train-file", good, "--model", "esn", "--warp", "0.2"], "--warp and --crop change the series"),
         (["--train-file", good, "--model", "esn", "--crop", "0.2"], "--warp and --crop change the series"),
-        (
-            ["--train-file", good, "--model", "esn", "--label-smoothing", "0.2"],
-            "--label-smoothing is the loss",
-        ),
         (["--train-file", good, "--warp", "1"], "--warp must be in [0, 1)"),
         (["--train-file", good, "--crop", "0.5"], "--crop must be in [0, 0.5)"),
     ]:

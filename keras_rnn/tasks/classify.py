@@ -99,7 +99,9 @@ class Config(TrainConfig):
         "--pooling points and mean+points (and the ESN's read-out): states at this many evenly spaced steps",
     )
     dropout: float = option(0.3, "dropout before the classifier layer")
-    label_smoothing: float = option(0.0, "--model rnn: label smoothing of the training loss (0 = off)")
+    label_smoothing: float = option(
+        0.3, "--model rnn: label smoothing of the training loss (0 = plain cross-entropy; chosen by CV)"
+    )
     noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
     warp: float = option(
         0.0,
@@ -142,8 +144,6 @@ def check_config(cfg: Config) -> None:
     text = cfg.dataset or cfg.train_file and is_text(cfg.train_file)
     if cfg.model == "esn" and text:
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
-    if cfg.model == "esn" and cfg.label_smoothing:
-        raise UserError("--label-smoothing is the loss of a trained stack: --model rnn only")
     if (cfg.warp or cfg.crop) and (text or cfg.model == "esn"):
         raise UserError(
             "--warp and --crop change the series a recurrent stack trains on: series with --model rnn only"
@@ -380,19 +380,19 @@ class ClassifyTask(Task):
             print(f"test: accuracy {found['accuracy']:.4f}, {found['errors']} errors of {len(splits.test)}")
             return {"test_sequences": len(splits.test), **{f"test_{k}": v for k, v in found.items()}}
 
+        smoothing = cfg.label_smoothing if cfg.model == "rnn" else 0.0  # the ESN's scores are no logits
         return TrainingPlan(
             model=model,
             train_data=train,
             validation_data=validation,
-            loss=SmoothedCrossentropy(cfg.label_smoothing, ignore_class=None)
-            if cfg.label_smoothing
+            loss=SmoothedCrossentropy(smoothing, ignore_class=None)
+            if smoothing
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             steps_per_epoch=cfg.steps_per_epoch or -(-len(splits.train) // batch),
             epochs=1 if cfg.model == "esn" else None,
             summary=best_checkpoint_summary(self, run_dir, test, kind=vocab.kind, classes=len(vocab.labels)),
-            loss_label=("label-smoothed " if cfg.label_smoothing else "")
-            + "cross-entropy (nats per sequence)",
+            loss_label=("label-smoothed " if smoothing else "") + "cross-entropy (nats per sequence)",
         )
 
     def serving(self, run: Run, xla: bool = False) -> ServingSpec:
