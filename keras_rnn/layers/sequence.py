@@ -247,10 +247,8 @@ class ESNClassifier(keras.Model):
                 states = Reservoir(
                     **{**reservoir, "seed": seed}, return_sequences=True, name=f"reservoir{way}{suffix}"
                 )(x)
-                parts.append(SequencePooling("mean", name=f"mean_state{way}{suffix}")(states, mask=mask))
-                parts.append(
-                    SequencePooling("points", points, name=f"state_points{way}{suffix}")(states, mask=mask)
-                )
+                pooling = SequencePooling("mean+points", points, name=f"state_pooling{way}{suffix}")
+                parts.append(pooling(states, mask=mask))
         pooled = keras.layers.Concatenate(name="pooled")(parts)
         readout = RidgeReadout(classes, alpha, name="readout")
         super().__init__([series, lengths], readout(pooled), **kwargs)
