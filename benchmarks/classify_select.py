@@ -7,7 +7,7 @@ errors summed over the folds (one repeat scores each utterance once), mean over 
   project's `Reservoir` layer on the series standardised by the training file's statistics), then
   each fold's ridge readout (`[1, x]`, alpha on every weight, float64, as `RidgeReadout`) is a
   NumPy solve: a grid over pooled features, committees and alpha costs seconds.
-- `rnn`: each candidate is `python train.py --task classify` options, run in-process on each fold
+- `rnn`: each candidate is `python train.py --task classify --model rnn` options, run in-process on each fold
   (the fold's training part as --train-file, its held-out part as --test-file: `test_errors`).
 
     .venv/bin/python benchmarks/classify_select.py esn --train ../shared/data/japanese-vowels/JapaneseVowels_TRAIN.ts
@@ -208,6 +208,8 @@ def select_rnn(args) -> dict:
                         "--run-dir",
                         str(run_dir),
                         "--fresh",
+                        "--model",
+                        "rnn",
                         *shlex.split(options),
                     ]
                     with contextlib.redirect_stdout(io.StringIO()):

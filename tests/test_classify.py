@@ -17,6 +17,8 @@ from tests.export_harness import assert_builtin_ops_only, serve
 from tests.layer_harness import check_layer
 
 TRAIN_ARGS = [
+    "--model",  # the recurrent stack (series default to the ESN)
+    "rnn",
     "--generated",
     "150",
     "--units",
@@ -117,6 +119,17 @@ def test_esn_classifier_readout_is_the_ridge_solution_and_round_trips(committee,
     np.testing.assert_allclose(again((series, lengths)).numpy(), model((series, lengths)).numpy(), atol=1e-6)
 
 
+def test_auto_model_is_the_esn_for_series_and_the_recurrent_stack_for_text():
+    assert classify.model_of(classify.Config()) == "esn"  # generated waveforms
+    assert classify.model_of(classify.Config(train_file="a.ts")) == "esn"
+    assert classify.model_of(classify.Config(train_file="a.csv")) == "esn"
+    assert classify.model_of(classify.Config(train_file="a.tsv")) == "rnn"
+    assert classify.model_of(classify.Config(dataset="imdb_reviews")) == "rnn"
+    assert classify.model_of(classify.Config(train_file="a.ts", model="rnn")) == "rnn"
+    vocab = classify.Vocabulary(["a", "b"], "series", 10, 2, [0.0, 0.0], [1.0, 1.0])
+    assert isinstance(classify.build_model(classify.Config(reservoir_units=40), vocab), ESNClassifier)
+
+
 def test_scores_count_errors_recall_and_confusion():
     found = classify.scores(["a", "b", "b", "c"], ["a", "b", "c", "c"], ["a", "b", "c"])
     assert found["errors"] == 1 and found["accuracy"] == 0.75
@@ -201,6 +214,8 @@ def test_bad_files_get_one_error_line(tmp_path, capsys):
         (["--train-file", good, "--model", "esn", "--crop", "0.2"], "--warp and --crop change the series"),
         (["--train-file", good, "--warp", "1"], "--warp must be in [0, 1)"),
         (["--train-file", good, "--crop", "0.5"], "--crop must be in [0, 0.5)"),
+        (["--train-file", good, "--units", "8", "--noise", "0"], "--units, --noise: options of --model rnn"),
+        (["--train-file", text, "--alpha", "2"], "--alpha: options of --model esn, this run is --model rnn"),
     ]:
         code = train(["--task", "classify", "--run-dir", str(tmp_path / "r"), *map(str, args)])
         lines = capsys.readouterr().err.strip().splitlines()
@@ -217,8 +232,9 @@ def test_validation_share_zero_trains_on_the_whole_file_and_keeps_the_last_weigh
     data = series_data.waveforms(24, seed=5)
     (tmp_path / "train.ts").write_text(ts_text(data.series, data.labels, 2))
     (tmp_path / "test.ts").write_text(ts_text(data.series[:6], data.labels[:6], 2))
-    argv = ["--task", "classify", "--train-file", tmp_path / "train.ts", "--test-file", tmp_path / "test.ts",
-            "--validation-share", "0", "--units", "4", "--epochs", "1", "--run-dir", tmp_path / "run"]  # fmt: skip
+    argv = ["--task", "classify", "--model", "rnn", "--train-file", tmp_path / "train.ts", "--test-file",
+            tmp_path / "test.ts", "--validation-share", "0", "--units", "4", "--epochs", "1",
+            "--run-dir", tmp_path / "run"]  # fmt: skip
     assert train(list(map(str, argv))) == 0
     assert "24 training / 0 validation / 6 test series" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -228,7 +244,7 @@ def test_validation_share_zero_trains_on_the_whole_file_and_keeps_the_last_weigh
 def test_a_committee_averages_its_members_logits_and_fixes_its_length_for_litert():
     """`--committee 2`: two recurrent stacks over the same inputs, their logits averaged; the
     fixed-length (LiteRT) model takes the same weights and gives the same answers."""
-    cfg = classify.Config(committee=2, units=4, noise=0, dropout=0, seed=1)
+    cfg = classify.Config(model="rnn", committee=2, units=4, noise=0, dropout=0, seed=1)
     data = series_data.waveforms(8, seed=3)
     vocab = classify.Vocabulary.build(data, cfg)
     model = classify.build_model(cfg, vocab)

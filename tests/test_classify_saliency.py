@@ -14,14 +14,17 @@ from keras_rnn.explain.__main__ import main as explain
 from keras_rnn.tasks import classify
 
 TINY = ["--generated", "30", "--units", "8", "--no-bidirectional", "--epochs", "1", "--batch-size", "16"]
+MODELS = {"rnn": ["--model", "rnn", *TINY], "esn": ["--generated", "30", "--reservoir-units", "40"]}
 
 
-@pytest.fixture(scope="module")
-def series_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(MODELS))
+def series_run(tmp_path_factory, request):
+    """A series run of the recurrent stack and one of the ESN (the series default)."""
     from keras_rnn.commands.train import main as train
 
     run_dir = tmp_path_factory.mktemp("classify_saliency") / "run"
-    assert train(["--task", "classify", "--run-dir", str(run_dir), *TINY, "--seed", "3"]) == 0  # in-process
+    args = ["--task", "classify", "--run-dir", str(run_dir), *MODELS[request.param], "--seed", "3"]
+    assert train(args) == 0  # in-process
     return run_dir
 
 

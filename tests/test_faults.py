@@ -138,7 +138,7 @@ def test_a_killed_classifier_resumes_exactly(tmp_path):
     import keras_rnn.layers  # noqa: F401  (registers the sequence layers model.keras holds)
 
     def args(run_dir) -> list:
-        return ["--task", "classify", "--run-dir", str(run_dir), "--generated", "60", "--units", "8",
+        return ["--task", "classify", "--model", "rnn", "--run-dir", str(run_dir), "--generated", "60", "--units", "8",
                 "--no-bidirectional", "--epochs", "3", "--batch-size", "16", "--seed", "2"]  # fmt: skip
 
     run_cli("train.py", *args(tmp_path / "straight"))

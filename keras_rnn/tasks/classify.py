@@ -12,6 +12,7 @@ Reading order: config -> data -> model -> serving -> evaluation -> task.
   series sent to a server get the same answers) or a token embedding for text -> stacked GRU /
   LSTM / Elman / lecture cells, bidirectional by default, masked by the lengths -> pooling (last
   state, mean, attention, states at evenly spaced steps) -> softmax.
+- `--model auto` (default): the ESN for series, the recurrent stack for text (`model_of`).
 - `--model esn`: the echo state network as a classifier (`keras_rnn.layers.ESNClassifier`): a
   fixed random leaky reservoir, its states pooled, a ridge readout fitted in closed form inside
   `model.fit` — only the output weights are learned. Series only.
@@ -55,7 +56,7 @@ ESN_BATCH = 1024  # sequences per batch of the closed-form fit (all in one epoch
 
 @dataclasses.dataclass
 class Config(TrainConfig):
-    epochs: int = option(100, "passes over the training data (--model esn: one closed-form fit)")
+    epochs: int = option(100, "passes over the training data (the ESN: one closed-form fit)")
     batch_size: int = config_lib.with_default("batch_size", 32)
     anneal: float = config_lib.with_default("anneal", 1.0)  # the rate decays to 0 over the whole run
     learning_rate: float = config_lib.with_default("learning_rate", 5e-3)  # chosen by CV (classify.md)
@@ -82,27 +83,30 @@ class Config(TrainConfig):
         None, "where tensorflow-datasets keeps --dataset (default ~/tensorflow_datasets)"
     )
     model: str = option(
-        "rnn",
-        "rnn (a trained recurrent stack) or esn (a fixed reservoir with a closed-form ridge readout)",
-        choices=["rnn", "esn"],
+        "auto",
+        "rnn (a trained recurrent stack), esn (a fixed reservoir with a closed-form ridge readout) "
+        "or auto: esn for series, rnn for text (chosen by CV: docs/classify.md)",
+        choices=["auto", "rnn", "esn"],
     )
     cell: str = cell_option()
-    units: int = option(64, "units per recurrent layer (and direction)")
-    layers: int = option(1, "stacked recurrent layers")
+    units: int = option(64, "--model rnn: units per recurrent layer (and direction)")
+    layers: int = option(1, "--model rnn: stacked recurrent layers")
     committee: int = option(
         1, "independent recurrent stacks in one model, their logits averaged (--model rnn)"
     )
-    bidirectional: bool = option(True, "read each sequence both ways")
-    pooling: str = option("mean", "how the states become one vector", choices=list(POOLINGS))
+    bidirectional: bool = option(True, "--model rnn: read each sequence both ways")
+    pooling: str = option("mean", "--model rnn: how the states become one vector", choices=list(POOLINGS))
     points: int = option(
         3,
         "--pooling points and mean+points (and the ESN's read-out): states at this many evenly spaced steps",
     )
-    dropout: float = option(0.3, "dropout before the classifier layer")
+    dropout: float = option(0.3, "--model rnn: dropout before the classifier layer")
     label_smoothing: float = option(
         0.3, "--model rnn: label smoothing of the training loss (0 = plain cross-entropy; chosen by CV)"
     )
-    noise: float = option(0.7, "Gaussian noise added to the standardised series in training (0 = off)")
+    noise: float = option(
+        0.7, "--model rnn: Gaussian noise added to the standardised series in training (0 = off)"
+    )
     warp: float = option(
         0.0,
         "series, --model rnn: warp each training series' time axis within its length by up to this much (0 = off, < 1)",
@@ -129,6 +133,13 @@ class Config(TrainConfig):
     generated: int = option(600, "the generated waveforms' training sequences (validation and test: a third)")
 
 
+# Options one model reads and the other would silently ignore: given with the other, refused.
+RNN_ONLY = ("units", "layers", "cell", "bidirectional", "committee", "pooling", "dropout")
+RNN_ONLY += ("label_smoothing", "noise")
+ESN_ONLY = ("reservoir_units", "spectral_radius", "leak_rate", "input_scaling", "bias_scaling")
+ESN_ONLY += ("alpha", "reservoirs", "both_ways")
+
+
 def check_config(cfg: Config) -> None:
     config_lib.require_at_least(
         cfg, 1, "units", "layers", "committee", "points", "embedding_dim", "vocab_size"
@@ -141,13 +152,32 @@ def check_config(cfg: Config) -> None:
         raise UserError(f"--warp must be in [0, 1), got {cfg.warp}")
     if not 0 <= cfg.crop < 0.5:
         raise UserError(f"--crop must be in [0, 0.5), got {cfg.crop}")
-    text = cfg.dataset or cfg.train_file and is_text(cfg.train_file)
-    if cfg.model == "esn" and text:
+    if cfg.model == "esn" and reads_text(cfg):
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
-    if (cfg.warp or cfg.crop) and (text or cfg.model == "esn"):
+    if (cfg.warp or cfg.crop) and (reads_text(cfg) or model_of(cfg) == "esn"):
         raise UserError(
             "--warp and --crop change the series a recurrent stack trains on: series with --model rnn only"
         )
+    model = model_of(cfg)
+    other = ESN_ONLY if model == "rnn" else RNN_ONLY
+    given = [name for name in other if getattr(cfg, name) != Config.__dataclass_fields__[name].default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        needs = "esn" if model == "rnn" else "rnn"
+        why = " (--model auto: series get the ESN, text the recurrent stack)" if cfg.model == "auto" else ""
+        raise UserError(f"{flags}: options of --model {needs}, this run is --model {model}{why}")
+
+
+def reads_text(cfg: Config) -> bool:
+    return bool(cfg.dataset or cfg.train_file and is_text(cfg.train_file))
+
+
+def model_of(cfg: Config) -> str:
+    """--model, with auto resolved: the ESN for series (fewer test errors than the trained stack
+    in cross-validation and on Japanese Vowels, in seconds), the recurrent stack for text."""
+    if cfg.model != "auto":
+        return cfg.model
+    return "rnn" if reads_text(cfg) else "esn"
 
 
 # ---------------------------------------------------------------- model
@@ -167,7 +197,7 @@ def build_model(cfg: Config, vocab: Vocabulary, length=None) -> keras.Model:
     """(sequences [B, T, F] float or token ids [B, T], lengths [B]) -> class logits [B, C] (the
     ESN: readout scores). `length` fixes T (the LiteRT form; same layer names and weights)."""
     classes = len(vocab.labels)
-    if cfg.model == "esn":
+    if model_of(cfg) == "esn":
         variance = (np.asarray(vocab.std, np.float64) ** 2).tolist()
         return ESNClassifier(
             vocab.features,
@@ -218,7 +248,7 @@ def probabilities(cfg: Config, scores):
     """Logits -> softmax; the ESN's ridge scores (fitted to one-hot targets) -> their positive
     parts, normalised (a vote share; uniform when none is positive). Scores that overflowed
     float32 (NaN, inf) give NaN, never a uniform vote: the serving code refuses them."""
-    if cfg.model != "esn":
+    if model_of(cfg) != "esn":
         return tf.nn.softmax(scores, axis=-1)
     positive = tf.nn.relu(scores)
     total = tf.reduce_sum(positive, axis=-1, keepdims=True)
@@ -365,7 +395,8 @@ class ClassifyTask(Task):
         test_count = len(splits.test) if splits.test else 0
         print(f"{counts} / {test_count:,} test {vocab.kind}; {len(vocab.labels)} classes")
         model = build_model(cfg, vocab)
-        batch = min(len(splits.train), ESN_BATCH) if cfg.model == "esn" else cfg.batch_size  # ESN: one pass
+        esn = model_of(cfg) == "esn"
+        batch = min(len(splits.train), ESN_BATCH) if esn else cfg.batch_size  # ESN: one pass
         train = make_dataset(splits.train, vocab, batch, cfg.seed)
         validation = make_dataset(splits.validation, vocab, 256) if splits.validation else None
 
@@ -380,7 +411,7 @@ class ClassifyTask(Task):
             print(f"test: accuracy {found['accuracy']:.4f}, {found['errors']} errors of {len(splits.test)}")
             return {"test_sequences": len(splits.test), **{f"test_{k}": v for k, v in found.items()}}
 
-        smoothing = cfg.label_smoothing if cfg.model == "rnn" else 0.0  # the ESN's scores are no logits
+        smoothing = 0.0 if esn else cfg.label_smoothing  # the ESN's scores are no logits
         return TrainingPlan(
             model=model,
             train_data=train,
@@ -390,7 +421,7 @@ class ClassifyTask(Task):
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             steps_per_epoch=cfg.steps_per_epoch or -(-len(splits.train) // batch),
-            epochs=1 if cfg.model == "esn" else None,
+            epochs=1 if esn else None,
             summary=best_checkpoint_summary(self, run_dir, test, kind=vocab.kind, classes=len(vocab.labels)),
             loss_label=("label-smoothed " if smoothing else "") + "cross-entropy (nats per sequence)",
         )
@@ -412,7 +443,7 @@ class ClassifyTask(Task):
             metadata={
                 "task": NAME,
                 "kind": vocab.kind,
-                "model": cfg.model,
+                "model": model_of(cfg),
                 "labels": vocab.labels,
                 "length": vocab.length,
                 "features": vocab.features,
