@@ -15,10 +15,11 @@ each exported while Keras' GPU check is patched to say a GPU is present (what it
 machine, as the tests do), answers compared in a fresh process.
 
 Translation runs every --attention (bahdanau, luong, cross, none) in mixed precision, the
-default (cross) in float32 as well. Prints a table; the JSON goes to
-benchmarks/results/gpu_check.json (gpu_check_cpu.json for the CPU half). Exit status 0 when every
-export loads on the CPU, converts to LiteRT builtins and answers as the Keras model did, and (on a
-GPU) cuDNN ran in training wherever the model is eligible; 1 otherwise.
+default (cross) in float32 as well; classification both --model rnn and esn, in both precisions.
+Prints a table; the JSON goes to benchmarks/results/gpu_check.json (gpu_check_cpu.json for the
+CPU half). Exit status 0 when every export loads on the CPU, converts to LiteRT builtins and
+answers as the Keras model did, and (on a GPU) cuDNN ran in training wherever the model is
+eligible; 1 otherwise.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ BRIEF = {
     ],
     "caption": ["--epochs", "2", "--scenes-train", "320", "--scenes-eval", "32", "--steps-per-epoch", "10"],
     "esn": [],
+    "classify": ["--epochs", "2", "--generated", "300"],
 }
 ATTENTIONS = ["cross", "bahdanau", "luong", "none"]
 TOLERANCE = 1e-4  # float32 answers (LiteRT parity in GUIDE §5); text must be equal
@@ -74,13 +76,17 @@ TOLERANCE = 1e-4  # float32 answers (LiteRT parity in GUIDE §5); text must be e
 def cases(mixed: str) -> list[dict]:
     """(task, precision, extra options) of every run."""
     out = []
-    for task in ("charlm", "translate", "caption", "esn"):
+    for task in ("charlm", "translate", "caption", "esn", "classify"):
         precisions = ["float64", "float32"] if task == "esn" else ["float32", mixed]
         for precision in precisions:
-            variants = ATTENTIONS if task == "translate" and precision == mixed else [None]
-            for attention in variants:
-                extra = ["--attention", attention] if attention else []
-                name = "-".join([task, precision] + ([attention] if attention else []))
+            variants = [None]
+            if task == "translate" and precision == mixed:
+                variants = [("--attention", a) for a in ATTENTIONS]
+            if task == "classify":  # series: the ESN by default, the recurrent stack on request
+                variants = [("--model", m) for m in ("rnn", "esn")]
+            for variant in variants:
+                extra = list(variant or ())
+                name = "-".join([task, precision] + ([variant[1]] if variant else []))
                 out.append({"name": name, "task": task, "precision": precision, "extra": extra})
     return out
 

@@ -13,7 +13,12 @@ import tensorflow as tf
 from keras_rnn.data import series as series_data
 from keras_rnn.layers.sequence import ESNClassifier, ReverseSteps, SequencePooling, StepMask, TimeWarp
 from keras_rnn.tasks import classify
-from tests.export_harness import assert_builtin_ops_only, serve
+from tests.export_harness import (
+    assert_builtin_ops_only,
+    assert_exported_on_a_gpu_answers_alike,
+    assert_mixed_precision_run_exports,
+    serve,
+)
 from tests.layer_harness import check_layer
 
 TRAIN_ARGS = [
@@ -130,6 +135,17 @@ def test_auto_model_is_the_esn_for_series_and_the_recurrent_stack_for_text():
     assert isinstance(classify.build_model(classify.Config(reservoir_units=40), vocab), ESNClassifier)
 
 
+@pytest.mark.parametrize("model", ["rnn", "esn"])
+def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model(model, tmp_path):
+    """Series runs of both models trained in mixed precision (as on a GPU), exported as on a GPU."""
+    from keras_rnn.commands.train import main as train
+
+    options = {"rnn": ["--units", "8", "--epochs", "1"], "esn": ["--reservoir-units", "40"]}[model]
+    argv = ["--task", "classify", "--model", model, "--generated", "40", "--batch-size", "16", *options]
+    assert train([*argv, "--precision", "mixed_bfloat16", "--run-dir", str(tmp_path / "run")]) == 0
+    assert_mixed_precision_run_exports(classify.TASK, tmp_path / "run", tmp_path, tolerance=0.05)
+
+
 def test_scores_count_errors_recall_and_confusion():
     found = classify.scores(["a", "b", "b", "c"], ["a", "b", "c", "c"], ["a", "b", "c"])
     assert found["errors"] == 1 and found["accuracy"] == 0.75
@@ -160,6 +176,10 @@ def test_the_served_labels_are_the_ones_metrics_json_counts(trained):
     assert answer["labels"] == [["sine", "square", "sawtooth"]] * 50
     np.testing.assert_allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=1e-5)
     assert_builtin_ops_only(litert / "classify_classify.tflite")
+
+
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(trained, tmp_path):
+    assert_exported_on_a_gpu_answers_alike(classify.TASK, *trained, tmp_path)
 
 
 def test_the_litert_model_gives_the_savedmodels_probabilities(trained):

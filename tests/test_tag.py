@@ -15,7 +15,13 @@ import tensorflow as tf
 from keras_rnn import UserError
 from keras_rnn.data import conll, punctuation, tagging
 from keras_rnn.limits import MAX_TAG_WORDS
-from tests.export_harness import assert_builtin_ops_only, run_without_tensorflow, serve
+from tests.export_harness import (
+    assert_builtin_ops_only,
+    assert_exported_on_a_gpu_answers_alike,
+    assert_mixed_precision_run_exports,
+    run_without_tensorflow,
+    serve,
+)
 
 TRAIN_OPTIONS = dict(
     units=24, embedding_dim=16, suffix_dim=8, epochs=6, batch_size=16, learning_rate=0.02, min_count=1, seed=3
@@ -188,6 +194,25 @@ def test_keras_savedmodel_and_the_litert_host_give_the_same_tags(trained, served
     assert [line.split("\t")[2].split() for line in lines] == [tags[i] for i in picked]
     assert [line.split("\t")[1] for line in lines] == [answer["restored"][i] for i in picked]
     assert_builtin_ops_only(litert / "tag_tag.tflite")
+
+
+def test_exported_where_keras_sees_a_gpu_it_holds_no_cudnn_op_and_answers_alike(trained, tmp_path):
+    from keras_rnn.tasks import tag
+
+    _, run_dir, savedmodel, litert = trained
+    assert_exported_on_a_gpu_answers_alike(tag.TASK, run_dir, savedmodel, litert, tmp_path)
+
+
+def test_a_mixed_precision_run_exports_float32_that_answers_as_the_float32_model(trained, tmp_path):
+    from keras_rnn import runs, training
+    from keras_rnn.tasks import tag
+
+    data_dir = trained[0]
+    files = {f"{s}_file": str(data_dir / f"{n}.conll") for s, n in [("train", "train"), ("test", "test")]}
+    options = {**TRAIN_OPTIONS, "epochs": 1, "precision": "mixed_bfloat16"}
+    cfg = tag.Config(**files, validation_file=str(data_dir / "valid.conll"), **options)
+    training.train(tag.TASK, cfg, runs.prepare_run_dir("tag", cfg, str(tmp_path / "run")))
+    assert_mixed_precision_run_exports(tag.TASK, tmp_path / "run", tmp_path, tolerance=0.05)
 
 
 def test_the_served_restored_text_scores_as_metrics_json_says(trained, served):

@@ -83,7 +83,8 @@ def keras_answers(spec, seed: int = 0) -> dict[str, np.ndarray]:
         out.update({f"{signature}/{k}": v.numpy() for k, v in answer.items()})
     for name, (fn, specs) in spec.litert.items():
         shapes = {s.name: (s.shape.as_list(), s.dtype.as_numpy_dtype) for s in specs}
-        answer = tf.function(fn, input_signature=specs)(**litert_inputs(shapes, seed))
+        values = litert_inputs(shapes, seed)  # passed in the signature's order, whatever fn names them
+        answer = tf.function(fn, input_signature=specs)(*(values[s.name] for s in specs))
         out.update({f"{spec.name}_{name}/{k}": v.numpy() for k, v in answer.items()})
     return out
 

@@ -53,10 +53,16 @@ def without_cudnn(model):
 def portable_copy(model: keras.Model) -> keras.Model:
     """`model` with the same weights, computing in float32 and without cuDNN kernels."""
     config = _float32_config(keras.saving.serialize_keras_object(model))
+    return rebuilt(lambda: keras.saving.deserialize_keras_object(config), model)
+
+
+def rebuilt(build, model: keras.Model) -> keras.Model:
+    """`build()`, a model with `model`'s layers (e.g. at the fixed length a LiteRT model needs),
+    given `model`'s weights, computing in float32 and without cuDNN kernels."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")  # sub-layers made in __init__ follow it
     try:
-        copy = keras.saving.deserialize_keras_object(config)
+        copy = build()
     finally:
         keras.mixed_precision.set_global_policy(previous)
     copy.set_weights(model.get_weights())

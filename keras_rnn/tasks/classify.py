@@ -36,6 +36,7 @@ from keras_rnn.data import labelled
 from keras_rnn.data.classification import TextIds, Vocabulary, is_text, load_splits, make_dataset, padded
 from keras_rnn.evaluation import best_checkpoint_summary
 from keras_rnn.export import ServingSpec, after_checks, finite_check
+from keras_rnn.export.portable import rebuilt
 from keras_rnn.layers.sequence import (
     POOLINGS,
     ESNClassifier,
@@ -323,9 +324,8 @@ class ClassifyServing(tf.Module):
         """The model at the fixed length `vocab.length` (its loop becomes a builtin WHILE):
         (series [1, L, F] or tokens [1, L], lengths [1]) -> probabilities [1, C]."""
         length = self.vocab.length
-        fixed = build_model(self.cfg, self.vocab, length=length)
-        fixed.set_weights(self.model.get_weights())
-        self.fixed = fixed  # tracked
+        fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
+        self.fixed = fixed  # tracked; float32 and off cuDNN wherever it is exported
 
         def classify(sequences, lengths):
             return {"probabilities": probabilities(self.cfg, fixed([sequences, lengths], training=False))}

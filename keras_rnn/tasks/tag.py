@@ -35,6 +35,7 @@ from keras_rnn.data.conll import TaggedText
 from keras_rnn.data.tagging import TagIds, TagVocabulary, words_in_graph
 from keras_rnn.evaluation import EvaluationCallback, best_checkpoint_summary, format_scores, print_answers
 from keras_rnn.export import ServingSpec, after_checks
+from keras_rnn.export.portable import rebuilt
 from keras_rnn.layers.sequence import StepMask, cell_option, recurrent_stack
 from keras_rnn.limits import MAX_TAG_BATCH, MAX_TAG_WORDS, MAX_TEXT_CHARS
 from keras_rnn.runs import Run, load_or_build_vocabulary
@@ -190,9 +191,8 @@ class TagServing(tf.Module):
         """The model at the fixed length `vocab.length`: (words [1, L], suffixes [1, L], lengths [1])
         -> probabilities [1, L, C]."""
         length = self.vocab.length
-        fixed = build_model(self.cfg, self.vocab, length=length)
-        fixed.set_weights(self.model.get_weights())
-        self.fixed = fixed  # tracked
+        fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
+        self.fixed = fixed  # tracked; float32 and off cuDNN wherever it is exported
 
         def tag(words, suffixes, lengths):
             return {
