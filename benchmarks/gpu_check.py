@@ -15,7 +15,8 @@ each exported while Keras' GPU check is patched to say a GPU is present (what it
 machine, as the tests do), answers compared in a fresh process.
 
 Translation runs every --attention (bahdanau, luong, cross, none) in mixed precision, the
-default (cross) in float32 as well; classification both --model rnn and esn, in both precisions.
+default (cross) in float32 as well; classification both --model rnn and esn, in both precisions;
+tagging on CoNLL files made from this project's docs.
 Prints a table; the JSON goes to benchmarks/results/gpu_check.json (gpu_check_cpu.json for the
 CPU half). Exit status 0 when every export loads on the CPU, converts to LiteRT builtins and
 answers as the Keras model did, and (on a GPU) cuDNN ran in training wherever the model is
@@ -68,6 +69,7 @@ BRIEF = {
     "caption": ["--epochs", "2", "--scenes-train", "320", "--scenes-eval", "32", "--steps-per-epoch", "10"],
     "esn": [],
     "classify": ["--epochs", "2", "--generated", "300"],
+    "tag": ["--epochs", "2", "--steps-per-epoch", "20"],  # + CoNLL files made by `tag_files`
 }
 ATTENTIONS = ["cross", "bahdanau", "luong", "none"]
 TOLERANCE = 1e-4  # float32 answers (LiteRT parity in GUIDE §5); text must be equal
@@ -76,7 +78,7 @@ TOLERANCE = 1e-4  # float32 answers (LiteRT parity in GUIDE §5); text must be e
 def cases(mixed: str) -> list[dict]:
     """(task, precision, extra options) of every run."""
     out = []
-    for task in ("charlm", "translate", "caption", "esn", "classify"):
+    for task in ("charlm", "translate", "caption", "esn", "classify", "tag"):
         precisions = ["float64", "float32"] if task == "esn" else ["float32", mixed]
         for precision in precisions:
             variants = [None]
@@ -89,6 +91,22 @@ def cases(mixed: str) -> list[dict]:
                 name = "-".join([task, precision] + ([variant[1]] if variant else []))
                 out.append({"name": name, "task": task, "precision": precision, "extra": extra})
     return out
+
+
+def tag_files(work: Path) -> list[str]:
+    """Punctuation-tagging CoNLL files made from this project's own docs (offline, as the tests'
+    tiny text is not a package file): the tagger's --train/--validation/--test-file options."""
+    from keras_rnn.data import punctuation
+
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+    (work / "text.txt").write_text(text, encoding="utf-8")
+    punctuation.make_files(work / "text.txt", work / "conll", seed=0)
+    names = {"train": "train", "validation": "valid", "test": "test"}
+    return [
+        arg
+        for split, name in names.items()
+        for arg in (f"--{split}-file", str(work / "conll" / f"{name}.conll"))
+    ]
 
 
 # ---------------------------------------------------------------- one run (in its own process)
@@ -137,6 +155,8 @@ def run_case(case: dict, work: Path, patch_export: bool, export: bool) -> dict:
     parser = argparse.ArgumentParser()
     config_lib.add_arguments(parser, task.Config)
     args = BRIEF[case["task"]] + case["extra"] + ["--precision", case["precision"]]
+    if case["task"] == "tag":
+        args += tag_files(work)
     cfg = config_lib.from_args(task.Config, parser.parse_args(args))
     run_dir = runs.prepare_run_dir(task.name, cfg, str(work / "run"))
     cudnn = count_cudnn_traces()
