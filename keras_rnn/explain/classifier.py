@@ -57,7 +57,7 @@ class Classifier:
         from keras_rnn.tasks import classify
 
         self.cfg, self.vocab = run.config, run.vocab
-        self.model = classify.model_of(self.cfg)  # rnn or esn
+        self.model_name = classify.model_of(self.cfg)  # rnn or esn
         self.first = run.model.get_layer("standardize" if self.vocab.kind == "series" else "embedding")
         self.rest = keras.Model([self.first.output, *run.model.inputs], run.model.output)
         self.probabilities = lambda logits: classify.probabilities(self.cfg, logits)
@@ -174,7 +174,7 @@ def run(run, args, out) -> dict:
         if vocab.kind == "series"
         else "gradient x embedding per token, summed over the embedding (signed)"
     )
-    summary = {"task": "classify", "kind": vocab.kind, "model": classifier.model, "method": method}
+    summary = {"task": "classify", "kind": vocab.kind, "model": classifier.model_name, "method": method}
     scale = (
         "the band and the bars: each sequence from 0 to its own largest saliency"
         if vocab.kind == "series"

@@ -153,13 +153,13 @@ def check_config(cfg: Config) -> None:
         raise UserError(f"--warp must be in [0, 1), got {cfg.warp}")
     if not 0 <= cfg.crop < 0.5:
         raise UserError(f"--crop must be in [0, 0.5), got {cfg.crop}")
-    if cfg.model == "esn" and reads_text(cfg):
+    text, model = reads_text(cfg), model_of(cfg)
+    if model == "esn" and text:
         raise UserError("--model esn reads series (its inputs are not learned); for text use --model rnn")
-    if (cfg.warp or cfg.crop) and (reads_text(cfg) or model_of(cfg) == "esn"):
+    if (cfg.warp or cfg.crop) and (text or model == "esn"):
         raise UserError(
             "--warp and --crop change the series a recurrent stack trains on: series with --model rnn only"
         )
-    model = model_of(cfg)
     other = ESN_ONLY if model == "rnn" else RNN_ONLY
     given = [name for name in other if getattr(cfg, name) != Config.__dataclass_fields__[name].default]
     if given:
@@ -324,8 +324,7 @@ class ClassifyServing(tf.Module):
         """The model at the fixed length `vocab.length` (its loop becomes a builtin WHILE):
         (series [1, L, F] or tokens [1, L], lengths [1]) -> probabilities [1, C]."""
         length = self.vocab.length
-        fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
-        self.fixed = fixed  # tracked; float32 and off cuDNN wherever it is exported
+        self.fixed = fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
 
         def classify(sequences, lengths):
             return {"probabilities": probabilities(self.cfg, fixed([sequences, lengths], training=False))}

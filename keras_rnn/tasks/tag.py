@@ -191,8 +191,7 @@ class TagServing(tf.Module):
         """The model at the fixed length `vocab.length`: (words [1, L], suffixes [1, L], lengths [1])
         -> probabilities [1, L, C]."""
         length = self.vocab.length
-        fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
-        self.fixed = fixed  # tracked; float32 and off cuDNN wherever it is exported
+        self.fixed = fixed = rebuilt(lambda: build_model(self.cfg, self.vocab, length=length), self.model)
 
         def tag(words, suffixes, lengths):
             return {

@@ -49,7 +49,7 @@ from keras_rnn.evaluation import best_checkpoint_summary, test_entries
 from keras_rnn.export import ServingSpec, after_checks, request_signature
 from keras_rnn.export import encoder_decoder as ed
 from keras_rnn.export.encoder_decoder import DecodingReport, EncoderDecoderServing, greedy_texts
-from keras_rnn.export.portable import without_cudnn
+from keras_rnn.export.portable import rebuilt
 from keras_rnn.layers.decoder import ATTENTION, CELLS, QUERIES, RNN_LAYERS, AttentionDecoder, states_per_cell
 from keras_rnn.limits import MAX_OUTPUT_TOKENS
 from keras_rnn.runs import Run, load_or_build_vocabulary
@@ -257,8 +257,9 @@ class TranslateServing(EncoderDecoderServing):
     def litert_encoder_fn(self):
         """source ids [1, S] (0-padded, ending in <end>) -> memory, mask, decoder state."""
         length = self.cfg.max_source_len + 1
-        self.fixed_encoder = without_cudnn(build_encoder(self.cfg, self.source_vocab_size, length))
-        self.fixed_encoder.set_weights(self.encoder.get_weights())
+        self.fixed_encoder = rebuilt(
+            lambda: build_encoder(self.cfg, self.source_vocab_size, length), self.encoder
+        )
         return self.litert_encoder, [tf.TensorSpec([1, length], tf.int32, name="source")]
 
     def litert_encoder(self, source):
